@@ -1,0 +1,18 @@
+# maple: MAPLE (arXiv 2401.07598) end to end. Read like a table of contents.
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/generate.smk"
+include: "rules/score.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,157 @@
+"""Load and validate the workflow config; every error is one line naming the key and the allowed values.
+
+Imported by the Snakefile at parse time: keep it free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from maple import grid
+
+SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+KNOWN_TASKS = ("xnli", "xcopa", "xquad", "mlqa", "belebele", "xlsum", "alpaca_eval")
+OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
+
+
+class ConfigError(ValueError):
+    """A user-fixable problem in the config, described in one line."""
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "malformed YAML"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _key_path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _schema_message(err) -> str:
+    where = _key_path(err.absolute_path)
+    if err.validator == "enum":
+        allowed = ", ".join(map(str, err.validator_value))
+        return f"{where}: {err.instance!r} is not allowed; allowed values: {allowed}"
+    if err.validator == "additionalProperties":
+        allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"{where}: unknown key(s) {', '.join(map(str, extra))}; allowed keys: {allowed}"
+    if err.validator == "propertyNames":
+        allowed = err.validator_value.get("enum")
+        if allowed:
+            bad = [k for k in err.instance if k not in allowed]
+            return f"{where}: unknown name(s) {', '.join(bad)}; allowed: {', '.join(allowed)}"
+    if err.validator == "required":
+        return f"{where}: {err.message}"
+    return f"{where}: {err.message}"
+
+
+def validate_schema(config: dict) -> None:
+    import jsonschema  # light, but only needed here
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        # the deepest error names the offending key most precisely
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_schema_message(best))
+
+
+def _check_names(config: dict) -> None:
+    models, datasets = sorted(config["models"]), sorted(config["datasets"])
+    for i, block in enumerate(config["grid"]):
+        for m in block["models"]:
+            if m not in models:
+                raise ConfigError(f"grid[{i}].models: unknown model {m!r}; defined models: {', '.join(models)}")
+        for d in block["datasets"]:
+            if d not in datasets:
+                raise ConfigError(
+                    f"grid[{i}].datasets: unknown dataset {d!r}; defined datasets: {', '.join(datasets)}"
+                )
+    judge = config["evaluation"].get("judge", {}).get("model")
+    if judge and judge not in models:
+        raise ConfigError(f"evaluation.judge.model: unknown model {judge!r}; defined models: {', '.join(models)}")
+
+
+def _check_overrides(config: dict) -> None:
+    training = config["training"]
+    allowed = sorted(k for k in training if k not in OVERRIDE_SECTIONS)
+    cells = {c.id for c in grid.training_cells(config)}
+    for section in OVERRIDE_SECTIONS:
+        for name, override in (training.get(section) or {}).items():
+            if section == "per_dataset" and name not in config["datasets"]:
+                raise ConfigError(
+                    f"training.per_dataset: unknown dataset {name!r}; defined: {', '.join(sorted(config['datasets']))}"
+                )
+            if section == "per_cell" and name not in cells:
+                raise ConfigError(
+                    f"training.per_cell: {name!r} is not a cell of the grid; cells look like "
+                    f"model/dataset/r8-b16, e.g. {sorted(cells)[0]}"
+                )
+            for key in override or {}:
+                if key not in allowed:
+                    raise ConfigError(f"training.{section}.{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+
+
+def _is_local(path: str) -> bool:
+    """Local paths start with ./, ../, / or resources/; anything else of the form org/name is a hub id."""
+    return path.startswith(("/", "./", "../", "resources/", "results/", "tests/")) or os.path.isdir(path)
+
+
+def _check_local_paths(config: dict, root: Path) -> None:
+    for name, ds in config["datasets"].items():
+        path = ds["source"]["path"]
+        if _is_local(path) and not (root / path).exists():
+            raise ConfigError(f"datasets.{name}.source.path: local directory {path} does not exist")
+    for task, spec in config["evaluation"]["tasks"].items():
+        path = spec["source"]
+        if _is_local(path) and not (root / path).exists():
+            raise ConfigError(f"evaluation.tasks.{task}.source: local directory {path} does not exist")
+    for name, model in config["models"].items():
+        path = model["path"]
+        if "build" not in model and _is_local(path) and not (root / path).exists():
+            raise ConfigError(f"models.{name}.path: local directory {path} does not exist (and no build: given)")
+
+
+def validate(config: dict, root: str | os.PathLike = ".") -> dict:
+    """Validate a config dict in place-free fashion; returns it. Raises ConfigError (one line)."""
+    validate_schema(config)
+    _check_names(config)
+    _check_overrides(config)
+    _check_local_paths(config, Path(root))
+    return config
+
+
+def load(path: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
+    return validate(load_yaml(path), root)
+
+
+def public_view(config: dict) -> dict:
+    """The config without anything that looks like a secret, for records and reports."""
+    if isinstance(config, dict):
+        return {
+            k: public_view(v)
+            for k, v in config.items()
+            if not any(s in str(k).lower() for s in ("token", "secret", "api_key", "password"))
+        }
+    if isinstance(config, list):
+        return [public_view(v) for v in config]
+    return config

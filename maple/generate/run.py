@@ -1,0 +1,123 @@
+"""Build every evaluation prompt of a cell, generate with one engine load, write raw outputs."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from maple import grid
+from maple.generate.backends import Adapter, make_backend
+from maple.io import atomic_dir, versions, write_jsonl, write_record
+
+
+def cell_requests(settings: dict) -> list[dict]:
+    """All requests of one cell: every task x language x protocol in the config."""
+    from maple import tasks
+
+    evaluation = settings["evaluation"]
+    requests = []
+    for task, task_cfg in evaluation["tasks"].items():
+        for lang in task_cfg["languages"]:
+            for protocol in evaluation.get("protocols", ["megaverse", "reference"]):
+                requests += tasks.build_requests(
+                    task,
+                    lang,
+                    protocol,
+                    task_cfg,
+                    settings["seed"],
+                    max_examples=evaluation.get("max_examples"),
+                    prompt_cfg=settings["prompt"],
+                )
+    return requests
+
+
+def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, max_loras=1):
+    evaluation = settings["evaluation"]
+    return make_backend(
+        evaluation.get("backend", "vllm"),
+        model_path,
+        device=settings.get("device", "cpu"),
+        seed=settings["seed"],
+        max_model_len=evaluation.get("max_model_len", 2048),
+        lora_rank=lora_rank,
+        max_loras=max_loras,
+        trust_remote_code=settings.get("trust_remote_code", False),
+        revision=model_cfg.get("revision") if model_path == model_cfg["path"] else None,
+    )
+
+
+def _write_by_task(requests, outputs, generator: dict, path_for_task) -> dict:
+    by_task = defaultdict(list)
+    for request, output in zip(requests, outputs):
+        by_task[request["task"]].append({**request, "output": output, "generator": generator})
+    counts = {}
+    for task, rows in by_task.items():
+        counts[task] = write_jsonl(path_for_task(task), rows)
+    return counts
+
+
+def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict) -> dict:
+    """merged mode and base models: serve one checkpoint, write one JSONL per task."""
+    started = time.time()
+    requests = cell_requests(settings)
+    backend = _backend(settings, model_cfg, model_path)
+    t0 = time.time()
+    outputs = backend.generate(requests)
+    cell = grid.parse_cell(cell_id)
+    generator = {
+        "backend": backend.name,
+        "mode": "base" if cell.is_base else "merged",
+        "model_path": model_path,
+        "variant": "base model" if cell.is_base else "adapter merged into the (de-quantised) base",
+    }
+    counts = _write_by_task(requests, outputs, generator, lambda t: out_files[t])
+    return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings)
+
+
+def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict) -> dict:
+    """multi_lora mode: serve the base once, one LoRA request per adapter of this rank group."""
+    from maple import paths
+
+    started = time.time()
+    cells = [grid.parse_cell(c) for c in cell_ids]
+    requests = cell_requests(settings)
+    backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in cells), max_loras=1)
+    summaries = {}
+    with atomic_dir(out_dir) as tmp:
+        for i, (cell, adapter_dir) in enumerate(zip(cells, adapter_dirs)):
+            t0 = time.time()
+            adapter = Adapter(name=cell.id, int_id=i + 1, path=adapter_dir, rank=cell.rank)
+            outputs = backend.generate(requests, adapter)
+            generator = {
+                "backend": backend.name,
+                "mode": "multi_lora",
+                "model_path": model_cfg["path"],
+                "adapter": adapter_dir,
+                # vLLM cannot serve bitsandbytes weights on CPU: 4/8-bit adapters run on the unquantised base
+                "variant": "unmerged adapter on the unquantised base",
+            }
+            counts = _write_by_task(
+                requests, outputs, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
+            )
+            summaries[cell.id] = _summary(
+                cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings
+            )
+        write_record(Path(tmp) / "generation.json", {"cells": summaries, "wall_seconds": time.time() - started})
+    return summaries
+
+
+def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started, settings) -> dict:
+    new_chars = sum(len(o) for o in outputs)
+    return {
+        "cell": cell_id,
+        "generator": generator,
+        "requests": len(requests),
+        "per_task": counts,
+        "empty_outputs": sum(1 for o in outputs if not o.strip()),
+        "output_chars": new_chars,
+        "generate_seconds": gen_seconds,
+        "wall_seconds": time.time() - started,
+        "versions": versions(),
+        "evaluation": settings["evaluation"],
+    }

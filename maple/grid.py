@@ -1,0 +1,137 @@
+"""Cells of the study grid. Pure functions on the config dict: no heavy imports, no file reads."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+
+BASE = "base"
+NO_DATASET = "none"
+
+# Regexes for Snakemake wildcard_constraints (model and dataset keys are validated by the schema).
+WILDCARD_CONSTRAINTS = {
+    "model": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "dataset": r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    "rank": r"\d+",
+    "bits": r"4|8|16",
+    "cell": r"[A-Za-z0-9._-]+/(none/base|[A-Za-z0-9._-]+/r\d+-b(4|8|16))",
+    "task": r"[a-z_]+",
+}
+
+
+def wildcard_constraints(config: dict) -> dict:
+    """Constraints that only match names defined in the config (keeps path patterns unambiguous)."""
+    import re
+
+    def one_of(names):
+        return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+
+    out = dict(WILDCARD_CONSTRAINTS)
+    out["model"] = one_of(config["models"])
+    out["dataset"] = one_of(config["datasets"])
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One finetuning run, or an un-finetuned base model (dataset 'none')."""
+
+    model: str
+    dataset: str = NO_DATASET
+    rank: int | None = None
+    bits: int | None = None
+
+    @property
+    def is_base(self) -> bool:
+        return self.dataset == NO_DATASET
+
+    @property
+    def id(self) -> str:
+        if self.is_base:
+            return f"{self.model}/{NO_DATASET}/{BASE}"
+        return f"{self.model}/{self.dataset}/r{self.rank}-b{self.bits}"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def parse_cell(cell_id: str) -> Cell:
+    """Inverse of Cell.id."""
+    model, dataset, tail = cell_id.split("/")
+    if dataset == NO_DATASET:
+        return Cell(model)
+    rank, bits = tail[1:].split("-b")
+    return Cell(model, dataset, int(rank), int(bits))
+
+
+def training_cells(config: dict) -> list[Cell]:
+    """The union of the grid blocks' cross products, sorted, without duplicates."""
+    cells = set()
+    for block in config["grid"]:
+        for m, d, r, b in itertools.product(
+            block["models"], block["datasets"], block["ranks"], block["bits"]
+        ):
+            cells.add(Cell(m, d, int(r), int(b)))
+    return sorted(cells)
+
+
+def base_cells(config: dict) -> list[Cell]:
+    if not config.get("evaluate_base_models", True):
+        return []
+    models = sorted({m for block in config["grid"] for m in block["models"]})
+    return [Cell(m) for m in models]
+
+
+def eval_cells(config: dict) -> list[Cell]:
+    return training_cells(config) + base_cells(config)
+
+
+def models_in_grid(config: dict) -> list[str]:
+    return sorted({c.model for c in training_cells(config)} | {c.model for c in base_cells(config)})
+
+
+def datasets_in_grid(config: dict) -> list[str]:
+    return sorted({c.dataset for c in training_cells(config)})
+
+
+def tasks(config: dict) -> list[str]:
+    return list(config["evaluation"]["tasks"])
+
+
+def _deep_update(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def training_config(config: dict, cell: Cell) -> dict:
+    """Training hyperparameters of one cell: defaults < per-dataset < per-cell overrides."""
+    training = config["training"]
+    defaults = {k: v for k, v in training.items() if k not in ("per_dataset", "per_cell")}
+    merged = _deep_update(defaults, training.get("per_dataset", {}).get(cell.dataset, {}))
+    merged = _deep_update(merged, training.get("per_cell", {}).get(cell.id, {}))
+    merged.update(rank=cell.rank, bits=cell.bits, seed=config["seed"])
+    return merged
+
+
+def generation_groups(config: dict) -> dict[str, list[Cell]]:
+    """multi_lora mode serves one base per job: cells grouped by model and rank."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in training_cells(config):
+        groups.setdefault(group_id(cell), []).append(cell)
+    return groups
+
+
+def group_id(cell: Cell) -> str:
+    return f"{cell.model}/lora-r{cell.rank}"
+
+
+def resources(config: dict, rule: str) -> dict:
+    """Declared resources of a rule (defaults < per-rule), for Snakemake and the SLURM profile."""
+    res = config.get("resources", {})
+    return {**res.get("default", {}), **res.get(rule, {})}

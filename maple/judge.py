@@ -1,0 +1,108 @@
+"""AlpacaEval pairwise judging: the cell's output against the reference output, in both orders
+(to cancel position bias), by a local model (served like any base model) or an API model."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from maple.io import read_jsonl, versions, write_jsonl
+
+# The alpaca_eval "alpaca_eval_clf" style: the judge names the better output as (a) or (b).
+JUDGE_TEMPLATE = (
+    "You are a helpful assistant that decides which of two outputs better follows an instruction.\n\n"
+    "## Instruction\n{instruction}\n\n## Output (a)\n{output_a}\n\n## Output (b)\n{output_b}\n\n"
+    "## Which output is better, (a) or (b)? Answer with exactly 'Output (a)' or 'Output (b)'.\n"
+    "Answer: Output ("
+)
+_CHOICE = re.compile(r"^\s*\(?\s*([ab])\b|output \(([ab])\)", re.IGNORECASE)
+
+
+def parse_preference(text: str) -> int | None:
+    """1 = the first shown output wins, 2 = the second, None = the judge gave no usable answer."""
+    match = _CHOICE.search(text or "")
+    if not match:
+        return None
+    return 1 if (match.group(1) or match.group(2)).lower() == "a" else 2
+
+
+def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens: int = 8) -> list[dict]:
+    from maple.tasks import wrap_prompt
+
+    out = []
+    for rec in records:
+        reference = rec["gold"][0] if isinstance(rec["gold"], list) else rec["gold"]
+        instruction = rec.get("instruction") or rec.get("raw_prompt") or rec["prompt"]
+        for order, (a, b) in {"ab": (rec["output"], reference), "ba": (reference, rec["output"])}.items():
+            text = JUDGE_TEMPLATE.format(instruction=instruction, output_a=a, output_b=b)
+            out.append(
+                {
+                    "id": rec["id"],
+                    "protocol": rec["protocol"],
+                    "lang": rec.get("lang", "en"),
+                    "order": order,  # ab: the model's output is shown first
+                    "prompt": wrap_prompt(text, prompt_cfg) if prompt_cfg else text,
+                    "max_new_tokens": max_new_tokens,
+                    "stop": ["\n"],
+                    "output_length": len(rec["output"]),
+                    "reference_length": len(reference),
+                }
+            )
+    return out
+
+
+def _api_generate(model: str, requests: list[dict]) -> list[str]:
+    """An OpenAI-compatible API judge; the key only from the environment, never written anywhere."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise ValueError(f"evaluation.judge.api: {model!r} needs OPENAI_API_KEY in the environment")
+    from openai import OpenAI
+
+    client = OpenAI(api_key=key, base_url=os.environ.get("OPENAI_BASE_URL"))
+    texts = []
+    for r in requests:
+        reply = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": r["prompt"]}], temperature=0, max_tokens=r["max_new_tokens"]
+        )
+        texts.append(reply.choices[0].message.content or "")
+    return texts
+
+
+def judge_cell(raw_records: list[dict], judge_cfg: dict, judge_model_cfg: dict, settings: dict, out_file: str) -> dict:
+    from maple.generate.run import _backend
+
+    started = time.time()
+    if judge_cfg.get("api"):
+        requests = judge_requests(raw_records, None)
+        outputs = _api_generate(judge_cfg["api"], requests)
+        judge_name = judge_cfg["api"]
+    else:
+        requests = judge_requests(raw_records, settings["prompt"])
+        backend_settings = {**settings, "evaluation": {**settings["evaluation"], "backend": judge_cfg.get("backend", settings["evaluation"].get("backend", "vllm"))}}
+        backend = _backend(backend_settings, judge_model_cfg, judge_model_cfg["path"])
+        outputs = backend.generate(requests)
+        judge_name = judge_model_cfg["path"]
+    rows = []
+    for req, text in zip(requests, outputs):
+        shown_first = parse_preference(text)
+        rows.append(
+            {
+                "id": req["id"],
+                "lang": req["lang"],
+                "protocol": req["protocol"],
+                "order": req["order"],
+                "preference": shown_first,
+                "judge_output": text,
+                "judge": judge_name,
+                "output_length": req["output_length"],
+                "reference_length": req["reference_length"],
+            }
+        )
+    write_jsonl(out_file, rows)
+    return {"judgements": len(rows), "unparsed": sum(r["preference"] is None for r in rows),
+            "seconds": time.time() - started, "versions": versions()}
+
+
+def load_alpaca_records(path_or_records) -> list[dict]:
+    return read_jsonl(path_or_records) if isinstance(path_or_records, str) else path_or_records

@@ -1,0 +1,64 @@
+"""Every path pattern of the workflow, once. Patterns use Snakemake wildcard syntax."""
+
+from __future__ import annotations
+
+RESULTS = "results"
+
+TINY_MODEL = "resources/models/{model}"
+RAW_DATA = RESULTS + "/raw/{dataset}"
+TOKENISED = RESULTS + "/tokenised/{dataset}/{model}"
+CHECKPOINTS = RESULTS + "/checkpoints/{model}/{dataset}/r{rank}-b{bits}"
+ADAPTER = RESULTS + "/adapters/{model}/{dataset}/r{rank}-b{bits}"
+MERGED = RESULTS + "/merged/{model}/{dataset}/r{rank}-b{bits}"
+OUTPUTS = RESULTS + "/outputs/{cell}/{task}.jsonl"
+GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}"  # multi_lora: one dir per job
+SCORES = RESULTS + "/scores/{cell}/{task}.json"
+EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
+JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
+TIDY_PARQUET = RESULTS + "/scores.parquet"
+TIDY_CSV = RESULTS + "/scores.csv"
+MISSING = RESULTS + "/missing_cells.json"
+TABLES = RESULTS + "/tables"
+FIGURES = "figures"
+REPORT = RESULTS + "/report.html"
+
+
+def log(rule: str, wildcards: str = "all") -> str:
+    return f"logs/{rule}/{wildcards}.log"
+
+
+def benchmark(rule: str, wildcards: str = "all") -> str:
+    return f"benchmarks/{rule}/{wildcards}.tsv"
+
+
+def fill(pattern: str, **wildcards) -> str:
+    return pattern.format(**wildcards)
+
+
+def cell_fields(cell) -> dict:
+    return {"model": cell.model, "dataset": cell.dataset, "rank": cell.rank, "bits": cell.bits}
+
+
+def adapter_dir(cell) -> str:
+    return fill(ADAPTER, **cell_fields(cell))
+
+
+def merged_dir(cell) -> str:
+    return fill(MERGED, **cell_fields(cell))
+
+
+def outputs_file(cell, task: str) -> str:
+    return fill(OUTPUTS, cell=cell.id, task=task)
+
+
+def group_outputs_dir(model: str, rank: int) -> str:
+    return fill(GROUP_OUTPUTS, model=model, rank=rank)
+
+
+def group_member_file(group_dir: str, cell, task: str) -> str:
+    """Where a multi_lora job puts one cell's outputs inside its group directory."""
+    return f"{group_dir}/{cell.dataset}-b{cell.bits}/{task}.jsonl"
+
+
+def scores_file(cell, task: str) -> str:
+    return fill(SCORES, cell=cell.id, task=task)

@@ -1,0 +1,39 @@
+"""What every `script:` shares: send output to the rule's log, turn user errors into one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+
+def _user_error_types() -> tuple:
+    """Errors a user can cause; anything else is a bug and keeps its traceback."""
+    types = [ValueError, FileNotFoundError]
+    try:
+        from maple.train.trainer import InjectedFailure
+
+        types.append(InjectedFailure)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def run(snakemake, main) -> None:
+    """Call main(snakemake) with stdout/stderr (file descriptors too) redirected to the log."""
+    log_path = snakemake.log[0] if len(snakemake.log) else os.devnull
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    console = os.fdopen(os.dup(2), "w")
+    with open(log_path, "w", buffering=1) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        try:
+            main(snakemake)
+        except _user_error_types() as err:
+            line = f"maple: {snakemake.rule}: {type(err).__name__}: {err}"
+            traceback.print_exc(file=log)
+            print(line, file=log)
+            print(line, file=console, flush=True)
+            sys.exit(1)

@@ -1,0 +1,73 @@
+"""Score one cell's raw outputs (all tasks, languages, protocols) into metric rows."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+from maple import grid, paths
+from maple.io import atomic_file, read_jsonl, write_jsonl
+
+PROTOCOLS = ("megaverse", "reference")
+
+
+def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> list[dict]:
+    """A cell's raw output records of one task, from its own file or its multi_lora group dir."""
+    cell = grid.parse_cell(cell_id)
+    if mode == "multi_lora" and not cell.is_base:
+        return read_jsonl(paths.group_member_file(raw_inputs[0], cell, task))
+    matches = [p for p in raw_inputs if os.path.basename(p) == f"{task}.jsonl"]
+    return read_jsonl(matches[0])
+
+
+def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict, mode: str) -> list[dict]:
+    cell = grid.parse_cell(cell_id)
+    return [
+        {
+            "model": cell.model,
+            "dataset": cell.dataset,
+            "rank": cell.rank,
+            "bits": cell.bits,
+            "task": task,
+            "language": lang,
+            "protocol": protocol,
+            "metric": metric,
+            "value": value,
+            "n": summary.get("n"),
+            "mode": mode,
+        }
+        for metric, value in summary.items()
+        if metric != "n" and (value is None or isinstance(value, (int, float)))
+    ]
+
+
+def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None):
+    """Rows and per-example scores of one task, grouped by language and protocol."""
+    from maple.metrics import score_records
+
+    groups = defaultdict(list)
+    for record in records:
+        groups[(record.get("lang", "en"), record.get("protocol", "reference"))].append(record)
+    rows, examples = [], []
+    for (lang, protocol), group in sorted(groups.items()):
+        summary, per_example = score_records(task, lang, protocol, group, options)
+        rows += metric_rows(cell_id, task, lang, protocol, summary, mode)
+        examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
+    return rows, examples
+
+
+def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example_files, settings, mode) -> None:
+    import json
+
+    cell = grid.parse_cell(cell_id)
+    backend = settings["evaluation"].get("backend", "vllm")
+    mode_label = f"{backend}/{'base' if cell.is_base else mode}"
+    for task, score_file, example_file in zip(tasks, score_files, example_files):
+        if task == "alpaca_eval":
+            records = read_jsonl(judgements_file)
+        else:
+            records = raw_records(cell_id, task, raw_inputs, mode)
+        rows, examples = score_task(cell_id, task, records, mode_label)
+        write_jsonl(example_file, examples)
+        with atomic_file(score_file) as fh:
+            json.dump(rows, fh, indent=1, ensure_ascii=False)

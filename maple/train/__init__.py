@@ -1,0 +1,1 @@
+"""LoRA / QLoRA training and adapter merging."""

@@ -1,0 +1,165 @@
+"""Train one cell's LoRA adapter with transformers' Trainer: seeded, checkpointed, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from maple.io import atomic_dir, versions, write_record
+
+# Keys of the training config that are ours, not TrainingArguments'.
+_NOT_TRAINER_ARGS = {
+    "rank",
+    "bits",
+    "seed",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "fail",
+    "warmup_ratio",
+    "packing",
+}
+
+
+class InjectedFailure(RuntimeError):
+    """Raised when the config's `fail` switch is set for a cell (tests of failure isolation)."""
+
+
+def config_hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def training_arguments(train_cfg: dict, output_dir: str, device: str):
+    from transformers import TrainingArguments
+
+    kwargs = {k: v for k, v in train_cfg.items() if k not in _NOT_TRAINER_ARGS}
+    return TrainingArguments(
+        output_dir=output_dir,
+        warmup_steps=train_cfg.get("warmup_ratio", 0.0),  # a float in [0, 1) is a ratio of total steps
+        seed=train_cfg["seed"],
+        data_seed=train_cfg["seed"],
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+        full_determinism=device == "cpu",
+        report_to="none",
+        remove_unused_columns=False,
+        save_strategy="steps",
+        save_only_model=False,
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=False,
+        **kwargs,
+    )
+
+
+def _prepare_checkpoints(checkpoint_dir: Path, fingerprint: str) -> str | None:
+    """The last checkpoint to resume from, if it was written under the same settings."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    stamp = checkpoint_dir / "maple_fingerprint"
+    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+        shutil.rmtree(checkpoint_dir)  # settings changed: old checkpoints belong to another run
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    return get_last_checkpoint(str(checkpoint_dir))
+
+
+def _peak_memory_gib(device: str) -> float:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def load_tokenised(path: str):
+    import datasets
+
+    ds = datasets.Dataset.from_parquet(str(Path(path) / "train.parquet"))
+    return ds.remove_columns([c for c in ds.column_names if c not in ("input_ids", "attention_mask", "labels")])
+
+
+def data_collator(tokenizer, packing: bool):
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+    if packing:
+        # one row per batch, position ids restart per example: no cross-example attention
+        return DataCollatorWithFlattening(return_position_ids=True)
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=8)
+
+
+def train_adapter(
+    cell_id: str,
+    model_cfg: dict,
+    train_cfg: dict,
+    tokenised_dir: str,
+    adapter_dir: str,
+    checkpoint_dir: str,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+) -> dict:
+    """Train and save one adapter (LoRA weights only) plus its train.json record."""
+    import torch
+    from transformers import Trainer
+
+    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.train.lora import add_lora, trainable_parameters
+
+    if train_cfg.get("fail"):
+        raise InjectedFailure(f"training.fail is set for cell {cell_id}: failing on purpose")
+    started = time.time()
+    fingerprint = config_hash({"cell": cell_id, "model": model_cfg, "train": train_cfg})
+    resume_from = _prepare_checkpoints(Path(checkpoint_dir), fingerprint)
+    if resume_from:
+        print(f"resuming {cell_id} from {resume_from}", file=sys.stderr)
+
+    torch.manual_seed(train_cfg["seed"])
+    tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)
+    model = load_base_model(model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code)
+    model = add_lora(model, train_cfg)
+    params = trainable_parameters(model)
+    dataset = load_tokenised(tokenised_dir)
+
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(train_cfg, checkpoint_dir, device),
+        train_dataset=dataset,
+        data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
+    )
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.time() - t0
+    state = trainer.state
+    tokens = int(state.num_input_tokens_seen)
+
+    with atomic_dir(adapter_dir) as tmp:
+        # only LoRA A/B weights: vLLM multi-LoRA serving rejects saved embeddings / lm_head
+        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
+        record = {
+            "cell": cell_id,
+            "config": train_cfg,
+            "model": model_cfg,
+            "device": device,
+            "versions": versions(),
+            "resumed_from": resume_from,
+            "parameters": params,
+            "steps": state.global_step,
+            "loss_curve": [
+                {"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h
+            ],
+            "train_loss": result.training_loss,
+            "tokens_seen": tokens,
+            "tokens_per_s": tokens / train_seconds if train_seconds > 0 else None,
+            "train_seconds": train_seconds,
+            "wall_seconds": time.time() - started,
+            "peak_memory_gib": _peak_memory_gib(device),
+            "fingerprint": fingerprint,
+        }
+        write_record(Path(tmp) / "train.json", record)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the adapter is final: checkpoints are spent
+    return record

@@ -1,0 +1,65 @@
+# Tiny models (embedded default only), dataset download + language selection, tokenisation.
+
+
+rule build_tiny_model:
+    input:
+        "resources/data",
+        "resources/eval",
+    output:
+        directory(paths.TINY_MODEL),
+    params:
+        build=lambda wc: config["models"][wc.model]["build"],
+        seed=config["seed"],
+    log:
+        paths.log("build_tiny_model", "{model}"),
+    benchmark:
+        paths.benchmark("build_tiny_model", "{model}")
+    threads: 1
+    resources:
+        mem_mb=res("build_tiny_model", "mem_mb", 2000),
+        runtime=res("build_tiny_model", "runtime", 10),
+        gpu=0,
+    script:
+        "../scripts/build_tiny_model.py"
+
+
+rule download_dataset:
+    output:
+        directory(paths.RAW_DATA),
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
+        seed=config["seed"],
+    log:
+        paths.log("download_dataset", "{dataset}"),
+    benchmark:
+        paths.benchmark("download_dataset", "{dataset}")
+    threads: 1
+    resources:
+        mem_mb=res("download_dataset", "mem_mb", 4000),
+        runtime=res("download_dataset", "runtime", 60),
+        gpu=0,
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule tokenise_dataset:
+    input:
+        raw=paths.RAW_DATA,
+        model=lambda wc: model_inputs(wc.model),
+    output:
+        directory(paths.TOKENISED),
+    params:
+        model=lambda wc: config["models"][wc.model],
+        prompt=config["prompt"],
+        trust_remote_code=config.get("trust_remote_code", False),
+    log:
+        paths.log("tokenise_dataset", "{dataset}/{model}"),
+    benchmark:
+        paths.benchmark("tokenise_dataset", "{dataset}/{model}")
+    threads: 1
+    resources:
+        mem_mb=res("tokenise_dataset", "mem_mb", 4000),
+        runtime=res("tokenise_dataset", "runtime", 60),
+        gpu=0,
+    script:
+        "../scripts/tokenise_dataset.py"

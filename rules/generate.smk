@@ -1,0 +1,71 @@
+# Batched generation of every task x language x protocol prompt, one engine load per job.
+# merged mode: one job per cell serves its merged checkpoint; multi_lora mode: one job per
+# (model, rank) serves the base once with a LoRA request per adapter. Base models: one job each.
+
+
+def eval_params():
+    return {
+        "evaluation": config["evaluation"],
+        "prompt": config["prompt"],
+        "seed": config["seed"],
+        "device": DEVICE,
+        "trust_remote_code": config.get("trust_remote_code", False),
+    }
+
+
+def generation_inputs(wildcards):
+    cell = grid.parse_cell(wildcards.cell)
+    if cell.is_base:
+        return model_inputs(cell.model)
+    return paths.merged_dir(cell)
+
+
+rule generate_outputs:
+    input:
+        generation_inputs,
+    output:
+        expand(paths.OUTPUTS, task=TASKS, allow_missing=True),
+    params:
+        cell="{cell}",
+        model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
+        settings=eval_params(),
+    wildcard_constraints:
+        cell=r"[A-Za-z0-9._-]+/none/base" if MODE == "multi_lora" else grid.WILDCARD_CONSTRAINTS["cell"],
+    log:
+        paths.log("generate_outputs", "{cell}"),
+    benchmark:
+        paths.benchmark("generate_outputs", "{cell}")
+    threads: res("generate_outputs", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("generate_outputs"),
+        runtime=res("generate_outputs", "runtime", 60),
+        gpu=res("generate_outputs", "gpu", 0),
+    script:
+        "../scripts/generate_outputs.py"
+
+
+def group_cells(wildcards):
+    return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
+
+
+rule generate_group_outputs:
+    input:
+        adapters=lambda wc: [paths.adapter_dir(c) for c in group_cells(wc)],
+        model=lambda wc: model_inputs(wc.model),
+    output:
+        directory(paths.GROUP_OUTPUTS),
+    params:
+        cells=lambda wc: [c.id for c in group_cells(wc)],
+        model=lambda wc: config["models"][wc.model],
+        settings=eval_params(),
+    log:
+        paths.log("generate_group_outputs", "{model}/lora-r{rank}"),
+    benchmark:
+        paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}")
+    threads: res("generate_outputs", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("generate_outputs"),
+        runtime=res("generate_outputs", "runtime", 60),
+        gpu=res("generate_outputs", "gpu", 0),
+    script:
+        "../scripts/generate_outputs.py"

@@ -1,0 +1,62 @@
+# Scoring reads raw outputs only: a metric change rescores without regenerating.
+
+
+def raw_outputs(wildcards):
+    """The file(s) holding a cell's raw generations, wherever its generation mode put them."""
+    cell = grid.parse_cell(wildcards.cell)
+    if MODE == "multi_lora" and not cell.is_base:
+        return paths.group_outputs_dir(cell.model, cell.rank)
+    return [paths.outputs_file(cell, t) for t in TASKS]
+
+
+def judge_inputs(wildcards):
+    return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell) if "alpaca_eval" in TASKS else []
+
+
+rule judge_alpaca_eval:
+    input:
+        raw=raw_outputs,
+        judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
+    output:
+        paths.JUDGEMENTS,
+    params:
+        cell="{cell}",
+        settings=lambda wc: eval_params(),
+        judge=config["evaluation"].get("judge", {}),
+        judge_model=lambda wc: config["models"].get(config["evaluation"].get("judge", {}).get("model"), {}),
+    log:
+        paths.log("judge_alpaca_eval", "{cell}"),
+    benchmark:
+        paths.benchmark("judge_alpaca_eval", "{cell}")
+    threads: res("judge_alpaca_eval", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("judge_alpaca_eval"),
+        runtime=res("judge_alpaca_eval", "runtime", 60),
+        gpu=res("judge_alpaca_eval", "gpu", 0),
+    script:
+        "../scripts/judge_alpaca_eval.py"
+
+
+rule score_outputs:
+    input:
+        raw=raw_outputs,
+        judgements=judge_inputs,
+    output:
+        scores=expand(paths.SCORES, task=TASKS, allow_missing=True),
+        examples=expand(paths.EXAMPLE_SCORES, task=TASKS, allow_missing=True),
+    params:
+        cell="{cell}",
+        tasks=TASKS,
+        mode=MODE,
+        settings=lambda wc: eval_params(),
+    log:
+        paths.log("score_outputs", "{cell}"),
+    benchmark:
+        paths.benchmark("score_outputs", "{cell}")
+    threads: 1
+    resources:
+        mem_mb=res("score_outputs", "mem_mb", 2000),
+        runtime=res("score_outputs", "runtime", 30),
+        gpu=0,
+    script:
+        "../scripts/score_outputs.py"

@@ -1,0 +1,55 @@
+# One LoRA / QLoRA training job per cell, then merging into the base.
+
+
+rule train_adapter:
+    input:
+        data=paths.TOKENISED,
+        model=lambda wc: model_inputs(wc.model),
+    output:
+        directory(paths.ADAPTER),
+    params:
+        cell=lambda wc: cell_of(wc).id,
+        model=lambda wc: config["models"][wc.model],
+        training=lambda wc: grid.training_config(config, cell_of(wc)),
+        checkpoints=paths.CHECKPOINTS,
+        device=DEVICE,
+        trust_remote_code=config.get("trust_remote_code", False),
+    log:
+        paths.log("train_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+    benchmark:
+        paths.benchmark("train_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+    threads: res("train_adapter", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("train_adapter"),
+        runtime=res("train_adapter", "runtime", 60),
+        gpu=res("train_adapter", "gpu", 0),
+    script:
+        "../scripts/train_adapter.py"
+
+
+rule merge_adapter:
+    input:
+        adapter=paths.ADAPTER,
+        model=lambda wc: model_inputs(wc.model),
+    output:
+        (
+            directory(paths.MERGED)
+            if config.get("merge", {}).get("keep", True)
+            else temp(directory(paths.MERGED))
+        ),
+    params:
+        cell=lambda wc: cell_of(wc).id,
+        model=lambda wc: config["models"][wc.model],
+        device=DEVICE,
+        trust_remote_code=config.get("trust_remote_code", False),
+    log:
+        paths.log("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+    benchmark:
+        paths.benchmark("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+    threads: res("merge_adapter", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("merge_adapter"),
+        runtime=res("merge_adapter", "runtime", 30),
+        gpu=res("merge_adapter", "gpu", 0),
+    script:
+        "../scripts/merge_adapter.py"

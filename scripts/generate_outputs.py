@@ -1,0 +1,19 @@
+"""Rules generate_outputs (one cell) and generate_group_outputs (multi_lora: one rank group)."""
+
+from maple import grid
+from maple.generate.run import generate_cell, generate_group
+from maple.rule_script import run
+
+
+def main(smk):
+    settings = smk.params.settings
+    if smk.rule == "generate_group_outputs":
+        generate_group(smk.params.cells, list(smk.input.adapters), smk.params.model, smk.output[0], settings)
+        return
+    cell = grid.parse_cell(smk.params.cell)
+    model_path = smk.params.model["path"] if cell.is_base else smk.input[0]
+    tasks = list(settings["evaluation"]["tasks"])
+    generate_cell(cell.id, smk.params.model, model_path, dict(zip(tasks, smk.output)), settings)
+
+
+run(snakemake, main)  # noqa: F821
