@@ -1,7 +1,10 @@
 # maple: MAPLE (arXiv 2401.07598) end to end. Read like a table of contents.
 
 
-configfile: "config.yaml"
+# --configfile replaces the embedded default instead of being merged into it
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
@@ -13,6 +16,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -39,7 +39,9 @@ def mem_on_attempt(rule_name):
 def cell_of(wildcards):
     if "cell" in wildcards.keys():
         return grid.parse_cell(wildcards.cell)
-    return grid.Cell(wildcards.model, wildcards.dataset, int(wildcards.rank), int(wildcards.bits))
+    return grid.Cell(
+        wildcards.model, wildcards.dataset, int(wildcards.rank), int(wildcards.bits)
+    )
 
 
 def model_inputs(model):

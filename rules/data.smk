@@ -7,9 +7,6 @@ rule build_tiny_model:
         "resources/eval",
     output:
         directory(paths.TINY_MODEL),
-    params:
-        build=lambda wc: config["models"][wc.model]["build"],
-        seed=config["seed"],
     log:
         paths.log("build_tiny_model", "{model}"),
     benchmark:
@@ -19,6 +16,9 @@ rule build_tiny_model:
         mem_mb=res("build_tiny_model", "mem_mb", 2000),
         runtime=res("build_tiny_model", "runtime", 10),
         gpu=0,
+    params:
+        build=lambda wc: config["models"][wc.model]["build"],
+        seed=config["seed"],
     script:
         "../scripts/build_tiny_model.py"
 
@@ -26,9 +26,6 @@ rule build_tiny_model:
 rule download_dataset:
     output:
         directory(paths.RAW_DATA),
-    params:
-        dataset=lambda wc: config["datasets"][wc.dataset],
-        seed=config["seed"],
     log:
         paths.log("download_dataset", "{dataset}"),
     benchmark:
@@ -38,6 +35,9 @@ rule download_dataset:
         mem_mb=res("download_dataset", "mem_mb", 4000),
         runtime=res("download_dataset", "runtime", 60),
         gpu=0,
+    params:
+        dataset=lambda wc: config["datasets"][wc.dataset],
+        seed=config["seed"],
     script:
         "../scripts/download_dataset.py"
 
@@ -48,10 +48,6 @@ rule tokenise_dataset:
         model=lambda wc: model_inputs(wc.model),
     output:
         directory(paths.TOKENISED),
-    params:
-        model=lambda wc: config["models"][wc.model],
-        prompt=config["prompt"],
-        trust_remote_code=config.get("trust_remote_code", False),
     log:
         paths.log("tokenise_dataset", "{dataset}/{model}"),
     benchmark:
@@ -61,5 +57,9 @@ rule tokenise_dataset:
         mem_mb=res("tokenise_dataset", "mem_mb", 4000),
         runtime=res("tokenise_dataset", "runtime", 60),
         gpu=0,
+    params:
+        model=lambda wc: config["models"][wc.model],
+        prompt=config["prompt"],
+        trust_remote_code=config.get("trust_remote_code", False),
     script:
         "../scripts/tokenise_dataset.py"

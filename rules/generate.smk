@@ -25,21 +25,25 @@ rule generate_outputs:
         generation_inputs,
     output:
         expand(paths.OUTPUTS, task=TASKS, allow_missing=True),
-    params:
-        cell="{cell}",
-        model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
-        settings=eval_params(),
-    wildcard_constraints:
-        cell=r"[A-Za-z0-9._-]+/none/base" if MODE == "multi_lora" else grid.WILDCARD_CONSTRAINTS["cell"],
     log:
         paths.log("generate_outputs", "{cell}"),
     benchmark:
         paths.benchmark("generate_outputs", "{cell}")
+    wildcard_constraints:
+        cell=(
+            r"[A-Za-z0-9._-]+/none/base"
+            if MODE == "multi_lora"
+            else grid.WILDCARD_CONSTRAINTS["cell"]
+        ),
     threads: res("generate_outputs", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("generate_outputs"),
         runtime=res("generate_outputs", "runtime", 60),
         gpu=res("generate_outputs", "gpu", 0),
+    params:
+        cell="{cell}",
+        model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
+        settings=eval_params(),
     script:
         "../scripts/generate_outputs.py"
 
@@ -54,10 +58,6 @@ rule generate_group_outputs:
         model=lambda wc: model_inputs(wc.model),
     output:
         directory(paths.GROUP_OUTPUTS),
-    params:
-        cells=lambda wc: [c.id for c in group_cells(wc)],
-        model=lambda wc: config["models"][wc.model],
-        settings=eval_params(),
     log:
         paths.log("generate_group_outputs", "{model}/lora-r{rank}"),
     benchmark:
@@ -67,5 +67,9 @@ rule generate_group_outputs:
         mem_mb=mem_on_attempt("generate_outputs"),
         runtime=res("generate_outputs", "runtime", 60),
         gpu=res("generate_outputs", "gpu", 0),
+    params:
+        cells=lambda wc: [c.id for c in group_cells(wc)],
+        model=lambda wc: config["models"][wc.model],
+        settings=eval_params(),
     script:
         "../scripts/generate_outputs.py"

@@ -10,7 +10,11 @@ def raw_outputs(wildcards):
 
 
 def judge_inputs(wildcards):
-    return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell) if "alpaca_eval" in TASKS else []
+    return (
+        paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
+        if "alpaca_eval" in TASKS
+        else []
+    )
 
 
 rule judge_alpaca_eval:
@@ -19,11 +23,6 @@ rule judge_alpaca_eval:
         judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
     output:
         paths.JUDGEMENTS,
-    params:
-        cell="{cell}",
-        settings=lambda wc: eval_params(),
-        judge=config["evaluation"].get("judge", {}),
-        judge_model=lambda wc: config["models"].get(config["evaluation"].get("judge", {}).get("model"), {}),
     log:
         paths.log("judge_alpaca_eval", "{cell}"),
     benchmark:
@@ -33,6 +32,13 @@ rule judge_alpaca_eval:
         mem_mb=mem_on_attempt("judge_alpaca_eval"),
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
+    params:
+        cell="{cell}",
+        settings=lambda wc: eval_params(),
+        judge=config["evaluation"].get("judge", {}),
+        judge_model=lambda wc: config["models"].get(
+            config["evaluation"].get("judge", {}).get("model"), {}
+        ),
     script:
         "../scripts/judge_alpaca_eval.py"
 
@@ -44,11 +50,6 @@ rule score_outputs:
     output:
         scores=expand(paths.SCORES, task=TASKS, allow_missing=True),
         examples=expand(paths.EXAMPLE_SCORES, task=TASKS, allow_missing=True),
-    params:
-        cell="{cell}",
-        tasks=TASKS,
-        mode=MODE,
-        settings=lambda wc: eval_params(),
     log:
         paths.log("score_outputs", "{cell}"),
     benchmark:
@@ -58,5 +59,10 @@ rule score_outputs:
         mem_mb=res("score_outputs", "mem_mb", 2000),
         runtime=res("score_outputs", "runtime", 30),
         gpu=0,
+    params:
+        cell="{cell}",
+        tasks=TASKS,
+        mode=MODE,
+        settings=lambda wc: eval_params(),
     script:
         "../scripts/score_outputs.py"

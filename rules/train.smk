@@ -7,13 +7,6 @@ rule train_adapter:
         model=lambda wc: model_inputs(wc.model),
     output:
         directory(paths.ADAPTER),
-    params:
-        cell=lambda wc: cell_of(wc).id,
-        model=lambda wc: config["models"][wc.model],
-        training=lambda wc: grid.training_config(config, cell_of(wc)),
-        checkpoints=paths.CHECKPOINTS,
-        device=DEVICE,
-        trust_remote_code=config.get("trust_remote_code", False),
     log:
         paths.log("train_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
     benchmark:
@@ -23,6 +16,13 @@ rule train_adapter:
         mem_mb=mem_on_attempt("train_adapter"),
         runtime=res("train_adapter", "runtime", 60),
         gpu=res("train_adapter", "gpu", 0),
+    params:
+        cell=lambda wc: cell_of(wc).id,
+        model=lambda wc: config["models"][wc.model],
+        training=lambda wc: grid.training_config(config, cell_of(wc)),
+        checkpoints=paths.CHECKPOINTS,
+        device=DEVICE,
+        trust_remote_code=config.get("trust_remote_code", False),
     script:
         "../scripts/train_adapter.py"
 
@@ -37,11 +37,6 @@ rule merge_adapter:
             if config.get("merge", {}).get("keep", True)
             else temp(directory(paths.MERGED))
         ),
-    params:
-        cell=lambda wc: cell_of(wc).id,
-        model=lambda wc: config["models"][wc.model],
-        device=DEVICE,
-        trust_remote_code=config.get("trust_remote_code", False),
     log:
         paths.log("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
     benchmark:
@@ -51,5 +46,10 @@ rule merge_adapter:
         mem_mb=mem_on_attempt("merge_adapter"),
         runtime=res("merge_adapter", "runtime", 30),
         gpu=res("merge_adapter", "gpu", 0),
+    params:
+        cell=lambda wc: cell_of(wc).id,
+        model=lambda wc: config["models"][wc.model],
+        device=DEVICE,
+        trust_remote_code=config.get("trust_remote_code", False),
     script:
         "../scripts/merge_adapter.py"

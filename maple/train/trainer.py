@@ -102,8 +102,11 @@ def train_adapter(
     checkpoint_dir: str,
     device: str = "cpu",
     trust_remote_code: bool = False,
+    callbacks: list | None = None,
 ) -> dict:
-    """Train and save one adapter (LoRA weights only) plus its train.json record."""
+    """Train and save one adapter (LoRA weights only) plus its train.json record.
+
+    A rerun after a crash or kill resumes from the last checkpoint in `checkpoint_dir`."""
     import torch
     from transformers import Trainer
 
@@ -130,6 +133,7 @@ def train_adapter(
         args=training_arguments(train_cfg, checkpoint_dir, device),
         train_dataset=dataset,
         data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
+        callbacks=callbacks,
     )
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
