@@ -19,6 +19,8 @@ rule build_tiny_model:
     params:
         build=lambda wc: config["models"][wc.model]["build"],
         seed=config["seed"],
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/build_tiny_model.py"
 
@@ -38,6 +40,8 @@ rule download_dataset:
     params:
         dataset=lambda wc: config["datasets"][wc.dataset],
         seed=config["seed"],
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/download_dataset.py"
 
@@ -61,5 +65,7 @@ rule tokenise_dataset:
         model=lambda wc: config["models"][wc.model],
         prompt=config["prompt"],
         trust_remote_code=config.get("trust_remote_code", False),
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/tokenise_dataset.py"

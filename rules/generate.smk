@@ -44,6 +44,8 @@ rule generate_outputs:
         cell="{cell}",
         model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
         settings=eval_params(),
+    conda:
+        "../envs/generate.yaml"
     script:
         "../scripts/generate_outputs.py"
 
@@ -71,5 +73,7 @@ rule generate_group_outputs:
         cells=lambda wc: [c.id for c in group_cells(wc)],
         model=lambda wc: config["models"][wc.model],
         settings=eval_params(),
+    conda:
+        "../envs/generate.yaml"
     script:
         "../scripts/generate_outputs.py"

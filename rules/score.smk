@@ -39,6 +39,8 @@ rule judge_alpaca_eval:
         judge_model=lambda wc: config["models"].get(
             config["evaluation"].get("judge", {}).get("model"), {}
         ),
+    conda:
+        "../envs/generate.yaml"
     script:
         "../scripts/judge_alpaca_eval.py"
 
@@ -64,5 +66,7 @@ rule score_outputs:
         tasks=TASKS,
         mode=MODE,
         settings=lambda wc: eval_params(),
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/score_outputs.py"

@@ -23,6 +23,8 @@ rule train_adapter:
         checkpoints=paths.CHECKPOINTS,
         device=DEVICE,
         trust_remote_code=config.get("trust_remote_code", False),
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/train_adapter.py"
 
@@ -51,5 +53,7 @@ rule merge_adapter:
         model=lambda wc: config["models"][wc.model],
         device=DEVICE,
         trust_remote_code=config.get("trust_remote_code", False),
+    conda:
+        "../envs/train.yaml"
     script:
         "../scripts/merge_adapter.py"
