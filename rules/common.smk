@@ -9,7 +9,7 @@ from maple import grid, paths
 min_version("9.0")
 
 try:
-    maple_config.validate(config, workflow.basedir)
+    maple_config.validate(config, ".")  # local paths are relative to the working directory
 except maple_config.ConfigError as err:
     sys.exit(f"maple: config error: {err}")
 
