@@ -70,10 +70,15 @@ class VllmBackend:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
-        params = [
-            SamplingParams(temperature=0.0, max_tokens=r["max_new_tokens"], stop=r.get("stop") or None)
-            for r in requests
-        ]
+        tokenizer = self.llm.get_tokenizer()
+        limit = self.llm.llm_engine.model_config.max_model_len
+        params = []
+        for r in requests:
+            room = limit - len(tokenizer(r["prompt"])["input_ids"])
+            if room < 1:
+                raise ValueError(f"{r['task']} {r['lang']} prompt {r['id']} is longer than max_model_len {limit}")
+            # a long prompt leaves less room to generate (XL-Sum asks for 400 new tokens)
+            params.append(SamplingParams(temperature=0.0, max_tokens=min(r["max_new_tokens"], room), stop=r.get("stop") or None))
         lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
         outputs = self.llm.generate([r["prompt"] for r in requests], params, lora_request=lora, use_tqdm=True)
         return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]

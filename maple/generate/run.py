@@ -32,6 +32,17 @@ def cell_requests(settings: dict) -> list[dict]:
     return requests
 
 
+def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
+    """Generate each distinct (prompt, limits) once: protocols often share prompts (greedy: same output)."""
+    keys = [(r["prompt"], r["max_new_tokens"], tuple(r.get("stop") or ())) for r in requests]
+    first = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    unique = [requests[i] for i in first.values()]
+    outputs = dict(zip(first, backend.generate(unique, adapter)))
+    return [outputs[key] for key in keys]
+
+
 def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, max_loras=1):
     evaluation = settings["evaluation"]
     return make_backend(
@@ -63,7 +74,7 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
     requests = cell_requests(settings)
     backend = _backend(settings, model_cfg, model_path)
     t0 = time.time()
-    outputs = backend.generate(requests)
+    outputs = generate_unique(backend, requests)
     cell = grid.parse_cell(cell_id)
     generator = {
         "backend": backend.name,
@@ -88,7 +99,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
         for i, (cell, adapter_dir) in enumerate(zip(cells, adapter_dirs)):
             t0 = time.time()
             adapter = Adapter(name=cell.id, int_id=i + 1, path=adapter_dir, rank=cell.rank)
-            outputs = backend.generate(requests, adapter)
+            outputs = generate_unique(backend, requests, adapter)
             generator = {
                 "backend": backend.name,
                 "mode": "multi_lora",

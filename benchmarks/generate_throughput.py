@@ -1,0 +1,113 @@
+"""vLLM against the plain transformers generate backend on one cell's real evaluation workload.
+
+Every task's prompts exactly as the workflow builds them (few-shot prefixes, stop strings, token
+limits, both protocols), greedy, same model. Each backend runs in its own process so neither
+inherits the other's thread settings. Writes benchmarks/results/generate_throughput_<device>.json.
+
+    .venv/bin/python benchmarks/generate_throughput.py [--config config.yaml] [--model tiny-llama]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def workload(config: dict) -> list[dict]:
+    from maple.generate.run import cell_requests
+
+    settings = {"evaluation": config["evaluation"], "prompt": config["prompt"], "seed": config["seed"]}
+    return cell_requests(settings)
+
+
+def run_backend(backend: str, model_path: str, config: dict, out: str) -> None:
+    """Child process: load, generate the whole workload once, dump outputs and timings."""
+    from maple.generate.backends import make_backend
+
+    requests = workload(config)
+    t0 = time.time()
+    engine = make_backend(backend, model_path, device="cpu", seed=config["seed"],
+                          max_model_len=config["evaluation"].get("max_model_len", 2048))
+    load_s = time.time() - t0
+    t1 = time.time()
+    outputs = engine.generate(requests)
+    gen_s = time.time() - t1
+    tok = _tokenizer(model_path)
+    new_tokens = sum(len(tok(o, add_special_tokens=False)["input_ids"]) for o in outputs)
+    prompt_tokens = sum(len(tok(r["prompt"])["input_ids"]) for r in requests)
+    Path(out).write_text(json.dumps({
+        "backend": backend, "requests": len(requests), "load_s": load_s, "generate_s": gen_s,
+        "new_tokens": new_tokens, "prompt_tokens": prompt_tokens, "new_tokens_per_s": new_tokens / gen_s,
+        "outputs": outputs,
+    }))
+
+
+def _tokenizer(path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--model", default="tiny-llama")
+    parser.add_argument("--max-examples", type=int, default=None, help="override evaluation.max_examples")
+    parser.add_argument("--child", nargs=2, metavar=("BACKEND", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    if args.max_examples:
+        config["evaluation"]["max_examples"] = args.max_examples
+    model_path = str(ROOT / config["models"][args.model]["path"])
+    if args.child:
+        run_backend(args.child[0], model_path, config, args.child[1])
+        return
+
+    results = {}
+    for backend in ("hf", "vllm"):
+        out = ROOT / ".cache" / f"bench-{backend}.json"
+        out.parent.mkdir(exist_ok=True)
+        cmd = [sys.executable, __file__, "--config", args.config, "--model", args.model, "--child", backend, str(out)]
+        if args.max_examples:
+            cmd += ["--max-examples", str(args.max_examples)]
+        t0 = time.time()
+        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        results[backend] = {**json.loads(out.read_text()), "process_wall_s": time.time() - t0}
+
+    hf, vl = results["hf"], results["vllm"]
+    same = sum(a == b for a, b in zip(hf["outputs"], vl["outputs"]))
+    report = {
+        "device": f"cpu: {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "model": args.model,
+        "requests": hf["requests"],
+        "prompt_tokens": hf["prompt_tokens"],
+        "identical_outputs": same,
+        "identical_share": same / hf["requests"],
+        "rows": [
+            {k: r[k] for k in ("backend", "load_s", "generate_s", "process_wall_s", "new_tokens", "new_tokens_per_s")}
+            for r in (hf, vl)
+        ],
+        "speedup_generate": hf["generate_s"] / vl["generate_s"],
+        "speedup_wall": hf["process_wall_s"] / vl["process_wall_s"],
+    }
+    from maple.io import versions
+
+    report["versions"] = versions()
+    dest = ROOT / "benchmarks" / "results" / "generate_throughput_cpu.json"
+    dest.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "versions"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Turn a task spec + config into generation requests (the contract in docs/interfaces.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from maple.tasks.loading import load_rows, resolve_source
+from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec
+
+
+def wrap_prompt(text: str, prompt_cfg: dict, input: str | None = None) -> str:
+    """The finetuning template around a task prompt, exactly as maple.data.tokenise formats training."""
+    inp = (input or "").strip()
+    input_block = prompt_cfg.get("input_block", "").format(input=inp) if inp else ""
+    return prompt_cfg["template"].format(instruction=text.strip(), input_block=input_block)
+
+
+def template_header(prompt_cfg: dict) -> str:
+    """What precedes {instruction} ("### Instruction:"): a model that starts a new turn must stop."""
+    return prompt_cfg["template"].split("{instruction}")[0].strip()
+
+
+def _rng(seed, *parts) -> random.Random:
+    # a str seed is hashed with SHA-512: stable across processes and PYTHONHASHSEED
+    return random.Random("|".join(map(str, (seed, *parts))))
+
+
+def _valid_indices(spec: TaskSpec, dataset) -> list[int]:
+    if spec.label_field and spec.label_field in dataset.column_names:
+        labels = dataset[spec.label_field]
+        return [i for i, v in enumerate(labels) if v is not None and int(v) >= 0]
+    return list(range(len(dataset)))
+
+
+def _render(spec: TaskSpec, row: dict, shots: list[dict]) -> str:
+    examples = [spec.query(s) + spec.target_delimiter + spec.target(s) for s in shots]
+    return spec.fewshot_delimiter.join(examples + [spec.query(row)])
+
+
+def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_shots) -> list[dict]:
+    if n_shots <= 0:
+        return []
+    if not shot_split:
+        raise TaskDataError(f"task {spec.name}: protocol {protocol} has no few-shot split, yet {n_shots} shots asked")
+    shot_ref = proto.shot_data or ref
+    source = resolve_source(spec, shot_ref, task_cfg)
+    data_files = task_cfg.get("data_files") if shot_ref is spec.data else None
+    config = ((proto.config if shot_ref is spec.data else None) or shot_ref.config).format(lang=lang)
+    dataset = load_rows(spec.name, lang, source, config, shot_split, data_files)
+    pool = _valid_indices(spec, dataset)
+    if len(pool) < n_shots:
+        raise TaskDataError(
+            f"task {spec.name}, language {lang}: {shot_split} of {source} has {len(pool)} examples, "
+            f"{n_shots} shots asked"
+        )
+    # shots are drawn once per task and split (as MEGAVERSE drew them once per run), not per language
+    # or protocol: parallel languages see the same shots, and protocols that share splits share prompts
+    picked = _rng(seed, spec.name, "shots", shot_split).sample(pool, n_shots)
+    return dataset.select(picked).to_list()
+
+
+def build_requests(
+    task: str,
+    lang: str,
+    protocol: str,
+    task_cfg: dict | None,
+    seed: int,
+    max_examples: int | None = None,
+    prompt_cfg: dict | None = None,
+) -> list[dict]:
+    """Every request of one task x language x protocol, deterministic under `seed`.
+
+    task_cfg: `source` (hub id or local hub-layout directory) and optional overrides: `shots`,
+    `split` (evaluation split), `shot_split`, `max_new_tokens`, `sources` (local_name -> source
+    for a second dataset, e.g. {"squad": path}), `data_files` (flat files: a pattern with
+    {lang}/{config}/{split} relative to `source`, or a dict split -> pattern).
+    prompt_cfg: the config's `prompt` block; None = the bare task prompt (no template).
+    """
+    from maple.tasks import get_task
+
+    spec = get_task(task)
+    proto = spec.protocol(protocol)
+    task_cfg = task_cfg or {}
+    ref = spec.data_for(lang)
+    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+    eval_split = task_cfg.get("split") or eval_split
+    shot_split = task_cfg.get("shot_split") or shot_split
+    n_shots = int(task_cfg.get("shots", proto.shots))
+
+    source = resolve_source(spec, ref, task_cfg)
+    config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
+    data_files = task_cfg.get("data_files") if ref is spec.data else None
+    dataset = load_rows(task, lang, source, config, eval_split, data_files)
+    indices = _valid_indices(spec, dataset)
+    if proto.eval_limit:
+        indices = indices[: proto.eval_limit]
+    if max_examples and len(indices) > max_examples:
+        # the subsample ignores the language, so parallel datasets keep the same items everywhere
+        indices = sorted(_rng(seed, task, "eval", eval_split).sample(indices, max_examples))
+    shots = _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_shots)
+
+    stop = list(spec.stop)
+    if prompt_cfg:
+        header = template_header(prompt_cfg)
+        stop += [header] if header else []
+    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
+
+    requests, seen = [], set()
+    for index, row in zip(indices, dataset.select(indices).to_list()):
+        text = _render(spec, row, shots)
+        # bare prompts end with a newline delimiter (not a space: " True" is the answer's own token)
+        prompt = wrap_prompt(text, prompt_cfg) if prompt_cfg else text + spec.target_delimiter.rstrip(" ")
+        rid = str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}"
+        rid = rid if rid not in seen else f"{rid}-{index}"
+        seen.add(rid)
+        request = {
+            "task": task,
+            "lang": lang,
+            "protocol": protocol,
+            "id": rid,
+            "prompt": prompt,
+            "prompt_sha1": hashlib.sha1(prompt.encode("utf-8")).hexdigest(),
+            "gold": spec.gold(row),
+            "choices": spec.choices(row) if spec.choices else None,
+            "max_new_tokens": max_new_tokens,
+            "stop": stop,
+        }
+        if spec.kind == INSTRUCTION:
+            request["instruction"] = row["instruction"]  # the judge shows the bare instruction
+        requests.append(request)
+    return requests

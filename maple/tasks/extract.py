@@ -1,0 +1,123 @@
+"""Answer extraction: a raw generation -> a prediction the scorer compares with `gold`.
+
+Multiple-choice extractors return an int label (-1 = no usable answer, which never equals gold);
+generative extractors return a string ("" for an empty output, which scores zero). None raises.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+NO_ANSWER = -1
+
+
+def first_line(output: str) -> str:
+    """The first non-empty line (a leading newline must not turn the prediction into "")."""
+    for line in (output or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def normalise(text: str) -> str:
+    """Casefold, drop punctuation and symbols, collapse whitespace."""
+    kept = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in (text or "").casefold())
+    return " ".join(kept.split())
+
+
+def _contain(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and (a in b or b in a)
+
+
+# --- XNLI -----------------------------------------------------------------------------------
+
+def xnli_megaverse(output: str, request: dict) -> int:
+    line = normalise(first_line(output))
+    if not line:
+        return NO_ANSWER  # "" is contained in every label: keep the quirk away from empty outputs
+    verbs = [normalise(c) for c in request.get("choices") or []]
+    gold = request.get("gold")
+    # quirk: MEGAVERSE counts a prediction correct when it and the gold label contain one another
+    # ("t", "true.", "it is true" all match "true"), so the gold label wins whenever it matches
+    if isinstance(gold, int) and 0 <= gold < len(verbs) and _contain(line, verbs[gold]):
+        return gold
+    for i, verb in enumerate(verbs):
+        if _contain(line, verb):
+            return i
+    return NO_ANSWER
+
+
+def xnli_reference(output: str, request: dict) -> int:
+    """Exact verbaliser match: the first line, or its first word, is exactly one label word."""
+    line = normalise(first_line(output))
+    words = line.split()
+    verbs = [normalise(c) for c in request.get("choices") or []]
+    for candidate in (line, words[0] if words else ""):
+        if candidate in verbs:
+            return verbs.index(candidate)
+    return NO_ANSWER
+
+
+# --- XCOPA ----------------------------------------------------------------------------------
+
+def xcopa_megaverse(output: str, request: dict) -> int:
+    line = normalise(first_line(output)).replace(" ", "")
+    # quirk: MEGA's parallel evaluation scores `prediction.startswith(label)`
+    for i, verb in enumerate(request.get("choices") or []):
+        if line and line.startswith(normalise(verb).replace(" ", "")):
+            return i
+    return NO_ANSWER
+
+
+_XCOPA_REF = re.compile(r"choice\s*([12])|(?<![0-9A-Za-z])([12])(?![0-9])", re.IGNORECASE)
+
+
+def xcopa_reference(output: str, request: dict) -> int:
+    """The first option named in the output: `choice1` / `choice 2` / a bare 1 or 2."""
+    match = _XCOPA_REF.search(output or "")
+    if not match:
+        return NO_ANSWER
+    return int(match.group(1) or match.group(2)) - 1
+
+
+# --- Belebele -------------------------------------------------------------------------------
+
+# a letter A-D (in brackets, or standing alone) or a digit 1-4 standing alone
+_OPTION = re.compile(r"\(([A-Da-d1-4])\)|(?<![A-Za-z0-9])([A-D1-4])(?![A-Za-z0-9])")
+
+
+def _option_index(token: str) -> int:
+    token = token.upper()
+    return "ABCD".index(token) if token in "ABCD" else int(token) - 1
+
+
+def _options_in(output: str) -> list[int]:
+    return [_option_index(m.group(1) or m.group(2)) for m in _OPTION.finditer(output or "")]
+
+
+def belebele_megaverse(output: str, request: dict) -> int:
+    found = _options_in(output)
+    gold = request.get("gold")
+    # quirk: MEGAVERSE accepts the gold letter or digit anywhere in the output, whatever else is there
+    if gold in found:
+        return gold
+    return found[0] if found else NO_ANSWER
+
+
+def belebele_reference(output: str, request: dict) -> int:
+    """The first option letter or digit parsed from the output."""
+    found = _options_in(output)
+    return found[0] if found else NO_ANSWER
+
+
+# --- generative tasks -----------------------------------------------------------------------
+
+def span_answer(output: str, request: dict) -> str:
+    """Extractive QA: the first non-empty line; normalisation is the scorer's job (per protocol)."""
+    return first_line(output)
+
+
+def full_text(output: str, request: dict) -> str:
+    """XL-Sum and AlpacaEval: the whole generation, stripped."""
+    return (output or "").strip()

@@ -1,0 +1,73 @@
+"""Prompt templates, one query/target pair per task (wording from shared PROTOCOL.md / MEGAVERSE).
+
+Every protocol uses the same prompt: the protocols differ in splits and scoring only, so the two
+columns of a results table differ by the quirks alone.
+"""
+
+from __future__ import annotations
+
+XNLI_VERBALIZER = ("True", "Neither", "False")  # label 0 entailment, 1 neutral, 2 contradiction
+XCOPA_VERBALIZER = ("choice1", "choice2")
+BELEBELE_LETTERS = ("A", "B", "C", "D")
+QA_INSTRUCTION = "Referring to the passage above, the correct answer to the given question is:"
+XLSUM_INSTRUCTION = "Write a summary of the text above :"  # sic: MEGAVERSE's space before the colon
+
+
+def xnli_query(ex: dict) -> str:
+    # MEGAVERSE "GPT-3 style" promptsource template
+    return f"{ex['premise']}\nQuestion: {ex['hypothesis']} True, False, or Neither?"
+
+
+def xnli_target(ex: dict) -> str:
+    return XNLI_VERBALIZER[ex["label"]]
+
+
+def xcopa_query(ex: dict) -> str:
+    # MEGAVERSE "plausible_alternatives_discrete": English wording for every language, and the
+    # model answers with the option's name (choice1/choice2), not its text
+    connective = "This happened because..." if ex["question"] == "cause" else "As a consequence..."
+    return (
+        f"{ex['premise']} {connective}\nHelp me pick the more plausible option:\n"
+        f"- choice1: {ex['choice1']}\n- choice2: {ex['choice2']}"
+    )
+
+
+def xcopa_target(ex: dict) -> str:
+    return XCOPA_VERBALIZER[ex["label"]]
+
+
+def qa_query(ex: dict) -> str:
+    return f"{ex['context']}\nQ: {ex['question']}\n\n{QA_INSTRUCTION}"
+
+
+def qa_target(ex: dict) -> str:
+    return ex["answers"]["text"][0]
+
+
+def belebele_options(ex: dict) -> list[str]:
+    return [ex[f"mc_answer{i}"] for i in range(1, 5)]
+
+
+def belebele_query(ex: dict) -> str:
+    # the Belebele paper's Passage / Query / Choices / Answer layout with ### separators
+    options = "\n".join(f"({letter}) {text}" for letter, text in zip(BELEBELE_LETTERS, belebele_options(ex)))
+    return (
+        f"###\nPassage:\n{ex['flores_passage']}\n###\nQuery:\n{ex['question']}\n"
+        f"###\nChoices:\n{options}\n###\nAnswer:"
+    )
+
+
+def belebele_target(ex: dict) -> str:
+    return f"({BELEBELE_LETTERS[int(ex['correct_answer_num']) - 1]})"
+
+
+def xlsum_query(ex: dict) -> str:
+    return f"{ex['title']}\n{ex['text']}\n\n===\n\n{XLSUM_INSTRUCTION}"
+
+
+def xlsum_target(ex: dict) -> str:
+    return ex["summary"]
+
+
+def alpaca_query(ex: dict) -> str:
+    return ex["instruction"]

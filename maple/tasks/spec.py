@@ -1,0 +1,88 @@
+"""The declarative shape of an evaluation task (in the spirit of lm-evaluation-harness task YAMLs).
+
+A TaskSpec says where the data lives, how one example becomes a prompt and a gold answer, and, per
+protocol, which splits and how many shots are used and how a raw generation becomes a prediction.
+Nothing here loads data: see loading.py and build.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+PROTOCOLS = ("megaverse", "reference")
+
+MULTIPLE_CHOICE = "multiple_choice"  # gold is an int label, choices are the verbalised options
+EXTRACTIVE_QA = "extractive_qa"  # gold is a list of reference answer strings
+SUMMARISATION = "summarisation"  # gold is [reference summary]
+INSTRUCTION = "instruction"  # gold is [reference output]; judged pairwise (AlpacaEval)
+
+
+class UnknownTaskError(ValueError):
+    """A task name that is not in the registry."""
+
+
+class TaskDataError(ValueError):
+    """A language, config, split or file the task's data source does not have."""
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """A dataset on the hub and the name of its local mirror beside the task's own local source.
+
+    `config` is a pattern with `{lang}` (e.g. `xquad.{lang}`, `mlqa.{lang}.{lang}`).
+    `local_name` is the sibling directory used when the task's `source` is a local directory.
+    """
+
+    hub_id: str
+    config: str
+    local_name: str
+
+
+@dataclass(frozen=True, eq=False)
+class ProtocolSpec:
+    """How one protocol uses a task: splits, shots, answer extraction and the scoring variant."""
+
+    eval_split: str
+    shot_split: str | None
+    shots: int
+    extract: Callable[[str, dict], Any]  # (raw output, request) -> prediction; never raises
+    metrics: tuple[str, ...]
+    scorer: str  # the scoring variant maple.metrics implements (names below in specs.py)
+    shot_data: DataRef | None = None  # shots from another dataset (XQuAD: English SQuAD)
+    config: str | None = None  # overrides TaskSpec.data.config (AlpacaEval v1 vs v2)
+    eval_limit: int | None = None  # evaluate only the first N rows of the split
+    lang_splits: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)  # lang -> (eval, shot)
+
+
+@dataclass(frozen=True, eq=False)
+class TaskSpec:
+    """One evaluation task. The engine (build.py) holds nothing task-specific beyond this."""
+
+    name: str
+    kind: str
+    data: DataRef
+    query: Callable[[dict], str]  # one example as a prompt, without its answer
+    target: Callable[[dict], str] | None  # the answer text shown in few-shot examples
+    gold: Callable[[dict], Any]
+    protocols: Mapping[str, ProtocolSpec]
+    max_new_tokens: int
+    stop: tuple[str, ...]
+    languages: tuple[str, ...]  # the paper's languages (documentation; the config picks)
+    choices: Callable[[dict], list[str]] | None = None
+    label_field: str | None = None  # rows whose label is < 0 (hidden test labels) are dropped
+    id_field: str | None = None  # None: ids are "{split}-{row index}"
+    lang_data: Mapping[str, DataRef] = field(default_factory=dict)  # languages read from another dataset
+    target_delimiter: str = " "  # between a query and its answer
+    fewshot_delimiter: str = "\n\n"  # between examples
+
+    def protocol(self, name: str) -> ProtocolSpec:
+        try:
+            return self.protocols[name]
+        except KeyError:
+            raise ValueError(
+                f"task {self.name}: unknown protocol {name!r}; allowed: {', '.join(self.protocols)}"
+            ) from None
+
+    def data_for(self, lang: str) -> DataRef:
+        return self.lang_data.get(lang, self.data)
