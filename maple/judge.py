@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from maple.io import read_jsonl, versions, write_jsonl
+from maple.io import versions, write_jsonl
 
 # The alpaca_eval "alpaca_eval_clf" style: the judge names the better output as (a) or (b).
 JUDGE_TEMPLATE = (
@@ -69,40 +69,42 @@ def _api_generate(model: str, requests: list[dict]) -> list[str]:
     return texts
 
 
-def judge_cell(raw_records: list[dict], judge_cfg: dict, judge_model_cfg: dict, settings: dict, out_file: str) -> dict:
-    from maple.generate.run import _backend
+def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_model_cfg: dict, settings: dict) -> dict:
+    """Judge several cells' AlpacaEval outputs with one judge load; batches are (records, out_file)."""
+    from maple.generate.run import _backend, generate_unique
 
     started = time.time()
+    prompt_cfg = None if judge_cfg.get("api") else settings["prompt"]
+    requests = [judge_requests(records, prompt_cfg) for records, _ in batches]
+    flat = [r for reqs in requests for r in reqs]
     if judge_cfg.get("api"):
-        requests = judge_requests(raw_records, None)
-        outputs = _api_generate(judge_cfg["api"], requests)
+        outputs = _api_generate(judge_cfg["api"], flat)
         judge_name = judge_cfg["api"]
     else:
-        requests = judge_requests(raw_records, settings["prompt"])
-        backend_settings = {**settings, "evaluation": {**settings["evaluation"], "backend": judge_cfg.get("backend", settings["evaluation"].get("backend", "vllm"))}}
+        backend_name = judge_cfg.get("backend", settings["evaluation"].get("backend", "vllm"))
+        backend_settings = {**settings, "evaluation": {**settings["evaluation"], "backend": backend_name}}
         backend = _backend(backend_settings, judge_model_cfg, judge_model_cfg["path"])
-        outputs = backend.generate(requests)
+        outputs = generate_unique(backend, flat)
         judge_name = judge_model_cfg["path"]
-    rows = []
-    for req, text in zip(requests, outputs):
-        shown_first = parse_preference(text)
-        rows.append(
-            {
-                "id": req["id"],
-                "lang": req["lang"],
-                "protocol": req["protocol"],
-                "order": req["order"],
-                "preference": shown_first,
-                "judge_output": text,
-                "judge": judge_name,
-                "output_length": req["output_length"],
-                "reference_length": req["reference_length"],
-            }
-        )
-    write_jsonl(out_file, rows)
-    return {"judgements": len(rows), "unparsed": sum(r["preference"] is None for r in rows),
-            "seconds": time.time() - started, "versions": versions()}
-
-
-def load_alpaca_records(path_or_records) -> list[dict]:
-    return read_jsonl(path_or_records) if isinstance(path_or_records, str) else path_or_records
+    unparsed = 0
+    offset = 0
+    for (_, out_file), reqs in zip(batches, requests):
+        rows = []
+        for req, text in zip(reqs, outputs[offset : offset + len(reqs)]):
+            rows.append(
+                {
+                    "id": req["id"],
+                    "lang": req["lang"],
+                    "protocol": req["protocol"],
+                    "order": req["order"],
+                    "preference": parse_preference(text),
+                    "judge_output": text,
+                    "judge": judge_name,
+                    "output_length": req["output_length"],
+                    "reference_length": req["reference_length"],
+                }
+            )
+        offset += len(reqs)
+        unparsed += sum(r["preference"] is None for r in rows)
+        write_jsonl(out_file, rows)
+    return {"judgements": len(flat), "unparsed": unparsed, "seconds": time.time() - started, "versions": versions()}

@@ -15,6 +15,7 @@ GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}"  # multi_lora: one
 SCORES = RESULTS + "/scores/{cell}/{task}.json"
 EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
 JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
+GROUP_JUDGEMENTS = RESULTS + "/judgements/{model}/lora-r{rank}"  # multi_lora: one dir per judge job
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"

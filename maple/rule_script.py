@@ -19,6 +19,12 @@ def _user_error_types() -> tuple:
     return tuple(types)
 
 
+def _limit_threads(threads: int) -> None:
+    """Use the cores Snakemake granted, no more: parallel jobs must not oversubscribe the CPU."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read by torch when it is first imported
+        os.environ[var] = str(max(1, int(threads)))
+
+
 def run(snakemake, main) -> None:
     """Call main(snakemake) with stdout/stderr (file descriptors too) redirected to the log."""
     log_path = snakemake.log[0] if len(snakemake.log) else os.devnull
@@ -29,6 +35,7 @@ def run(snakemake, main) -> None:
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        _limit_threads(getattr(snakemake, "threads", 1))
         try:
             main(snakemake)
         except _user_error_types() as err:

@@ -64,6 +64,8 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
     mode_label = f"{backend}/{'base' if cell.is_base else mode}"
     for task, score_file, example_file in zip(tasks, score_files, example_files):
         if task == "alpaca_eval":
+            if os.path.isdir(judgements_file):  # multi_lora: the group's judge job wrote a directory
+                judgements_file = paths.group_member_file(judgements_file, cell, "judgements")
             records = read_jsonl(judgements_file)
         else:
             records = raw_records(cell_id, task, raw_inputs, mode)

@@ -10,11 +10,17 @@ def raw_outputs(wildcards):
 
 
 def judge_inputs(wildcards):
-    return (
-        paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
-        if "alpaca_eval" in TASKS
-        else []
-    )
+    if "alpaca_eval" not in TASKS:
+        return []
+    cell = grid.parse_cell(wildcards.cell)
+    if MODE == "multi_lora" and not cell.is_base:
+        return paths.fill(paths.GROUP_JUDGEMENTS, model=cell.model, rank=cell.rank)
+    return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
+
+
+def judge_params():
+    judge = config["evaluation"].get("judge", {})
+    return {"judge": judge, "judge_model": config["models"].get(judge.get("model"), {})}
 
 
 rule judge_alpaca_eval:
@@ -23,6 +29,16 @@ rule judge_alpaca_eval:
         judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
     output:
         paths.JUDGEMENTS,
+    params:
+        cell="{cell}",
+        settings=eval_params(),
+        **judge_params(),
+    wildcard_constraints:
+        cell=(
+            r"[A-Za-z0-9._-]+/none/base"
+            if MODE == "multi_lora"
+            else grid.WILDCARD_CONSTRAINTS["cell"]
+        ),
     log:
         paths.log("judge_alpaca_eval", "{cell}"),
     benchmark:
@@ -32,13 +48,31 @@ rule judge_alpaca_eval:
         mem_mb=mem_on_attempt("judge_alpaca_eval"),
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../scripts/judge_alpaca_eval.py"
+
+
+rule judge_group_alpaca_eval:
+    input:
+        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank),
+        judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
+    output:
+        directory(paths.GROUP_JUDGEMENTS),
     params:
-        cell="{cell}",
-        settings=lambda wc: eval_params(),
-        judge=config["evaluation"].get("judge", {}),
-        judge_model=lambda wc: config["models"].get(
-            config["evaluation"].get("judge", {}).get("model"), {}
-        ),
+        cells=lambda wc: [c.id for c in group_cells(wc)],
+        settings=eval_params(),
+        **judge_params(),
+    log:
+        paths.log("judge_group_alpaca_eval", "{model}/lora-r{rank}"),
+    benchmark:
+        paths.benchmark("judge_group_alpaca_eval", "{model}/lora-r{rank}")
+    threads: res("judge_alpaca_eval", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("judge_alpaca_eval"),
+        runtime=res("judge_alpaca_eval", "runtime", 60),
+        gpu=res("judge_alpaca_eval", "gpu", 0),
     conda:
         "../envs/generate.yaml"
     script:
@@ -65,7 +99,7 @@ rule score_outputs:
         cell="{cell}",
         tasks=TASKS,
         mode=MODE,
-        settings=lambda wc: eval_params(),
+        settings=eval_params(),
     conda:
         "../envs/report.yaml"
     script:

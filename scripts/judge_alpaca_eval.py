@@ -1,6 +1,11 @@
-"""Rule judge_alpaca_eval: pairwise judgements of one cell's AlpacaEval outputs, both orders."""
+"""Rules judge_alpaca_eval (one cell) and judge_group_alpaca_eval (multi_lora: one rank group):
+pairwise judgements of AlpacaEval outputs against the references, both orders, one judge load."""
 
-from maple.judge import judge_cell
+from pathlib import Path
+
+from maple import grid, paths
+from maple.io import atomic_dir
+from maple.judge import judge_cells
 from maple.rule_script import run
 from maple.score_cell import raw_records
 
@@ -8,8 +13,19 @@ from maple.score_cell import raw_records
 def main(smk):
     settings = smk.params.settings
     mode = settings["evaluation"].get("mode", "multi_lora")
-    records = raw_records(smk.params.cell, "alpaca_eval", list(smk.input.raw), mode)
-    judge_cell(records, smk.params.judge, smk.params.judge_model, settings, smk.output[0])
+    raw = list(smk.input.raw)
+    if smk.rule == "judge_alpaca_eval":
+        batches = [(raw_records(smk.params.cell, "alpaca_eval", raw, mode), smk.output[0])]
+        judge_cells(batches, smk.params.judge, smk.params.judge_model, settings)
+        return
+    with atomic_dir(smk.output[0]) as tmp:
+        batches = []
+        for cell_id in smk.params.cells:
+            cell = grid.parse_cell(cell_id)
+            out = paths.group_member_file(str(tmp), cell, "judgements")
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            batches.append((raw_records(cell_id, "alpaca_eval", raw, mode), out))
+        judge_cells(batches, smk.params.judge, smk.params.judge_model, settings)
 
 
 run(snakemake, main)  # noqa: F821

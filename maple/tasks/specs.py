@@ -7,7 +7,7 @@ Scorer names (implemented by maple.metrics):
   squad_whitespace        MEGAVERSE SQuAD EM/F1 on whitespace tokens (zh/th F1 degenerates to EM)
   squad_v1                official SQuAD v1.1 EM/F1, max over gold answers
   mlqa_official           official MLQA normalisation per language (zh mixed segmentation)
-  rougeL_mean_prf         stock rouge_score ROUGE-L with stemming, mean of P, R and F
+  rougeL_mean_prf         the XL-Sum fork of rouge_score without lang=, stemming on, mean of P, R and F
   multilingual_rougeL_f1  XL-Sum authors' multilingual ROUGE-L F1 (lang set from the config name)
   alpaca_eval_v1          judge vs text-davinci-003 outputs, win rate %
   alpaca_eval_v2_lc       weighted judge vs gpt4_1106_preview, length-controlled win rate %
@@ -153,7 +153,7 @@ XLSUM = TaskSpec(
     id_field="id",
     protocols={
         # quirk: MEGAVERSE scored only the first 1,000 test articles
-        # quirk: and reported the mean of ROUGE-L P, R and F from stock rouge_score (0 for hi/zh/th)
+        # quirk: and reported the mean of ROUGE-L P, R and F from the XL-Sum rouge fork called without lang= (unspaced Thai scores 0)
         "megaverse": ProtocolSpec(
             "test", "train", 4, ex.full_text, ("rougeL",), "rougeL_mean_prf", eval_limit=1000
         ),

@@ -1,0 +1,134 @@
+"""Task metrics for both protocols (shared/PROTOCOL.md): `reference` = the official implementations,
+`megaverse` = how MEGAVERSE scored the paper's baselines (each deviation marked `# quirk:`).
+
+    score_records(task, lang, protocol, records, options=None) -> (summary, per_example)
+
+summary: {"n": int, <metric>: float 0..1 (win rates in %), ...} with metrics `f1`, `exact_match`
+(xquad, mlqa), `rougeL` (xlsum), `accuracy` (xnli, xcopa, belebele), `win_rate` and, for the
+reference protocol, `lc_win_rate` (alpaca_eval; null when it cannot be computed offline).
+per_example: [{"id", "prediction", "score": {...}}] in record order.
+
+A record holds `prediction` (already extracted) or `output` (raw: extracted here through
+maple.tasks.extract_answer), and gold as `references` (list[str]), `gold` (list[str] | int | str)
+or `label` (int | str). AlpacaEval takes judgement records instead (see alpaca_eval.py).
+options: {"stem": bool} ROUGE stemming for the xlsum reference protocol (default off);
+{"length_controlled": bool} try alpaca_eval's LC win rate (default on).
+
+Light at import: the metric modules (and multilingual_rouge, jieba, ...) load on first use.
+"""
+
+from __future__ import annotations
+
+from maple.metrics.errors import MetricUnavailableError, ScoringInputError
+from maple.metrics.languages import PROTOCOLS, TASKS, check
+
+__all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "METRICS", "score_records"]
+
+QA_TASKS = ("xquad", "mlqa")
+TEXT_TASKS = ("xquad", "mlqa", "xlsum")  # gold is a list of reference strings
+CLASSIFICATION_TASKS = ("xnli", "xcopa", "belebele")
+METRICS = {
+    "xquad": ("f1", "exact_match"),
+    "mlqa": ("f1", "exact_match"),
+    "xlsum": ("rougeL",),
+    "xnli": ("accuracy",),
+    "xcopa": ("accuracy",),
+    "belebele": ("accuracy",),
+    "alpaca_eval": ("win_rate", "lc_win_rate"),
+}
+
+
+def _extractor():
+    """maple.tasks.extract_answer when that package is there (imported lazily), else None."""
+    try:
+        from maple.tasks import extract_answer
+    except ImportError:
+        return None
+    return extract_answer
+
+
+def _prediction(task: str, protocol: str, record: dict, i: int, extract):
+    if "prediction" in record:
+        pred = record["prediction"]
+    elif "output" in record:
+        output = record["output"] or ""
+        if not isinstance(output, str):
+            raise ScoringInputError(f"record {i + 1}: output is {type(output).__name__}, not a string", i)
+        if extract is not None:
+            return extract(task, protocol, output, record)
+        # without maple.tasks: the raw output, stripped (QA takes its first line, as the task extractors do)
+        output = output.strip()
+        return output.splitlines()[0].strip() if task in QA_TASKS and output else output
+    else:
+        raise ScoringInputError(f"record {i + 1}: missing field 'prediction' (or 'output')", i)
+    if pred is None:
+        return "" if task in TEXT_TASKS else None
+    if task in TEXT_TASKS and not isinstance(pred, str):
+        raise ScoringInputError(f"record {i + 1}: prediction is {type(pred).__name__}, not a string", i)
+    if task in CLASSIFICATION_TASKS and (isinstance(pred, bool) or not isinstance(pred, (int, str))):
+        raise ScoringInputError(f"record {i + 1}: prediction {pred!r} is not a label index or a string", i)
+    return pred
+
+
+def _gold(task: str, record: dict, i: int):
+    for field in ("references", "gold", "label"):
+        if field in record and record[field] is not None:
+            gold = record[field]
+            break
+    else:
+        raise ScoringInputError(f"record {i + 1}: missing field 'references' (or 'gold' / 'label')", i)
+    if task in TEXT_TASKS:
+        golds = [gold] if isinstance(gold, str) else gold
+        if not isinstance(golds, list) or not golds or not all(isinstance(g, str) for g in golds):
+            raise ScoringInputError(f"record {i + 1}: {field} must be a non-empty list of strings", i)
+        return golds
+    if isinstance(gold, list) and len(gold) == 1:
+        gold = gold[0]
+    if isinstance(gold, bool) or not isinstance(gold, (int, str)) or (isinstance(gold, int) and gold < 0):
+        raise ScoringInputError(f"record {i + 1}: {field} {gold!r} is not a label index (>= 0) or a string", i)
+    return gold
+
+
+def score_records(task: str, lang: str, protocol: str, records: list[dict], options: dict | None = None):
+    """Score one task x language x protocol group of records: (summary, per_example)."""
+    check(task, lang, protocol)
+    options = dict(options or {})
+    if not records:
+        raise ScoringInputError(f"no records to score for {task}/{lang}/{protocol}")
+    if task == "alpaca_eval":
+        from maple.metrics import alpaca_eval
+
+        return alpaca_eval.score(protocol, records, options)
+
+    if task == "xquad":
+        from maple.metrics.squad import score as metric
+    elif task == "mlqa":
+        from maple.metrics.mlqa import score as metric
+    elif task == "xlsum":
+        from maple.metrics.rouge import score as rouge_score
+
+        stem = bool(options.get("stem", False))
+
+        def metric(protocol, lang, prediction, golds):
+            return rouge_score(protocol, lang, prediction, golds, stem=stem)
+    else:
+        from maple.metrics.accuracy import score as accuracy_score
+
+    extract = None
+    if any(isinstance(r, dict) and "prediction" not in r and "output" in r for r in records):
+        extract = _extractor()
+    per_example = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ScoringInputError(f"record {i + 1}: not a JSON object", i)
+        pred = _prediction(task, protocol, record, i, extract)
+        gold = _gold(task, record, i)
+        if task in CLASSIFICATION_TASKS:
+            scores = accuracy_score(task, protocol, pred, gold, record.get("choices"), i)
+        else:
+            scores = metric(protocol, lang, pred or "", gold)
+        per_example.append({"id": record.get("id", i), "prediction": pred, "score": scores})
+    summary = {"n": len(per_example)}
+    for name in METRICS[task]:
+        summary[name] = sum(e["score"][name] for e in per_example) / len(per_example)
+    return summary, per_example

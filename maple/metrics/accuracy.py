@@ -1,0 +1,86 @@
+"""Accuracy for XNLI, XCOPA and Belebele: an extracted prediction against the gold label.
+
+Predictions arrive already extracted (maple.tasks does it per protocol): an int label index
+(-1 = no usable answer) or a string. Gold is an int index or a string. Ints compare as indices,
+strings as normalised text; an index meets a string through the record's `choices` or the task's
+own label words below. Belebele's MEGAVERSE quirk (the gold letter or digit anywhere in the output
+counts) and XCOPA's (startswith) live in maple.tasks' extractors; here both protocols just compare,
+except for XNLI's containment rule, which MEGAVERSE applied at comparison time.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+
+from maple.metrics.errors import ScoringInputError
+
+# the text forms of each label index when a record brings no `choices`
+LABEL_WORDS = {
+    "xnli": (("true", "entailment"), ("neither", "neutral"), ("false", "contradiction")),
+    "xcopa": (("choice1", "1"), ("choice2", "2")),
+    "belebele": (("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")),  # letters, or the 1-based option number
+}
+
+
+def normalise(text: str) -> str:
+    """Casefold, drop Unicode punctuation and symbols, collapse whitespace."""
+    kept = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text.casefold())
+    return " ".join(kept.split())
+
+
+_ASCII_PUNCT = frozenset(string.punctuation)
+
+
+def megaverse_normalize(s: str) -> str:
+    """MEGAVERSE's mega/utils/misc_utils.normalize_answer (SQuAD's, minus "</s>"), used on XNLI."""
+    s = s.replace("</s>", "").strip().lower()
+    s = "".join(ch for ch in s if ch not in _ASCII_PUNCT)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def label_texts(task: str, gold: int, choices, index: int | None = None) -> tuple[str, ...]:
+    """The text forms of label `gold`: the record's choice, else the task's label words."""
+    forms = []
+    if choices and 0 <= gold < len(choices):
+        forms.append(str(choices[gold]))
+    words = LABEL_WORDS.get(task, ())
+    if 0 <= gold < len(words):
+        forms.extend(words[gold])
+    if not forms:
+        raise ScoringInputError(
+            f"gold label {gold} is an index, the prediction is text, and there are no choices to map one onto the other",
+            index,
+        )
+    return tuple(forms)
+
+
+def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> bool:
+    if prediction is None or prediction == "":
+        return False
+    if _is_index(prediction) and _is_index(gold):
+        return prediction == gold  # (-1, no answer, never equals a gold label)
+    if _is_index(prediction):
+        # an index against a text gold: the index's choice text stands for the prediction
+        if not choices or not 0 <= prediction < len(choices):
+            return False
+        prediction = str(choices[prediction])
+    golds = label_texts(task, gold, choices, index) if _is_index(gold) else (str(gold),)
+    if task == "xnli" and protocol == "megaverse":
+        # quirk: MEGAVERSE counts an XNLI prediction correct when it and the label contain one another
+        # (after SQuAD normalisation of its first line): "t", "true.", "it is true" all match "true";
+        # only the label's verbaliser (its first text form) takes part, as in MEGAVERSE
+        pred, label = megaverse_normalize(str(prediction).split("\n")[0]), megaverse_normalize(golds[0])
+        return bool(pred) and (pred in label or label in pred)
+    pred = normalise(str(prediction))
+    return bool(pred) and any(pred == normalise(g) for g in golds)
+
+
+def score(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> dict:
+    return {"accuracy": float(is_correct(task, protocol, prediction, gold, choices, index))}

@@ -1,0 +1,98 @@
+"""Score a JSONL file of predictions with one task's metric, outside the workflow.
+
+    python -m maple.score --task xquad --lang de --protocol reference --input preds.jsonl [--stem]
+
+Lines: {"prediction": str, "references": [str, ...]} for xquad, mlqa, xlsum;
+{"prediction": int | str, "label": int | str} for xnli, xcopa, belebele; or the workflow's raw
+output records ({"output", "gold", "choices", ...}); AlpacaEval judgement records for alpaca_eval.
+--lang takes the task's own codes: `de`, `zh` (xquad, mlqa, xnli, xcopa), XL-Sum config names
+(`thai`, `chinese_simplified`), FLORES codes (`eng_Latn`, belebele).
+
+Prints one JSON object, the summary, on the last line of stdout: `f1` and `exact_match` (xquad,
+mlqa), `rougeL` (xlsum), `accuracy` (classification), `win_rate`/`lc_win_rate` (alpaca_eval),
+plus `n`; scores on 0..1 (win rates in %). Bad input prints one line to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from maple.metrics import PROTOCOLS, TASKS, MetricUnavailableError, ScoringInputError, score_records
+from maple.metrics.languages import check
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise ScoringInputError(f"{message} (see --help)")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = _Parser(prog="python -m maple.score", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    parser.add_argument("--lang", required=True, help="the task's language code / config name")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--input", required=True, help="JSONL file, one record per line")
+    parser.add_argument("--stem", action="store_true", help="xlsum reference: stem with the language's stemmer")
+    parser.add_argument("--examples", help="also write per-example scores to this JSONL file")
+    return parser.parse_args(argv)
+
+
+def read_records(path: str) -> tuple[list[dict], list[int]]:
+    """The JSON objects of a JSONL file and their line numbers (blank lines skipped)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise ScoringInputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScoringInputError(f"{path}: cannot read ({err.__class__.__name__}: {err})") from None
+    records, line_numbers = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ScoringInputError(f"{path} line {number}: malformed JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise ScoringInputError(f"{path} line {number}: not a JSON object")
+        records.append(record)
+        line_numbers.append(number)
+    if not records:
+        raise ScoringInputError(f"{path}: empty, no records to score")
+    return records, line_numbers
+
+
+def main(argv=None) -> int:
+    path = None
+    try:
+        args = parse_args(argv)
+        path = args.input
+        check(args.task, args.lang, args.protocol)  # an unknown task or language before the file
+        records, line_numbers = read_records(path)
+        summary, per_example = score_records(args.task, args.lang, args.protocol, records, {"stem": args.stem})
+    except ScoringInputError as err:
+        message = str(err)
+        if err.record is not None and path is not None:
+            # "record 3: missing field ..." -> "FILE line 5: missing field ..."
+            message = f"{path} line {line_numbers[err.record]}: " + re.sub(r"^record \d+: ", "", message)
+        print(f"maple.score: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MetricUnavailableError as err:
+        print(f"maple.score: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.examples:
+        with open(args.examples, "w", encoding="utf-8") as fh:
+            for example in per_example:
+                fh.write(json.dumps(example, ensure_ascii=False) + "\n")
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
