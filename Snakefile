@@ -7,6 +7,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "docs/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"

@@ -1,4 +1,5 @@
 # Config validation, grid, paths and input functions. No heavy imports: every cluster job re-parses this.
+import os
 import sys
 
 from snakemake.utils import min_version

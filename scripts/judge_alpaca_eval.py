@@ -6,14 +6,14 @@ from pathlib import Path
 from maple import grid, paths
 from maple.io import atomic_dir
 from maple.judge import judge_cells
-from maple.rule_script import run
+from maple.rule_script import as_list, run
 from maple.score_cell import raw_records
 
 
 def main(smk):
     settings = smk.params.settings
     mode = settings["evaluation"].get("mode", "multi_lora")
-    raw = list(smk.input.raw)
+    raw = as_list(smk.input.raw)
     if smk.rule == "judge_alpaca_eval":
         batches = [(raw_records(smk.params.cell, "alpaca_eval", raw, mode), smk.output[0])]
         judge_cells(batches, smk.params.judge, smk.params.judge_model, settings)

@@ -1,15 +1,15 @@
 """Rule score_outputs: raw outputs (and AlpacaEval judgements) of one cell -> metric rows."""
 
-from maple.rule_script import run
+from maple.rule_script import as_list, run
 from maple.score_cell import score_cell
 
 
 def main(smk):
-    judgements = smk.input.judgements[0] if len(smk.input.judgements) else None
+    judgements = (as_list(smk.input.judgements) or [None])[0]
     score_cell(
         smk.params.cell,
         smk.params.tasks,
-        list(smk.input.raw),
+        as_list(smk.input.raw),
         judgements,
         list(smk.output.scores),
         list(smk.output.examples),

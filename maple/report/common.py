@@ -1,0 +1,175 @@
+"""Shared pieces of the report: the tidy-table columns, headline metrics, names, config selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# The tidy table (docs/interfaces.md): the score rows plus `source`; `reference` cites published rows.
+COLUMNS = [
+    "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value", "n", "mode", "source",
+]
+EXTRA_COLUMNS = ["reference"]
+TIDY_COLUMNS = COLUMNS + EXTRA_COLUMNS
+
+NO_DATASET = "none"
+AVG_LANGUAGE = "avg"  # language of a published task-level average
+AVERAGE_TASK = "average"  # task of a published across-task average (Table 1's last column)
+
+# Headline metric of each task (the one Table 1 / Table 2 report).
+HEADLINE = {
+    "xnli": "accuracy",
+    "xcopa": "accuracy",
+    "belebele": "accuracy",
+    "xquad": "f1",
+    "mlqa": "f1",
+    "xlsum": "rougeL",
+    "alpaca_eval": "win_rate",
+}
+TABLE1_TASKS = ["xnli", "xcopa", "xquad", "belebele", "mlqa", "xlsum"]
+TASK_LABELS = {
+    "xnli": "XNLI", "xcopa": "XCOPA", "xquad": "XQuAD", "belebele": "Belebele", "mlqa": "MLQA",
+    "xlsum": "XL-Sum", "alpaca_eval": "AlpacaEval", "average": "average",
+}
+METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1", "rougeL": "ROUGE-L", "win_rate": "win rate %"}
+
+# The paper's finetuned model per family, as named in published.csv (= the keys of config/paper.yaml).
+PAPER_MODEL = {"llama": "llama-2-7b", "mistral": "mistral-7b"}
+MODEL_LABELS = {
+    "llama-2-7b": "Llama-2-7B", "mistral-7b": "Mistral-7B", "GPT-4": "GPT-4", "PaLM2": "PaLM2",
+    "Llama-2-70B-chat": "Llama-2-70B-chat", "Mistral-7B-Instruct": "Mistral-7B-Instruct",
+}
+BASELINES = ["GPT-4", "PaLM2", "Llama-2-70B-chat", "Mistral-7B-Instruct"]
+DATASET_ORDER = ["multialpaca", "bactrian-x-22", "bactrian-x-11", "alpaca"]  # Table 1's order
+DATASET_LABELS = {
+    "alpaca": "Alpaca", "multialpaca": "MultiAlpaca", "bactrian-x-11": "Bactrian-X-11",
+    "bactrian-x-22": "Bactrian-X-22", "none": "none",
+}
+
+# Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+def dataset_label(name) -> str:
+    return DATASET_LABELS.get(name, str(name))
+
+
+def model_label(name) -> str:
+    return MODEL_LABELS.get(name, str(name))
+
+
+def dataset_sort_key(name) -> tuple:
+    return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), str(name))
+
+
+def paper_model(model: str, families: dict | None) -> str | None:
+    """The paper's model row (published.csv name) for a measured model, by its config family."""
+    family = (families or {}).get(model)
+    if family is None:
+        return None
+    return PAPER_MODEL.get(str(family).lower())
+
+
+def empty_tidy() -> pd.DataFrame:
+    return normalise(pd.DataFrame(columns=TIDY_COLUMNS))
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns in tidy order with stable dtypes (nullable ints for rank/bits/n)."""
+    df = df.copy()
+    for col in TIDY_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df = df[TIDY_COLUMNS + [c for c in df.columns if c not in TIDY_COLUMNS]]
+    for col in ("rank", "bits", "n"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
+    for col in ("model", "dataset", "task", "language", "protocol", "metric", "mode", "source", "reference"):
+        df[col] = df[col].astype("object").where(df[col].notna(), None)
+        df[col] = df[col].map(lambda v: None if v is None else str(v)).astype("string")
+    return df.reset_index(drop=True)
+
+
+def measured(tidy: pd.DataFrame) -> pd.DataFrame:
+    return tidy[tidy["source"] == "measured"]
+
+
+def published(tidy: pd.DataFrame) -> pd.DataFrame:
+    return tidy[tidy["source"] == "published"]
+
+
+def headline_rows(tidy: pd.DataFrame, tasks=None, protocol: str | None = None) -> pd.DataFrame:
+    """Rows carrying each task's headline metric (one protocol, or all if None)."""
+    if tidy.empty:
+        return tidy
+    keep = pd.Series(False, index=tidy.index)
+    for task, metric in HEADLINE.items():
+        if tasks is not None and task not in tasks:
+            continue
+        keep |= (tidy["task"] == task) & (tidy["metric"] == metric)
+    out = tidy[keep.fillna(False).astype(bool)]
+    if protocol is not None:
+        out = out[out["protocol"] == protocol]
+    return out
+
+
+CONFIG_KEYS = ["model", "dataset", "rank", "bits", "protocol"]
+
+
+def task_scores(tidy: pd.DataFrame, protocol: str | None = None, tasks=None) -> pd.DataFrame:
+    """Measured headline metric per config and task, averaged over languages.
+
+    Columns: model, dataset, rank, bits, protocol, task, value, n_languages.
+    """
+    rows = headline_rows(measured(tidy), tasks=tasks, protocol=protocol)
+    rows = rows[rows["value"].notna() & (rows["language"] != AVG_LANGUAGE)]
+    cols = CONFIG_KEYS + ["task", "value", "n_languages"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = (
+        rows.groupby(CONFIG_KEYS + ["task"], dropna=False, sort=True)["value"]
+        .agg(value="mean", n_languages="count")
+        .reset_index()
+    )
+    return out[cols]
+
+
+def config_averages(scores: pd.DataFrame, tasks=TABLE1_TASKS) -> pd.DataFrame:
+    """Average over tasks of `task_scores` rows per config; n_tasks = how many tasks it had."""
+    cols = CONFIG_KEYS + ["average", "n_tasks"]
+    sub = scores[scores["task"].isin(tasks)] if not scores.empty else scores
+    if sub.empty:
+        return pd.DataFrame(columns=cols)
+    out = (
+        sub.groupby(CONFIG_KEYS, dropna=False, sort=True)["value"]
+        .agg(average="mean", n_tasks="count")
+        .reset_index()
+    )
+    return out[cols]
+
+
+def pick_best(frame: pd.DataFrame, value: str, by: list[str], prefer_complete: str | None = None) -> pd.DataFrame:
+    """One row per `by` group: the largest `value` (ties: smaller rank, then fewer bits).
+
+    With `prefer_complete` (a count column), rows with the group's largest count win first, so a
+    config that lacks tasks is never chosen over one that has them all.
+    """
+    if frame.empty:
+        return frame
+    df = frame.copy()
+    df["_rank"] = pd.to_numeric(df.get("rank"), errors="coerce").fillna(-1)
+    df["_bits"] = pd.to_numeric(df.get("bits"), errors="coerce").fillna(-1)
+    keys = ([prefer_complete] if prefer_complete else []) + [value, "_rank", "_bits"]
+    asc = ([False] if prefer_complete else []) + [False, True, True]
+    df = df.sort_values(keys, ascending=asc, kind="mergesort", na_position="last")
+    best = df.groupby(by, dropna=False, sort=True).head(1)
+    return best.drop(columns=["_rank", "_bits"]).sort_values(by, kind="mergesort").reset_index(drop=True)
+
+
+def fmt_int(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return str(value)

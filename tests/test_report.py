@@ -1,0 +1,293 @@
+"""The report stage on synthetic score rows: tidy table, Tables 1-2, figures, cost, HTML."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from maple.report import languages as L
+from maple.report.aggregate import aggregate_scores, load_published
+from maple.report.common import TIDY_COLUMNS, empty_tidy
+from maple.report.cost import cost_tables, gpus_from_config
+from maple.report.figures import STEMS, fig1_heatmaps, figure_targets, make_figures
+from maple.report.html import redact, render_report
+from maple.report.pipeline import table_targets, write_report
+from maple.report.tables import families_from_config, table1, table2
+
+DATA = Path(__file__).parent / "data" / "report"
+
+
+def _synthetic():
+    spec = importlib.util.spec_from_file_location("report_synthetic", DATA / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+S = _synthetic()
+PARTIAL_SKIP = (
+    {"tiny-llama/multialpaca/r16-b16", "tiny-mistral/none/base", ("tiny-llama/none/base", "belebele"),
+     ("tiny-mistral/bactrian-x-22/r8-b4", "xquad")}
+    | {(f"tiny-mistral/bactrian-x-22/r{r}-b{b}", "belebele") for r in S.RANKS for b in S.BITS}
+)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    return S.build_report(tmp_path_factory.mktemp("full"))
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("partial")
+    out = S.build_report(root, skip=PARTIAL_SKIP)
+    # a corrupt score file counts as missing, with the reason
+    bad = root / "results" / "scores" / "tiny-llama" / "bactrian-x-22" / "r8-b4" / "mlqa.json"
+    bad.write_text("{not json", encoding="utf-8")
+    files, expected = S.score_paths(root)
+    out["corrupt"] = aggregate_scores(files, expected, str(root / "c.parquet"), str(root / "c.csv"),
+                                      str(root / "c_missing.json"))
+    out["corrupt_missing"] = json.loads((root / "c_missing.json").read_text())
+    out["root"] = root
+    return out
+
+
+def n_measured_rows(skip=()) -> int:
+    n = 0
+    for model, dataset, rank, bits in S.cells():
+        cid = S.cell_id(model, dataset, rank, bits)
+        for task in S.TASKS:
+            if cid in skip or (cid, task) in skip:
+                continue
+            n += len(S.rows_for(model, dataset, rank, bits, task))
+    return n
+
+
+# -------------------------------------------------------------------------------- languages
+def test_language_codes_and_groups():
+    groups = S.CONFIG["report"]["belebele_groups"]
+    assert L.to_iso("deu_Latn") == "de" and L.to_iso("zho_Hant") == "zh" and L.to_iso("arb_Arab") == "ar"
+    assert L.to_iso("chinese_simplified") == "zh" and L.to_iso("english") == "en" and L.to_iso("sw") == "sw"
+    assert L.belebele_group("tha_Thai", groups) == "group1"
+    assert L.belebele_group("ita_Latn", groups) == "group2"
+    assert L.belebele_group("fin_Latn", groups) == "group3"
+    assert set(L.flores_codes(groups["group1"])) >= {"arb_Arab", "deu_Latn", "vie_Latn"}
+    assert L.resource_level("en") == "high" and L.resource_level("tha_Thai") == "mid"
+    assert L.resource_level("swahili") == "low" and L.resource_level("xx") == "unknown"
+    assert L.resource_level("sw", classes={"sw": 5}) == "high"
+    assert all(L.is_english(x) for x in ("en", "eng_Latn", "english"))
+
+
+# --------------------------------------------------------------------------------- published
+def test_published_rows_cover_tables_1_and_2():
+    pub = load_published()
+    assert list(pub.columns) == TIDY_COLUMNS
+    assert (pub["source"] == "published").all() and pub["reference"].notna().all()
+    t1 = pub[pub["language"] == "avg"]
+    assert len(t1) == 12 * 7 - 1  # Mistral-7B-Instruct has no XL-Sum number
+    row = t1[(t1["model"] == "mistral-7b") & (t1["dataset"] == "multialpaca") & (t1["task"] == "mlqa")]
+    assert row["value"].item() == pytest.approx(0.70) and row["metric"].item() == "f1"
+    assert set(t1[t1["dataset"] == "none"]["model"]) == {"GPT-4", "PaLM2", "Llama-2-70B-chat", "Mistral-7B-Instruct"}
+    t2 = pub[pub["task"] == "alpaca_eval"]
+    assert len(t2) == 12
+    row = t2[(t2["model"] == "llama-2-7b") & (t2["dataset"] == "alpaca")]
+    assert (row["rank"].item(), row["bits"].item(), row["value"].item()) == (128, 16, pytest.approx(13.28))
+
+
+# --------------------------------------------------------------------------------- aggregate
+def test_aggregate_full_grid(full, tmp_path):
+    root = Path(full["html"]).parent
+    tidy = pd.read_parquet(root / "scores.parquet")  # one line for a pandas user
+    assert list(tidy.columns) == TIDY_COLUMNS
+    assert list(pd.read_csv(root / "scores.csv").columns) == TIDY_COLUMNS
+    m = tidy[tidy["source"] == "measured"]
+    assert len(m) == n_measured_rows()
+    assert len(tidy) - len(m) == len(load_published())
+    base = m[m["dataset"] == "none"]
+    assert len(base) and base["rank"].isna().all() and base["bits"].isna().all()
+    assert m["rank"].dropna().astype(int).isin(S.RANKS).all()
+    assert set(m["protocol"]) == set(S.PROTOCOLS)
+    assert full["missing"]["n_missing"] == 0 and full["missing"]["missing_cells"] == []
+
+
+def test_aggregate_partial_grid_lists_missing(partial):
+    missing = partial["missing"]
+    assert set(missing["missing_cells"]) == {"tiny-llama/multialpaca/r16-b16", "tiny-mistral/none/base"}
+    assert missing["partial_cells"]["tiny-llama/none/base"] == ["belebele"]
+    assert missing["partial_cells"]["tiny-mistral/bactrian-x-22/r8-b4"] == ["belebele", "xquad"]
+    assert missing["n_missing"] == 2 * 7 + 1 + 6 + 1
+    assert len(partial["tidy"][partial["tidy"]["source"] == "measured"]) == n_measured_rows(PARTIAL_SKIP)
+    reasons = {(e["cell"], e["task"]): e["reason"] for e in partial["corrupt_missing"]["missing"]}
+    assert reasons[("tiny-llama/bactrian-x-22/r8-b4", "mlqa")].startswith("unreadable")
+
+
+def test_aggregate_with_nothing(tmp_path):
+    tidy = aggregate_scores([str(tmp_path / "nope.json")], [{"model": "m", "dataset": "none", "task": "xnli",
+                                                             "path": str(tmp_path / "nope.json")}],
+                            str(tmp_path / "s.parquet"), str(tmp_path / "s.csv"), str(tmp_path / "m.json"))
+    assert (tidy["source"] == "published").all()
+    assert json.loads((tmp_path / "m.json").read_text())["missing_cells"] == ["m/none/base"]
+    assert len(pd.read_parquet(tmp_path / "s.parquet")) == len(tidy)
+
+
+# ------------------------------------------------------------------------------------ tables
+def test_table1_best_config_beside_published(full):
+    t1 = pd.read_csv(full["tables"]["table1.csv"])
+    assert set(t1["protocol"]) == set(S.PROTOCOLS)
+    for protocol in S.PROTOCOLS:
+        rows = t1[(t1["protocol"] == protocol) & t1["model"].notna() & (t1["dataset"] != "none")]
+        assert len(rows) == len(S.MODELS) * len(S.DATASETS)
+        assert (rows["rank"] == 16).all() and (rows["bits"] == 16).all()  # the synthetic grid's best
+        assert (rows["tasks measured"] == 6).all()
+    row = t1[(t1["protocol"] == "megaverse") & (t1["model"] == "tiny-llama") & (t1["dataset"] == "multialpaca")]
+    assert row["XQuAD (published)"].item() == pytest.approx(0.64)
+    assert row["paper model"].item() == "Llama-2-7B"
+    measured = row["XQuAD (measured)"].item()
+    expected = pd.Series([S.value("tiny-llama", "multialpaca", 16, 16, "xquad", lang, "megaverse", "f1")
+                          for lang in S.LANGS["xquad"]]).mean()
+    assert measured == pytest.approx(expected)
+    gpt4 = t1[(t1["protocol"] == "megaverse") & (t1["paper model"] == "GPT-4")]
+    assert gpt4["average (published)"].item() == pytest.approx(0.69) and gpt4["model"].isna().all()
+    md = Path(full["tables"]["table1.md"]).read_text()
+    assert "XQuAD (published)" in md and "XQuAD (measured)" in md and "0.64" in md and "protocol: reference" in md
+
+
+def test_table1_partial_prefers_complete_configs(partial):
+    t1 = pd.read_csv(partial["tables"]["table1.csv"])
+    t1 = t1[t1["protocol"] == "megaverse"]
+    llama_ma = t1[(t1["model"] == "tiny-llama") & (t1["dataset"] == "multialpaca")]
+    assert (llama_ma["rank"].item(), llama_ma["bits"].item()) == (16, 8)  # r16-b16 is missing
+    mistral_bx = t1[(t1["model"] == "tiny-mistral") & (t1["dataset"] == "bactrian-x-22")]
+    assert (mistral_bx["rank"].item(), mistral_bx["bits"].item()) == (16, 16)
+    assert mistral_bx["tasks measured"].item() == 5 and pd.isna(mistral_bx["Belebele (measured)"].item())
+    assert mistral_bx["Belebele (published)"].item() == pytest.approx(0.42)
+    assert t1[(t1["model"] == "tiny-mistral") & (t1["dataset"] == "none")].empty
+
+
+def test_table2_best_win_rate(full):
+    t2 = pd.read_csv(full["tables"]["table2.csv"])
+    row = t2[(t2["protocol"] == "megaverse") & (t2["model"] == "tiny-llama") & (t2["dataset"] == "multialpaca")]
+    assert (row["rank (measured)"].item(), row["bits (measured)"].item()) == (16, 16)
+    assert row["win rate % (published)"].item() == pytest.approx(13.73)
+    assert (row["rank (published)"].item(), row["bits (published)"].item()) == (128, 16)
+    ref = t2[(t2["protocol"] == "reference") & (t2["model"] == "tiny-llama") & (t2["dataset"] == "multialpaca")]
+    assert ref["LC win rate % (measured)"].notna().all()
+    assert "93.78" in Path(full["tables"]["table2.md"]).read_text()
+
+
+def test_tables_from_published_only(tmp_path):
+    pub = load_published()
+    t1 = table1(pub, {}, str(tmp_path / "t1.csv"), str(tmp_path / "t1.md"))
+    t2 = table2(pub, {}, str(tmp_path / "t2.csv"), str(tmp_path / "t2.md"))
+    assert len(t1) == 12 and t1.filter(like="(measured)").isna().all().all()
+    assert len(t2) == 12
+    assert sorted(Path(p).name for p in table_targets(str(tmp_path))) == ["table1.csv", "table1.md", "table2.csv",
+                                                                           "table2.md"]
+
+
+def test_families_from_config():
+    assert families_from_config(S.CONFIG) == {"tiny-llama": "llama", "tiny-mistral": "mistral"}
+
+
+# ----------------------------------------------------------------------------------- figures
+def _check_pngs(pngs, n):
+    assert len(pngs) == n
+    for png in pngs:
+        data = Path(png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, png
+        pdf = Path(png).with_suffix(".pdf").read_bytes()
+        assert pdf[:5] == b"%PDF-" and len(pdf) > 1_000
+
+
+def test_figures_full_grid(full):
+    _check_pngs(full["pngs"], len(STEMS) * len(S.PROTOCOLS))
+    assert sorted(full["pngs"]) == sorted(p for p in figure_targets(str(Path(full["pngs"][0]).parent), S.PROTOCOLS)
+                                          if p.endswith(".png"))
+
+
+def test_figures_partial_grid(partial):
+    _check_pngs(partial["pngs"], len(STEMS) * len(S.PROTOCOLS))
+
+
+@pytest.mark.parametrize("which", ["published-only", "empty", "one-cell"])
+def test_figures_never_crash(tmp_path, which):
+    if which == "published-only":
+        tidy = load_published()
+    elif which == "empty":
+        tidy = empty_tidy()
+    else:
+        rows = S.rows_for("tiny-llama", "multialpaca", 8, 16, "xnli")
+        tidy = pd.concat([pd.DataFrame(rows).assign(source="measured", reference=None), load_published()])
+    _check_pngs(make_figures(tidy, str(tmp_path), S.CONFIG, protocols=["megaverse"]), len(STEMS))
+
+
+def test_figures_are_deterministic(full, tmp_path):
+    a = fig1_heatmaps(full["tidy"], str(tmp_path / "a"), "megaverse", S.FAMILIES)
+    b = fig1_heatmaps(full["tidy"], str(tmp_path / "b"), "megaverse", S.FAMILIES)
+    for x, y in zip(a, b):
+        assert hashlib.sha256(Path(x).read_bytes()).digest() == hashlib.sha256(Path(y).read_bytes()).digest()
+
+
+# -------------------------------------------------------------------------------------- cost
+def test_cost_tables(tmp_path):
+    bench = S.write_benchmarks(tmp_path)
+    tables = cost_tables(str(bench), gpus_from_config(S.CONFIG), out_dir=str(tmp_path / "cost"))
+    stage = tables["per_stage"].set_index("stage")
+    assert stage.loc["train_adapter", "gpu_h"] == pytest.approx(3.0)
+    assert stage.loc["train_adapter", "cpu_h"] == pytest.approx(2.5)
+    assert stage.loc["train_adapter", "max_rss_gb"] == pytest.approx(4.0)
+    assert stage.loc["generate_outputs", "gpu_h"] == pytest.approx(0.5)
+    assert stage.loc["merge_adapter", "gpu_h"] == 0
+    assert stage.loc["total", "jobs"] == 7 and "broken" not in stage.index
+    cell = tables["per_cell"].set_index("cell")
+    assert cell.loc["tiny-llama/multialpaca/r8-b4", "wall_h"] == pytest.approx(1 + 1 / 60)
+    assert "train_adapter" in cell.loc["tiny-llama/multialpaca/r8-b4", "stages"]
+    assert "generate_outputs:tiny-llama/lora-r8" in cell.index
+    assert (tmp_path / "cost" / "cost_per_stage.csv").exists()
+    assert cost_tables(str(tmp_path / "none"), {})["per_stage"].empty
+
+
+# -------------------------------------------------------------------------------------- html
+def test_html_is_self_contained(full):
+    html = Path(full["html"]).read_text(encoding="utf-8")
+    assert html.count("<img ") == len(full["pngs"]) and html.count("src='data:image/png;base64,") == len(full["pngs"])
+    for banned in ("<script", "<link", "src='http", 'src="http', "url(http", "@import"):
+        assert banned not in html
+    for secret in ("hf_SECRET", "sk-SECRET", "hf_token", "api_key"):
+        assert secret not in html
+    assert "Table 1" in html and "XQuAD (published)" in html and "0.64" in html and "93.78" in html
+    assert "Missing cells" in html and "Every expected cell and task has scores" in html
+    assert "Compute cost" in html and "train_adapter" in html
+    assert html.count("<figcaption>") == len(full["pngs"]) and "Protocol: reference" in html
+    assert "belebele_groups" in html  # the config
+
+
+def test_html_partial_lists_missing(partial):
+    html = Path(partial["html"]).read_text(encoding="utf-8")
+    assert "tiny-llama/multialpaca/r16-b16" in html and "Cells with some tasks missing" in html
+
+
+def test_html_missing_figure_and_tables(tmp_path):
+    out = render_report(str(tmp_path / "r.html"), {"Table 1": str(tmp_path / "absent.md"), "frame": pd.DataFrame()},
+                        [str(tmp_path / "fig1_absent_megaverse.png")], None, {"token": "x"}, None)
+    html = Path(out).read_text()
+    assert "figure not produced" in html and "table not produced" in html and "token" not in html.split("<pre>")[-1]
+
+
+def test_redact_drops_secret_keys():
+    cfg = {"a": 1, "HF_TOKEN": "t", "judge": {"api_key": "k", "model": "m", "nested": [{"secret_x": 1, "y": 2}]}}
+    assert redact(cfg) == {"a": 1, "judge": {"model": "m", "nested": [{"y": 2}]}}
+
+
+def test_write_report_pipeline(full, tmp_path):
+    root = Path(full["html"]).parent
+    bench = S.write_benchmarks(tmp_path)
+    out = write_report(str(tmp_path / "report.html"), str(root / "tables"), full["pngs"][:2], str(bench),
+                       str(root / "missing_cells.json"), S.CONFIG, cost_dir=str(tmp_path / "cost"))
+    html = Path(out).read_text()
+    assert html.count("<img ") == 2 and "Table 2" in html and (tmp_path / "cost" / "cost_per_cell.csv").exists()
