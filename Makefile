@@ -12,7 +12,7 @@ export VLLM_CACHE_ROOT := $(CURDIR)/.cache/vllm
 export HF_DATASETS_CACHE := $(CURDIR)/.cache/datasets
 export HF_HOME := $(CURDIR)/.cache/hf
 
-.PHONY: run test lint format dry-run-paper clean venv
+.PHONY: run test lint format dry-run-paper clean venv browser
 
 venv: $(STAMP)
 
@@ -29,7 +29,13 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(SNAKEMAKE) --profile profiles/default
 
-test: $(STAMP)
+# Debian's chromium for the report's browser test (no downloaded browser builds); skipped if apt is unavailable
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; } || \
+	  echo "chromium not installed: the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(SNAKEMAKE) --lint
 	$(VENV)/bin/snakefmt --check Snakefile rules/
 	$(PY) -m pytest -q
@@ -43,3 +49,9 @@ format: $(STAMP)
 clean:
 	rm -rf results logs .snakemake resources/models figures/*.png figures/*.pdf
 	find benchmarks -mindepth 1 -maxdepth 1 -type d ! -name results -exec rm -rf {} +
+
+# make test-slurm: a real one-node SLURM cluster (Debian packages, loopback, fake GPUs) brought up
+# and torn down around tests/slurm: failure isolation, reruns, resume, OOM retries via profiles/slurm.
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	bash slurm/test.sh

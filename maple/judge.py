@@ -45,6 +45,8 @@ def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens:
                     "prompt": wrap_prompt(text, prompt_cfg) if prompt_cfg else text,
                     "max_new_tokens": max_new_tokens,
                     "stop": ["\n"],
+                    # a local judge chooses between the two letters, as alpaca_eval's logprob judges do
+                    "allowed": ["a", "b"],
                     "output_length": len(rec["output"]),
                     "reference_length": len(reference),
                 }

@@ -44,3 +44,8 @@ def run(snakemake, main) -> None:
             print(line, file=log)
             print(line, file=console, flush=True)
             sys.exit(1)
+
+
+def as_list(value) -> list[str]:
+    """A named Snakemake input holding one path is a str; holding several, a list."""
+    return [value] if isinstance(value, str) else list(value)

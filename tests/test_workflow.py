@@ -29,6 +29,11 @@ def e2e_config() -> dict:
     ]
     config["datasets"] = {k: v for k, v in config["datasets"].items() if k in ("alpaca", "multialpaca")}
     config["training"]["max_steps"] = 4
+    # make run covers multi_lora; this covers the merged path (merge -> serve merged checkpoints)
+    config["evaluation"]["mode"] = "merged"
+    config["merge"]["keep"] = True
+    for model in config["models"].values():
+        model["build"]["pretrain_steps"] = 20
     config["evaluation"]["max_examples"] = 2
     for task in config["evaluation"]["tasks"].values():
         task["languages"] = task["languages"][:1]
@@ -78,6 +83,8 @@ def test_every_stage_produced_its_outputs(workflow_run):
             assert {r["protocol"] for r in rows} == {"megaverse", "reference"}, (cell, task)
     assert list((workdir / "logs" / "train_adapter").rglob("*.log"))
     assert list((workdir / "benchmarks" / "train_adapter").rglob("*.tsv"))
+    assert (workdir / "results" / "report.html").stat().st_size > 10_000
+    assert len(list((workdir / "figures").glob("*.png"))) == 12
 
 
 def test_second_run_has_nothing_to_do(workflow_run):
@@ -96,6 +103,7 @@ def test_editing_one_cell_reruns_only_that_cell(workflow_run, tmp_path):
     result = run_snakemake(workdir, edited_file, "-n")
     jobs = planned_jobs(result.stdout)
     assert jobs.get("train_adapter") == 1 and jobs.get("merge_adapter") == 1, jobs
+    assert jobs.get("generate_outputs") == 1 and jobs.get("score_outputs") == 1, jobs
     assert "download_dataset" not in jobs and "tokenise_dataset" not in jobs
     trained = re.findall(r"results/adapters/(\S+)", result.stdout)
     assert set(trained) <= {"tiny-llama/multialpaca/r8-b16"}, trained

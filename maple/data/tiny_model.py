@@ -12,10 +12,12 @@ from maple.io import atomic_dir, write_record
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 
 
-def bundled_texts(roots: list[str]):
+def bundled_texts(roots: list[str], skip_test_splits: bool = False):
     """Every string value of every JSONL row under the given directories."""
     for root in roots:
         for path in sorted(Path(root).rglob("*.jsonl")):
+            if skip_test_splits and path.stem.startswith("test"):
+                continue
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
                     row = json.loads(line)
@@ -87,6 +89,32 @@ def build_model(architecture: str, tokenizer, hidden_size: int, layers: int, hea
     raise ValueError(f"build.architecture: {architecture!r} is not one of llama, mistral")
 
 
+def pretrain(model, tokenizer, texts: list[str], steps: int, seed: int, seq_len: int = 128, batch: int = 8) -> list:
+    """A short causal-LM warm-up on the bundled text, so the tiny model emits words, stops and
+    answer formats instead of noise; the workflow's results then move with training."""
+    import torch
+
+    ids = []
+    for text in texts:
+        ids += tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+    data = torch.tensor(ids[: len(ids) // seq_len * seq_len]).view(-1, seq_len)
+    gen = torch.Generator().manual_seed(seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    losses = []
+    model.train()
+    for step in range(steps):
+        rows = data[torch.randint(len(data), (batch,), generator=gen)]
+        loss = model(input_ids=rows, labels=rows).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        optim.zero_grad()
+        if step % 50 == 0 or step == steps - 1:
+            losses.append({"step": step + 1, "loss": round(loss.item(), 4)})
+    model.eval()
+    return losses
+
+
 def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int) -> dict:
     """Write tokenizer + model to out_dir atomically; returns the record written beside them."""
     import torch
@@ -97,6 +125,9 @@ def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int
         build["architecture"], tokenizer, build["hidden_size"], build["layers"], build["heads"], build["kv_heads"], seed
     )
     n_params = sum(p.numel() for p in model.parameters())
+    # never the evaluation sets' test splits: the model must not have seen what it is scored on
+    corpus = list(bundled_texts(text_roots, skip_test_splits=True))
+    losses = pretrain(model, tokenizer, corpus, build.get("pretrain_steps", 0), seed) if build.get("pretrain_steps") else []
     with atomic_dir(out_dir) as tmp:
         tokenizer.save_pretrained(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
@@ -104,6 +135,7 @@ def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int
             "build": build,
             "seed": seed,
             "parameters": n_params,
+            "pretrain_loss": losses,
             "vocab_size": len(tokenizer),
             "text_roots": text_roots,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},

