@@ -41,6 +41,12 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
     ]
 
 
+def loglik_accuracy(records: list[dict]) -> float:
+    """Accuracy when the prediction is the choice of highest log-likelihood (lm-eval style)."""
+    hits = [max(range(len(r["choice_logprobs"])), key=r["choice_logprobs"].__getitem__) == r["gold"] for r in records]
+    return sum(hits) / len(hits)
+
+
 def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None):
     """Rows and per-example scores of one task, grouped by language and protocol."""
     from maple.metrics import score_records
@@ -51,6 +57,8 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
     rows, examples = [], []
     for (lang, protocol), group in sorted(groups.items()):
         summary, per_example = score_records(task, lang, protocol, group, options)
+        if group and all("choice_logprobs" in r for r in group):
+            summary["accuracy_loglik"] = loglik_accuracy(group)
         rows += metric_rows(cell_id, task, lang, protocol, summary, mode)
         examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
     return rows, examples

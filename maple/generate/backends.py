@@ -30,6 +30,11 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:cut]
 
 
+def continuation(prompt: str, choice: str) -> str:
+    """A choice as the prompt's continuation: space-separated unless the prompt ends in whitespace."""
+    return choice if prompt[-1:].isspace() else " " + choice
+
+
 def first_token_ids(tokenizer, options: list[str]) -> list[int]:
     """The first token of each option: a constrained choice picks the likeliest of them."""
     return [tokenizer(o, add_special_tokens=False)["input_ids"][0] for o in options]
@@ -101,6 +106,37 @@ class VllmBackend:
         return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]
 
 
+    def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
+        """Sum of log-probabilities of each request's choices as continuations of its prompt."""
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.lora.request import LoRARequest
+
+        tokenizer = self.llm.get_tokenizer()
+        prompts, spans = [], []
+        for r in requests:
+            context = tokenizer(r["prompt"])["input_ids"]
+            for choice in r["choices"]:
+                continuation_ids = tokenizer(continuation(r["prompt"], choice), add_special_tokens=False)["input_ids"]
+                prompts.append(TokensPrompt(prompt_token_ids=context + continuation_ids))
+                spans.append(len(continuation_ids))
+        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
+        outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
+        scores = []
+        for out, n in zip(outputs, spans):
+            ids = out.prompt_token_ids[-n:]
+            scores.append(sum(pos[tok].logprob for pos, tok in zip(out.prompt_logprobs[-n:], ids)))
+        return _regroup(scores, requests)
+
+
+def _regroup(flat: list[float], requests: list[dict]) -> list[list[float]]:
+    out, i = [], 0
+    for r in requests:
+        out.append(flat[i : i + len(r["choices"])])
+        i += len(r["choices"])
+    return out
+
+
 class HfBackend:
     name = "hf"
 
@@ -141,7 +177,8 @@ class HfBackend:
             )
         new = out[:, enc["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        return [cut_at_stop(t, r.get("stop")) for t, r in zip(texts, batch)]
+        # a token limit can cut a multi-byte character; vLLM's detokenizer drops the partial bytes too
+        return [cut_at_stop(t, r.get("stop")).rstrip("\ufffd") for t, r in zip(texts, batch)]
 
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
         model = self.model
@@ -165,6 +202,29 @@ class HfBackend:
         if adapter:
             self.model = model.unload()  # drop the LoRA layers before the next adapter
         return results
+
+
+    def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
+        import torch
+
+        model = self.model
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
+        scores = []
+        for r in requests:
+            context = self.tokenizer(r["prompt"])["input_ids"]
+            for choice in r["choices"]:
+                continuation_ids = self.tokenizer(continuation(r["prompt"], choice), add_special_tokens=False)["input_ids"]
+                ids = torch.tensor([context + continuation_ids], device=self.device)
+                with torch.no_grad():
+                    logprobs = model(ids).logits[0, :-1].log_softmax(-1)
+                positions = range(len(context) - 1, len(context) - 1 + len(continuation_ids))
+                scores.append(sum(logprobs[p, t].item() for p, t in zip(positions, continuation_ids)))
+        if adapter:
+            self.model = model.unload()
+        return _regroup(scores, requests)
 
 
 BACKENDS = {"vllm": VllmBackend, "hf": HfBackend}

@@ -43,6 +43,16 @@ def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
     return [outputs[key] for key in keys]
 
 
+def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -> list[dict]:
+    """The log-likelihood option for multiple-choice tasks (lm-eval style), kept beside the output."""
+    extras = [{} for _ in requests]
+    if settings["evaluation"].get("loglikelihood", False):
+        idx = [i for i, r in enumerate(requests) if r.get("choices")]
+        for i, lp in zip(idx, backend.choice_logprobs([requests[i] for i in idx], adapter)):
+            extras[i]["choice_logprobs"] = lp
+    return extras
+
+
 def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, max_loras=1):
     evaluation = settings["evaluation"]
     return make_backend(
@@ -58,10 +68,10 @@ def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, m
     )
 
 
-def _write_by_task(requests, outputs, generator: dict, path_for_task) -> dict:
+def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) -> dict:
     by_task = defaultdict(list)
-    for request, output in zip(requests, outputs):
-        by_task[request["task"]].append({**request, "output": output, "generator": generator})
+    for request, output, extra in zip(requests, outputs, extras):
+        by_task[request["task"]].append({**request, **extra, "output": output, "generator": generator})
     counts = {}
     for task, rows in by_task.items():
         counts[task] = write_jsonl(path_for_task(task), rows)
@@ -82,7 +92,8 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
         "model_path": model_path,
         "variant": "base model" if cell.is_base else "adapter merged into the (de-quantised) base",
     }
-    counts = _write_by_task(requests, outputs, generator, lambda t: out_files[t])
+    extras = choice_extras(backend, requests, settings)
+    counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
     return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings)
 
 
@@ -108,8 +119,9 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
                 # vLLM cannot serve bitsandbytes weights on CPU: 4/8-bit adapters run on the unquantised base
                 "variant": "unmerged adapter on the unquantised base",
             }
+            extras = choice_extras(backend, requests, settings, adapter)
             counts = _write_by_task(
-                requests, outputs, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
+                requests, outputs, extras, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
             )
             summaries[cell.id] = _summary(
                 cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings
