@@ -21,6 +21,8 @@ TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
 TABLES = RESULTS + "/tables"
 FIGURES = "figures"
+FIGURE_PNG = FIGURES + "/{stem}_{protocol}.png"
+FIGURE_PDF = FIGURES + "/{stem}_{protocol}.pdf"
 REPORT = RESULTS + "/report.html"
 
 

@@ -6,11 +6,14 @@ from snakemake.utils import min_version
 
 from maple import config as maple_config
 from maple import grid, paths
+from maple.report import figure_names
 
 min_version("9.0")
 
 try:
-    maple_config.validate(config, ".")  # local paths are relative to the working directory
+    maple_config.validate(
+        config, "."
+    )  # local paths are relative to the working directory
 except maple_config.ConfigError as err:
     sys.exit(f"maple: config error: {err}")
 
@@ -19,6 +22,18 @@ BASES = grid.base_cells(config)
 EVAL_CELLS = CELLS + BASES
 TASKS = grid.tasks(config)
 MODE = config["evaluation"].get("mode", "multi_lora")
+PROTOCOLS = config["evaluation"].get("protocols", ["megaverse", "reference"])
+FIGURES = figure_names.STEMS
+FIGURE_PNGS = [
+    paths.fill(paths.FIGURE_PNG, stem=stem, protocol=p)
+    for p in PROTOCOLS
+    for stem in FIGURES.values()
+]
+TABLE_FILES = [
+    f"{paths.TABLES}/{name}"
+    for name in ("table1.csv", "table1.md", "table2.csv", "table2.md")
+]
+
 DEVICE = config.get("device", "cpu")
 
 
@@ -59,3 +74,58 @@ def final_targets():
     targets += [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
     targets += report_targets()
     return targets
+
+
+def eval_params():
+    return {
+        "evaluation": config["evaluation"],
+        "prompt": config["prompt"],
+        "seed": config["seed"],
+        "device": DEVICE,
+        "trust_remote_code": config.get("trust_remote_code", False),
+    }
+
+
+def generation_inputs(wildcards):
+    cell = grid.parse_cell(wildcards.cell)
+    if cell.is_base:
+        return model_inputs(cell.model)
+    return paths.merged_dir(cell)
+
+
+def group_cells(wildcards):
+    return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
+
+
+def raw_outputs(wildcards):
+    """The file(s) holding a cell's raw generations, wherever its generation mode put them."""
+    cell = grid.parse_cell(wildcards.cell)
+    if MODE == "multi_lora" and not cell.is_base:
+        return paths.group_outputs_dir(cell.model, cell.rank)
+    return [paths.outputs_file(cell, t) for t in TASKS]
+
+
+def judge_inputs(wildcards):
+    if "alpaca_eval" not in TASKS:
+        return []
+    cell = grid.parse_cell(wildcards.cell)
+    if MODE == "multi_lora" and not cell.is_base:
+        return paths.fill(paths.GROUP_JUDGEMENTS, model=cell.model, rank=cell.rank)
+    return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
+
+
+def judge_params():
+    judge = config["evaluation"].get("judge", {})
+    return {"judge": judge, "judge_model": config["models"].get(judge.get("model"), {})}
+
+
+def report_targets():
+    return [paths.TIDY_CSV, *TABLE_FILES, *FIGURE_PNGS, paths.REPORT]
+
+
+def score_files(wildcards):
+    """Every cell's scores; with partial_report, only those that exist (after failed cells)."""
+    files = [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
+    if config.get("partial_report", False):
+        return [f for f in files if os.path.exists(f)]
+    return files

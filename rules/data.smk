@@ -11,6 +11,8 @@ rule build_tiny_model:
         paths.log("build_tiny_model", "{model}"),
     benchmark:
         paths.benchmark("build_tiny_model", "{model}")
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("build_tiny_model", "mem_mb", 2000),
@@ -19,8 +21,6 @@ rule build_tiny_model:
     params:
         build=lambda wc: config["models"][wc.model]["build"],
         seed=config["seed"],
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/build_tiny_model.py"
 
@@ -32,6 +32,8 @@ rule download_dataset:
         paths.log("download_dataset", "{dataset}"),
     benchmark:
         paths.benchmark("download_dataset", "{dataset}")
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("download_dataset", "mem_mb", 4000),
@@ -40,8 +42,6 @@ rule download_dataset:
     params:
         dataset=lambda wc: config["datasets"][wc.dataset],
         seed=config["seed"],
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/download_dataset.py"
 
@@ -56,6 +56,8 @@ rule tokenise_dataset:
         paths.log("tokenise_dataset", "{dataset}/{model}"),
     benchmark:
         paths.benchmark("tokenise_dataset", "{dataset}/{model}")
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("tokenise_dataset", "mem_mb", 4000),
@@ -65,7 +67,5 @@ rule tokenise_dataset:
         model=lambda wc: config["models"][wc.model],
         prompt=config["prompt"],
         trust_remote_code=config.get("trust_remote_code", False),
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/tokenise_dataset.py"

@@ -3,23 +3,6 @@
 # (model, rank) serves the base once with a LoRA request per adapter. Base models: one job each.
 
 
-def eval_params():
-    return {
-        "evaluation": config["evaluation"],
-        "prompt": config["prompt"],
-        "seed": config["seed"],
-        "device": DEVICE,
-        "trust_remote_code": config.get("trust_remote_code", False),
-    }
-
-
-def generation_inputs(wildcards):
-    cell = grid.parse_cell(wildcards.cell)
-    if cell.is_base:
-        return model_inputs(cell.model)
-    return paths.merged_dir(cell)
-
-
 rule generate_outputs:
     input:
         generation_inputs,
@@ -35,6 +18,8 @@ rule generate_outputs:
             if MODE == "multi_lora"
             else grid.WILDCARD_CONSTRAINTS["cell"]
         ),
+    conda:
+        "../envs/generate.yaml"
     threads: res("generate_outputs", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("generate_outputs"),
@@ -44,14 +29,8 @@ rule generate_outputs:
         cell="{cell}",
         model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
         settings=eval_params(),
-    conda:
-        "../envs/generate.yaml"
     script:
         "../scripts/generate_outputs.py"
-
-
-def group_cells(wildcards):
-    return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
 
 
 rule generate_group_outputs:
@@ -64,6 +43,8 @@ rule generate_group_outputs:
         paths.log("generate_group_outputs", "{model}/lora-r{rank}"),
     benchmark:
         paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}")
+    conda:
+        "../envs/generate.yaml"
     threads: res("generate_outputs", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("generate_outputs"),
@@ -73,7 +54,5 @@ rule generate_group_outputs:
         cells=lambda wc: [c.id for c in group_cells(wc)],
         model=lambda wc: config["models"][wc.model],
         settings=eval_params(),
-    conda:
-        "../envs/generate.yaml"
     script:
         "../scripts/generate_outputs.py"

@@ -1,7 +1,5 @@
 # Tidy table, the study's tables and figures, the HTML report. All tiny: run on the submit host.
 
-from maple.report import figure_names
-
 
 localrules:
     aggregate_scores,
@@ -10,44 +8,28 @@ localrules:
     render_report,
 
 
-PROTOCOLS = config["evaluation"].get("protocols", ["megaverse", "reference"])
-FIGURES = figure_names.STEMS
-FIGURE_PNGS = [f"{paths.FIGURES}/{stem}_{p}.png" for p in PROTOCOLS for stem in FIGURES.values()]
-TABLE_FILES = [f"{paths.TABLES}/{name}" for name in ("table1.csv", "table1.md", "table2.csv", "table2.md")]
-
-
-def report_targets():
-    return [paths.TIDY_CSV, *TABLE_FILES, *FIGURE_PNGS, paths.REPORT]
-
-
-def score_files(wildcards):
-    """Every cell's scores; with partial_report, only those that exist (after failed cells)."""
-    files = [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
-    if config.get("partial_report", False):
-        return [f for f in files if os.path.exists(f)]
-    return files
-
-
 rule aggregate_scores:
     input:
         score_files,
     output:
         parquet=paths.TIDY_PARQUET,
-        csv=report(paths.TIDY_CSV, caption="../docs/report/scores.rst", category="Scores"),
+        csv=report(
+            paths.TIDY_CSV, caption="../docs/report/scores.rst", category="Scores"
+        ),
         missing=paths.MISSING,
-    params:
-        expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
     log:
         paths.log("aggregate_scores"),
     benchmark:
         paths.benchmark("aggregate_scores")
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
         gpu=0,
-    conda:
-        "../envs/report.yaml"
+    params:
+        expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
     script:
         "../scripts/aggregate_scores.py"
 
@@ -61,13 +43,13 @@ rule make_tables:
         paths.log("make_tables"),
     benchmark:
         paths.benchmark("make_tables")
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
         gpu=0,
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/make_tables.py"
 
@@ -77,26 +59,26 @@ rule plot_figure:
         paths.TIDY_PARQUET,
     output:
         png=report(
-            paths.FIGURES + "/{stem}_{protocol}.png",
+            paths.FIGURE_PNG,
             caption="../docs/report/figure.rst",
             category="Figures",
             subcategory="{protocol}",
         ),
-        pdf=paths.FIGURES + "/{stem}_{protocol}.pdf",
-    wildcard_constraints:
-        stem="|".join(FIGURES.values()),
-        protocol="megaverse|reference",
+        pdf=paths.FIGURE_PDF,
     log:
         paths.log("plot_figure", "{stem}_{protocol}"),
     benchmark:
         paths.benchmark("plot_figure", "{stem}_{protocol}")
+    wildcard_constraints:
+        stem="|".join(FIGURES.values()),
+        protocol="megaverse|reference",
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
         gpu=0,
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/plot_figure.py"
 
@@ -112,12 +94,12 @@ rule render_report:
         paths.log("render_report"),
     benchmark:
         paths.benchmark("render_report")
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
         gpu=0,
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/render_report.py"

@@ -1,55 +1,33 @@
 # Scoring reads raw outputs only: a metric change rescores without regenerating.
 
 
-def raw_outputs(wildcards):
-    """The file(s) holding a cell's raw generations, wherever its generation mode put them."""
-    cell = grid.parse_cell(wildcards.cell)
-    if MODE == "multi_lora" and not cell.is_base:
-        return paths.group_outputs_dir(cell.model, cell.rank)
-    return [paths.outputs_file(cell, t) for t in TASKS]
-
-
-def judge_inputs(wildcards):
-    if "alpaca_eval" not in TASKS:
-        return []
-    cell = grid.parse_cell(wildcards.cell)
-    if MODE == "multi_lora" and not cell.is_base:
-        return paths.fill(paths.GROUP_JUDGEMENTS, model=cell.model, rank=cell.rank)
-    return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
-
-
-def judge_params():
-    judge = config["evaluation"].get("judge", {})
-    return {"judge": judge, "judge_model": config["models"].get(judge.get("model"), {})}
-
-
 rule judge_alpaca_eval:
     input:
         raw=raw_outputs,
         judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
     output:
         paths.JUDGEMENTS,
-    params:
-        cell="{cell}",
-        settings=eval_params(),
-        **judge_params(),
+    log:
+        paths.log("judge_alpaca_eval", "{cell}"),
+    benchmark:
+        paths.benchmark("judge_alpaca_eval", "{cell}")
     wildcard_constraints:
         cell=(
             r"[A-Za-z0-9._-]+/none/base"
             if MODE == "multi_lora"
             else grid.WILDCARD_CONSTRAINTS["cell"]
         ),
-    log:
-        paths.log("judge_alpaca_eval", "{cell}"),
-    benchmark:
-        paths.benchmark("judge_alpaca_eval", "{cell}")
+    conda:
+        "../envs/generate.yaml"
     threads: res("judge_alpaca_eval", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("judge_alpaca_eval"),
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
-    conda:
-        "../envs/generate.yaml"
+    params:
+        **judge_params(),
+        cell="{cell}",
+        settings=eval_params(),
     script:
         "../scripts/judge_alpaca_eval.py"
 
@@ -60,21 +38,21 @@ rule judge_group_alpaca_eval:
         judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
     output:
         directory(paths.GROUP_JUDGEMENTS),
-    params:
-        cells=lambda wc: [c.id for c in group_cells(wc)],
-        settings=eval_params(),
-        **judge_params(),
     log:
         paths.log("judge_group_alpaca_eval", "{model}/lora-r{rank}"),
     benchmark:
         paths.benchmark("judge_group_alpaca_eval", "{model}/lora-r{rank}")
+    conda:
+        "../envs/generate.yaml"
     threads: res("judge_alpaca_eval", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("judge_alpaca_eval"),
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
-    conda:
-        "../envs/generate.yaml"
+    params:
+        **judge_params(),
+        cells=lambda wc: [c.id for c in group_cells(wc)],
+        settings=eval_params(),
     script:
         "../scripts/judge_alpaca_eval.py"
 
@@ -90,6 +68,8 @@ rule score_outputs:
         paths.log("score_outputs", "{cell}"),
     benchmark:
         paths.benchmark("score_outputs", "{cell}")
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=res("score_outputs", "mem_mb", 2000),
@@ -100,7 +80,5 @@ rule score_outputs:
         tasks=TASKS,
         mode=MODE,
         settings=eval_params(),
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/score_outputs.py"

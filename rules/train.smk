@@ -11,6 +11,8 @@ rule train_adapter:
         paths.log("train_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
     benchmark:
         paths.benchmark("train_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+    conda:
+        "../envs/train.yaml"
     threads: res("train_adapter", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("train_adapter"),
@@ -23,8 +25,6 @@ rule train_adapter:
         checkpoints=paths.CHECKPOINTS,
         device=DEVICE,
         trust_remote_code=config.get("trust_remote_code", False),
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/train_adapter.py"
 
@@ -43,6 +43,8 @@ rule merge_adapter:
         paths.log("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
     benchmark:
         paths.benchmark("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+    conda:
+        "../envs/train.yaml"
     threads: res("merge_adapter", "threads", 1)
     resources:
         mem_mb=mem_on_attempt("merge_adapter"),
@@ -53,7 +55,5 @@ rule merge_adapter:
         model=lambda wc: config["models"][wc.model],
         device=DEVICE,
         trust_remote_code=config.get("trust_remote_code", False),
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/merge_adapter.py"
