@@ -45,7 +45,7 @@ def main() -> None:
             path = Path(tmp) / f"grid{cells}.yaml"
             path.write_text(yaml.safe_dump(grid_of(paper, cells)))
             t0 = time.time()
-            result = subprocess.run([SNAKEMAKE, "-n", "-q", "--configfile", str(path)], cwd=ROOT,
+            result = subprocess.run([SNAKEMAKE, "-n", "--configfile", str(path)], cwd=ROOT,
                                     capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             seconds = time.time() - t0
             jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))
@@ -53,7 +53,7 @@ def main() -> None:
             rows.append({"cells": cells, "train_jobs": int(jobs.get("train_adapter", 0)),
                          "total_jobs": int(jobs.get("total", 0)), "dry_run_seconds": round(seconds, 2)})
             print(rows[-1])
-    out = {"machine": f"{os.cpu_count()} cores", "command": "snakemake -n -q --configfile <grid>.yaml", "rows": rows}
+    out = {"machine": f"{os.cpu_count()} cores", "command": "snakemake -n --configfile <grid>.yaml", "rows": rows}
     (ROOT / "benchmarks" / "results" / "dag_scale.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

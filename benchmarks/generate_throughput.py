@@ -90,6 +90,7 @@ def main() -> None:
     report = {
         "device": f"cpu: {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
         "model": args.model,
+        "max_examples": config["evaluation"].get("max_examples"),
         "requests": hf["requests"],
         "prompt_tokens": hf["prompt_tokens"],
         "identical_outputs": same,
@@ -104,7 +105,8 @@ def main() -> None:
     from maple.io import versions
 
     report["versions"] = versions()
-    dest = ROOT / "benchmarks" / "results" / "generate_throughput_cpu.json"
+    suffix = f"_{args.max_examples}ex" if args.max_examples else ""
+    dest = ROOT / "benchmarks" / "results" / f"generate_throughput_cpu{suffix}.json"
     dest.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "versions"}, indent=2))
 
