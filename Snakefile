@@ -1,8 +1,12 @@
 # maple: MAPLE (arXiv 2401.07598) end to end. Read like a table of contents.
 
 
+from maple.config import check_yaml_file
+
 # --configfile replaces the embedded default instead of being merged into it
 if not workflow.overwrite_configfiles:
+    # malformed YAML: one line naming file, line and column, not Snakemake's generic error
+    check_yaml_file("config.yaml")
 
     configfile: "config.yaml"
 

@@ -37,6 +37,16 @@ def load_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
+def check_yaml_file(path: str | os.PathLike) -> None:
+    """Exit with one line if a config file is missing or not valid YAML (before Snakemake reads it)."""
+    import sys
+
+    try:
+        load_yaml(path)
+    except ConfigError as err:
+        sys.exit(f"maple: config error: {err}")
+
+
 def _key_path(parts) -> str:
     out = ""
     for part in parts:

@@ -127,3 +127,20 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, paper_config):
     assert "maple: config error: grid[0].bits[0]: 3 is not allowed; allowed values: 4, 8, 16" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     assert "Job stats" not in result.stdout
+
+
+def test_snakemake_names_line_of_malformed_default_config(tmp_path):
+    """The embedded config.yaml is checked before Snakemake parses it."""
+    import shutil
+
+    for name in ("Snakefile", "rules", "config", "scripts"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    (tmp_path / "config.yaml").write_text("seed: 1\nmodels: [unclosed\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--cores", "1"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "maple: config error: config file config.yaml is not valid YAML at line" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
