@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(SNAKEMAKE) --profile profiles/default
+	$(SNAKEMAKE) --cores 2
 
 # Debian's chromium for the report's browser test (no downloaded browser builds); skipped if apt is unavailable
 browser:

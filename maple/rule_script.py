@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
@@ -36,6 +37,8 @@ def run(snakemake, main) -> None:
         sys.stdout = sys.stderr = log
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         _limit_threads(getattr(snakemake, "threads", 1))
+        # scancel / timeouts send SIGTERM: exit through Python so atomic writes clean up after themselves
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         try:
             main(snakemake)
         except _user_error_types() as err:

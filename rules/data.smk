@@ -1,6 +1,10 @@
 # Tiny models (embedded default only), dataset download + language selection, tokenisation.
 
 
+localrules:
+    download_dataset,  # compute nodes often have no internet; HF_TOKEN stays on the submit host
+
+
 rule build_tiny_model:
     input:
         "resources/data",
@@ -13,7 +17,7 @@ rule build_tiny_model:
         paths.benchmark("build_tiny_model", "{model}")
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("build_tiny_model", "threads", 1)
     resources:
         mem_mb=res("build_tiny_model", "mem_mb", 2000),
         runtime=res("build_tiny_model", "runtime", 10),
@@ -34,7 +38,7 @@ rule download_dataset:
         paths.benchmark("download_dataset", "{dataset}")
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("download_dataset", "threads", 1)
     resources:
         mem_mb=res("download_dataset", "mem_mb", 4000),
         runtime=res("download_dataset", "runtime", 60),
@@ -58,7 +62,7 @@ rule tokenise_dataset:
         paths.benchmark("tokenise_dataset", "{dataset}/{model}")
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("tokenise_dataset", "threads", 1)
     resources:
         mem_mb=res("tokenise_dataset", "mem_mb", 4000),
         runtime=res("tokenise_dataset", "runtime", 60),

@@ -111,3 +111,19 @@ def test_merged_logits_equal_base_plus_adapter(tmp_path, tiny_model, tiny_tokeni
     adapter_effect = (peft_logits - base_logits)[mask].abs().max().item()
     assert diff < MERGE_TOLERANCE[bits]
     assert adapter_effect > 20 * diff  # the comparison is not vacuous: the adapter moved the logits
+
+
+def test_checkpoint_cut_off_mid_save_is_not_resumed_from(tmp_path, tiny_model, tiny_tokenised):
+    from transformers import TrainerCallback
+
+    class KillAfterFirstCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise _Killed(state.global_step)
+
+    out, ckpt = tmp_path / "o", tmp_path / "ckpt"
+    with pytest.raises(_Killed):
+        train_adapter("x", {"path": tiny_model}, train_cfg(), tiny_tokenised, str(out), str(ckpt),
+                      callbacks=[KillAfterFirstCheckpoint()])
+    (ckpt / "checkpoint-2" / "trainer_state.json").unlink()  # as if killed before the last file
+    record = train_adapter("x", {"path": tiny_model}, train_cfg(), tiny_tokenised, str(out), str(ckpt))
+    assert record["resumed_from"] is None and record["steps"] == 4

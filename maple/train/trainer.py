@@ -66,6 +66,9 @@ def _prepare_checkpoints(checkpoint_dir: Path, fingerprint: str) -> str | None:
         shutil.rmtree(checkpoint_dir)  # settings changed: old checkpoints belong to another run
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
+    for partial in checkpoint_dir.glob("checkpoint-*"):
+        if not (partial / "trainer_state.json").exists():  # written last: a kill mid-save leaves none
+            shutil.rmtree(partial)
     return get_last_checkpoint(str(checkpoint_dir))
 
 

@@ -38,6 +38,13 @@ def cluster_problem() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _embedded_default() -> str:
+    """config.yaml as it was when the session started: a later edit of the repo's copy (others
+    work on it meanwhile) would change params between a scenario's runs and rerun everything."""
+    return (ROOT / "config.yaml").read_text()
+
+
 def small_config() -> dict:
     """The embedded default, shrunk: three tiny-llama cells, one language per task, 2 examples,
     evaluated as the paper grid is on a cluster (config/paper.yaml): `evaluation.mode: merged`, one
@@ -45,7 +52,7 @@ def small_config() -> dict:
     (`merge.keep: false`, temp()). GPU rules ask for a (fake) GPU as on the paper grid, so GRES
     scheduling and the GPU partition are exercised.
     """
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = yaml.safe_load(_embedded_default())
     config["grid"] = [
         {"models": ["tiny-llama"], "datasets": ["alpaca", "multialpaca"], "ranks": [8], "bits": [16]},
         {"models": ["tiny-llama"], "datasets": ["alpaca"], "ranks": [16], "bits": [16]},
