@@ -126,6 +126,6 @@ def report_targets():
 def score_files(wildcards):
     """Every cell's scores; with partial_report, only those that exist (after failed cells)."""
     files = [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
-    if config.get("partial_report", False):
+    if str(config.get("partial_report", False)).lower() == "true":  # --config gives a string
         return [f for f in files if os.path.exists(f)]
     return files
