@@ -13,8 +13,7 @@ from maple.io import versions, write_jsonl
 JUDGE_TEMPLATE = (
     "You are a helpful assistant that decides which of two outputs better follows an instruction.\n\n"
     "## Instruction\n{instruction}\n\n## Output (a)\n{output_a}\n\n## Output (b)\n{output_b}\n\n"
-    "## Which output is better, (a) or (b)? Answer with exactly 'Output (a)' or 'Output (b)'.\n"
-    "Answer: Output ("
+    "## Which output is better, (a) or (b)? Answer with the letter a or b alone."
 )
 _CHOICE = re.compile(r"^\s*\(?\s*([ab])\b|output \(([ab])\)", re.IGNORECASE)
 
