@@ -11,9 +11,8 @@ from maple.report import figure_names
 min_version("9.0")
 
 try:
-    maple_config.validate(
-        config, "."
-    )  # local paths are relative to the working directory
+    # local paths are relative to the working directory
+    maple_config.validate(config, ".")
 except maple_config.ConfigError as err:
     sys.exit(f"maple: config error: {err}")
 
@@ -126,6 +125,7 @@ def report_targets():
 def score_files(wildcards):
     """Every cell's scores; with partial_report, only those that exist (after failed cells)."""
     files = [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
-    if str(config.get("partial_report", False)).lower() == "true":  # --config gives a string
+    # --config gives a string
+    if str(config.get("partial_report", False)).lower() == "true":
         return [f for f in files if os.path.exists(f)]
     return files
