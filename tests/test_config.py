@@ -144,11 +144,3 @@ def test_snakemake_names_line_of_malformed_default_config(tmp_path):
     assert result.returncode != 0
     assert "maple: config error: config file config.yaml is not valid YAML at line" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
-
-
-def test_loglikelihood_with_multi_lora_on_cpu_vllm_is_refused(paper_config):
-    paper_config.update(device="cpu")
-    paper_config["evaluation"].update(mode="multi_lora", backend="vllm", loglikelihood=True)
-    assert _error(paper_config).startswith("evaluation.loglikelihood: not available with mode multi_lora")
-    paper_config["evaluation"]["mode"] = "merged"
-    maple_config.validate(paper_config, ROOT)

@@ -104,3 +104,20 @@ def test_choice_loglikelihoods_agree_between_backends(vllm_model, settings):
     vl = make_backend("vllm", vllm_model, max_model_len=2048).choice_logprobs(requests)
     for a, b in zip(hf, vl):
         assert len(a) == len(b) and all(abs(x - y) < 1e-3 * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+def test_loglikelihoods_through_a_lora_adapter_agree_with_peft(vllm_model, adapter_and_merged, settings):
+    """vLLM CPU with an unmerged adapter (maple's LoRA ops) against HF + peft on the same adapter."""
+    from maple.generate.backends import Adapter, make_backend
+    from maple.generate.run import cell_requests
+
+    adapter_dir, _ = adapter_and_merged
+    adapter = Adapter("m/t/r8-b16", 1, adapter_dir, 8)
+    requests = [r for r in cell_requests(settings) if r.get("choices")][:4]
+    hf_backend = make_backend("hf", vllm_model)
+    hf = hf_backend.choice_logprobs(requests, adapter)
+    base = hf_backend.choice_logprobs(requests)
+    vl = make_backend("vllm", vllm_model, max_model_len=2048, lora_rank=8).choice_logprobs(requests, adapter)
+    for a, b in zip(hf, vl):
+        assert len(a) == len(b) and all(abs(x - y) < 1e-3 * max(1.0, abs(x)) for x, y in zip(a, b))
+    assert any(abs(x - y) > 1e-2 for a, b in zip(hf, base) for x, y in zip(a, b))  # the adapter matters

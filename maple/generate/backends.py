@@ -62,6 +62,12 @@ class VllmBackend:
         from vllm import LLM
 
         kwargs = {}
+        # stock vLLM CPU LoRA ops: ~3x slower than the base, and no prompt log-probs (einsum error)
+        self.cpu_lora_unpatched = False
+        if lora_rank and device == "cpu":
+            from maple.generate import vllm_cpu_lora
+
+            self.cpu_lora_unpatched = not vllm_cpu_lora.install()
         if lora_rank:
             kwargs.update(
                 enable_lora=True,
@@ -111,6 +117,13 @@ class VllmBackend:
         from vllm import SamplingParams, TokensPrompt
         from vllm.lora.request import LoRARequest
 
+        if adapter and self.cpu_lora_unpatched:
+            from maple.generate.vllm_cpu_lora import TESTED_VLLM
+
+            raise ValueError(
+                f"evaluation.loglikelihood: through a LoRA adapter on CPU only with vllm {TESTED_VLLM}x; "
+                "allowed: that vllm, mode merged, backend hf, or loglikelihood false"
+            )
         tokenizer = self.llm.get_tokenizer()
         prompts, spans = [], []
         for r in requests:
