@@ -124,7 +124,9 @@ def main() -> None:
         if args.max_examples:
             cmd += ["--max-examples", str(args.max_examples)]
         t0 = time.time()
-        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        # the same thread count for both, as the workflow's rules set it (vLLM drops to 1 when unset)
+        threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
+        subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": threads})
         results[backend] = {**json.loads(out.read_text()), "process_wall_s": time.time() - t0}
 
     hf, vl = results["hf"], results["vllm"]
