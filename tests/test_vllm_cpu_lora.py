@@ -22,9 +22,12 @@ def tensors():
 
 
 def _stock():
-    from vllm.lora.ops.torch_ops import lora_ops
+    """vLLM's own ops, even when an earlier test's engine installed maple's."""
+    from types import SimpleNamespace
 
-    return lora_ops
+    from maple.generate.vllm_cpu_lora import stock_ops
+
+    return SimpleNamespace(**stock_ops())
 
 
 @pytest.mark.parametrize("kind", ["one adapter", "mixed adapters"])

@@ -63,6 +63,14 @@ def bgmv_expand_slice(inputs, lora_b_weights, output_tensor, lora_indices_tensor
 
 PATCHED = {"bgmv_shrink": bgmv_shrink, "bgmv_expand": bgmv_expand, "bgmv_expand_slice": bgmv_expand_slice}
 TESTED_VLLM = "0.32."
+_ORIGINALS: dict = {}
+
+
+def stock_ops() -> dict:
+    """vLLM's own ops, also after install() (for comparisons)."""
+    from vllm.lora.ops.torch_ops import lora_ops
+
+    return {name: _ORIGINALS.get(name, getattr(lora_ops, name)) for name in PATCHED}
 
 
 def install() -> bool:
@@ -75,6 +83,7 @@ def install() -> bool:
     from vllm.lora.punica_wrapper import punica_cpu
 
     for name, fn in PATCHED.items():
+        _ORIGINALS.setdefault(name, getattr(lora_ops, name))
         setattr(lora_ops, name, fn)  # the sgmv_* ops call these through the module
         setattr(punica_cpu, name, fn)  # the CPU wrapper imported them by name
     return True
