@@ -11,9 +11,10 @@ from pathlib import Path
 import yaml
 
 from maple import grid
+from maple.tasks.specs import TASKS as TASK_REGISTRY  # stdlib-only: cheap at parse time
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
-KNOWN_TASKS = ("xnli", "xcopa", "xquad", "mlqa", "belebele", "xlsum", "alpaca_eval")
+KNOWN_TASKS = tuple(TASK_REGISTRY)
 OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
 
 

@@ -5,32 +5,15 @@ from __future__ import annotations
 import re
 
 from maple.metrics.errors import ScoringInputError
+from maple.tasks.spec import PROTOCOLS
+from maple.tasks.specs import TASKS as REGISTRY
 
-XQUAD = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-MLQA = ("ar", "de", "en", "es", "hi", "vi", "zh")  # the languages the official MLQA script normalises
-XNLI = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
-XCOPA = ("en", "et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
-XLSUM = (
-    "amharic", "arabic", "azerbaijani", "bengali", "burmese", "chinese_simplified", "chinese_traditional",
-    "english", "french", "gujarati", "hausa", "hindi", "igbo", "indonesian", "japanese", "kirundi", "korean",
-    "kyrgyz", "marathi", "nepali", "oromo", "pashto", "persian", "pidgin", "portuguese", "punjabi", "russian",
-    "scottish_gaelic", "serbian_cyrillic", "serbian_latin", "sinhala", "somali", "spanish", "swahili", "tamil",
-    "telugu", "thai", "tigrinya", "turkish", "ukrainian", "urdu", "uzbek", "vietnamese", "welsh", "yoruba",
-)
-ALPACA_EVAL = ("en",)
 FLORES_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # Belebele configs: eng_Latn, zho_Hans, ...
+BY_PATTERN = {"belebele"}  # 122 FLORES-200 codes: checked by pattern, not by the paper's list
 
-LANGUAGES = {
-    "xquad": XQUAD,
-    "mlqa": MLQA,
-    "xnli": XNLI,
-    "xcopa": XCOPA,
-    "xlsum": XLSUM,
-    "alpaca_eval": ALPACA_EVAL,
-    "belebele": None,  # 122 FLORES-200 codes: checked by pattern
-}
+# the task registry's own language lists (the datasets' config codes; MLQA: the 7 its script normalises)
+LANGUAGES = {name: None if name in BY_PATTERN else spec.languages for name, spec in REGISTRY.items()}
 TASKS = tuple(LANGUAGES)
-PROTOCOLS = ("megaverse", "reference")
 
 
 def check(task: str, lang: str, protocol: str) -> None:

@@ -18,11 +18,10 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-
-from maple.report.figure_names import STEMS
 from matplotlib.patches import Patch, Rectangle
 
 from maple.report import languages as L
+from maple.report.figure_names import STEMS
 from maple.report.common import (
     AVG_LANGUAGE,
     BASELINES,
