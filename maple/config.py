@@ -11,10 +11,8 @@ from pathlib import Path
 import yaml
 
 from maple import grid
-from maple.tasks.specs import TASKS as TASK_REGISTRY  # stdlib-only: cheap at parse time
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
-KNOWN_TASKS = tuple(TASK_REGISTRY)
 OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
 
 
@@ -149,10 +147,6 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     _check_overrides(config)
     _check_local_paths(config, Path(root))
     return config
-
-
-def load(path: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
-    return validate(load_yaml(path), root)
 
 
 def public_view(config: dict) -> dict:

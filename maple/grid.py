@@ -87,14 +87,6 @@ def eval_cells(config: dict) -> list[Cell]:
     return training_cells(config) + base_cells(config)
 
 
-def models_in_grid(config: dict) -> list[str]:
-    return sorted({c.model for c in training_cells(config)} | {c.model for c in base_cells(config)})
-
-
-def datasets_in_grid(config: dict) -> list[str]:
-    return sorted({c.dataset for c in training_cells(config)})
-
-
 def tasks(config: dict) -> list[str]:
     return list(config["evaluation"]["tasks"])
 

@@ -32,7 +32,7 @@ def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens:
     out = []
     for rec in records:
         reference = rec["gold"][0] if isinstance(rec["gold"], list) else rec["gold"]
-        instruction = rec.get("instruction") or rec.get("raw_prompt") or rec["prompt"]
+        instruction = rec.get("instruction") or rec["prompt"]
         for order, (a, b) in {"ab": (rec["output"], reference), "ba": (reference, rec["output"])}.items():
             text = JUDGE_TEMPLATE.format(instruction=instruction, output_a=a, output_b=b)
             out.append(

@@ -7,17 +7,8 @@ import signal
 import sys
 import traceback
 
-
-def _user_error_types() -> tuple:
-    """Errors a user can cause; anything else is a bug and keeps its traceback."""
-    types = [ValueError, FileNotFoundError]
-    try:
-        from maple.train.trainer import InjectedFailure
-
-        types.append(InjectedFailure)
-    except ImportError:
-        pass
-    return tuple(types)
+# errors a user can cause (config, data, the training.fail switch); anything else is a bug
+USER_ERRORS = (ValueError, FileNotFoundError)
 
 
 def _limit_threads(threads: int) -> None:
@@ -41,7 +32,7 @@ def run(snakemake, main) -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         try:
             main(snakemake)
-        except _user_error_types() as err:
+        except USER_ERRORS as err:
             line = f"maple: {snakemake.rule}: {type(err).__name__}: {err}"
             traceback.print_exc(file=log)
             print(line, file=log)

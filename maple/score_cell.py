@@ -8,8 +8,6 @@ from collections import defaultdict
 from maple import grid, paths
 from maple.io import atomic_file, read_jsonl, write_jsonl
 
-PROTOCOLS = ("megaverse", "reference")
-
 
 def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> list[dict]:
     """A cell's raw output records of one task, from its own file or its multi_lora group dir."""

@@ -409,10 +409,7 @@ def test_bad_task_language_label():
         score_records("alpaca_eval", "en", "reference", [{"id": 1, "order": "ab", "preference": 3}])
 
 
-def test_raw_outputs_without_task_extraction(monkeypatch):
-    import maple.metrics as metrics
-
-    monkeypatch.setattr(metrics, "_extractor", lambda: None)
+def test_raw_outputs_are_extracted_as_the_workflow_does():
     records = [{"output": "\n Denver Broncos \nQ: next question", "gold": ["Denver Broncos"]}]
     summary, per = score_records("xquad", "en", "reference", records)
     assert per[0]["prediction"] == "Denver Broncos" and summary["exact_match"] == 1.0
@@ -429,7 +426,7 @@ def test_raw_outputs_use_task_extraction(monkeypatch):
         calls.append((task, protocol, output))
         return 1
 
-    monkeypatch.setattr(metrics, "_extractor", lambda: extract)
+    monkeypatch.setattr(metrics, "extract_answer", extract)
     summary, _ = score_records("xcopa", "et", "megaverse", [{"output": "choice2", "gold": 1}])
     assert calls == [("xcopa", "megaverse", "choice2")] and summary["accuracy"] == 1.0
 

@@ -40,7 +40,8 @@ def first_token_ids(tokenizer, options: list[str]) -> list[int]:
     return [tokenizer(o, add_special_tokens=False)["input_ids"][0] for o in options]
 
 
-def _key(request: dict) -> tuple:
+def generation_key(request: dict) -> tuple:
+    """The generation settings of a request: requests sharing them can share a batch."""
     return (request["max_new_tokens"], tuple(request.get("stop") or ()), tuple(request.get("allowed") or ()))
 
 
@@ -200,13 +201,13 @@ class HfBackend:
 
             model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
         # batch requests sharing generation settings; keep the caller's order in the result
-        order = sorted(range(len(requests)), key=lambda i: _key(requests[i]))
+        order = sorted(range(len(requests)), key=lambda i: generation_key(requests[i]))
         results: list[str | None] = [None] * len(requests)
         i = 0
         while i < len(order):
-            key = _key(requests[order[i]])
+            key = generation_key(requests[order[i]])
             j = i
-            while j < len(order) and j - i < self.batch_size and _key(requests[order[j]]) == key:
+            while j < len(order) and j - i < self.batch_size and generation_key(requests[order[j]]) == key:
                 j += 1
             idx = order[i:j]
             for k, text in zip(idx, self._generate_batch([requests[k] for k in idx], model)):

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from maple import grid
-from maple.generate.backends import Adapter, make_backend
+from maple.generate.backends import Adapter, generation_key, make_backend
 from maple.io import atomic_dir, versions, write_jsonl, write_record
 
 
@@ -32,15 +32,21 @@ def cell_requests(settings: dict) -> list[dict]:
     return requests
 
 
-def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
-    """Generate each distinct (prompt, limits) once: protocols often share prompts (greedy: same output)."""
-    keys = [(r["prompt"], r["max_new_tokens"], tuple(r.get("stop") or ()), tuple(r.get("allowed") or ())) for r in requests]
+def _once_per_key(run, requests: list[dict], key) -> list:
+    """run() on each distinct key's first request only; every request gets its key's result.
+    Protocols often share prompts (XNLI, Belebele), and greedy results depend on the key alone."""
+    keys = [key(r) for r in requests]
     first = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    unique = [requests[i] for i in first.values()]
-    outputs = dict(zip(first, backend.generate(unique, adapter)))
-    return [outputs[key] for key in keys]
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    results = dict(zip(first, run([requests[i] for i in first.values()])))
+    return [results[k] for k in keys]
+
+
+def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
+    """Generate each distinct (prompt, limits) once."""
+    return _once_per_key(lambda batch: backend.generate(batch, adapter), requests,
+                         lambda r: (r["prompt"], *generation_key(r)))
 
 
 def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -> list[dict]:
@@ -48,7 +54,9 @@ def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -
     extras = [{} for _ in requests]
     if settings["evaluation"].get("loglikelihood", False):
         idx = [i for i, r in enumerate(requests) if r.get("choices")]
-        for i, lp in zip(idx, backend.choice_logprobs([requests[i] for i in idx], adapter)):
+        scores = _once_per_key(lambda batch: backend.choice_logprobs(batch, adapter), [requests[i] for i in idx],
+                               lambda r: (r["prompt"], tuple(r["choices"])))
+        for i, lp in zip(idx, scores):
             extras[i]["choice_logprobs"] = lp
     return extras
 

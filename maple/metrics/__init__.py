@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from maple.metrics.errors import MetricUnavailableError, ScoringInputError
 from maple.metrics.languages import PROTOCOLS, TASKS, check
+from maple.tasks import extract_answer
 
 __all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "METRICS", "score_records"]
 
@@ -38,27 +39,14 @@ METRICS = {
 }
 
 
-def _extractor():
-    """maple.tasks.extract_answer when that package is there (imported lazily), else None."""
-    try:
-        from maple.tasks import extract_answer
-    except ImportError:
-        return None
-    return extract_answer
-
-
-def _prediction(task: str, protocol: str, record: dict, i: int, extract):
+def _prediction(task: str, protocol: str, record: dict, i: int):
     if "prediction" in record:
         pred = record["prediction"]
     elif "output" in record:
         output = record["output"] or ""
         if not isinstance(output, str):
             raise ScoringInputError(f"record {i + 1}: output is {type(output).__name__}, not a string", i)
-        if extract is not None:
-            return extract(task, protocol, output, record)
-        # without maple.tasks: the raw output, stripped (QA takes its first line, as the task extractors do)
-        output = output.strip()
-        return output.splitlines()[0].strip() if task in QA_TASKS and output else output
+        return extract_answer(task, protocol, output, record)
     else:
         raise ScoringInputError(f"record {i + 1}: missing field 'prediction' (or 'output')", i)
     if pred is None:
@@ -114,14 +102,11 @@ def score_records(task: str, lang: str, protocol: str, records: list[dict], opti
     else:
         from maple.metrics.accuracy import score as accuracy_score
 
-    extract = None
-    if any(isinstance(r, dict) and "prediction" not in r and "output" in r for r in records):
-        extract = _extractor()
     per_example = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise ScoringInputError(f"record {i + 1}: not a JSON object", i)
-        pred = _prediction(task, protocol, record, i, extract)
+        pred = _prediction(task, protocol, record, i)
         gold = _gold(task, record, i)
         if task in CLASSIFICATION_TASKS:
             scores = accuracy_score(task, protocol, pred, gold, record.get("choices"), i)

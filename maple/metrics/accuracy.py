@@ -10,11 +10,8 @@ except for XNLI's containment rule, which MEGAVERSE applied at comparison time.
 
 from __future__ import annotations
 
-import re
-import string
-import unicodedata
-
 from maple.metrics.errors import ScoringInputError
+from maple.tasks.extract import megaverse_xnli_match, normalise
 
 # the text forms of each label index when a record brings no `choices`
 LABEL_WORDS = {
@@ -22,23 +19,6 @@ LABEL_WORDS = {
     "xcopa": (("choice1", "1"), ("choice2", "2")),
     "belebele": (("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")),  # letters, or the 1-based option number
 }
-
-
-def normalise(text: str) -> str:
-    """Casefold, drop Unicode punctuation and symbols, collapse whitespace."""
-    kept = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text.casefold())
-    return " ".join(kept.split())
-
-
-_ASCII_PUNCT = frozenset(string.punctuation)
-
-
-def megaverse_normalize(s: str) -> str:
-    """MEGAVERSE's mega/utils/misc_utils.normalize_answer (SQuAD's, minus "</s>"), used on XNLI."""
-    s = s.replace("</s>", "").strip().lower()
-    s = "".join(ch for ch in s if ch not in _ASCII_PUNCT)
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
 
 
 def _is_index(value) -> bool:
@@ -76,8 +56,7 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
         # quirk: MEGAVERSE counts an XNLI prediction correct when it and the label contain one another
         # (after SQuAD normalisation of its first line): "t", "true.", "it is true" all match "true";
         # only the label's verbaliser (its first text form) takes part, as in MEGAVERSE
-        pred, label = megaverse_normalize(str(prediction).split("\n")[0]), megaverse_normalize(golds[0])
-        return bool(pred) and (pred in label or label in pred)
+        return megaverse_xnli_match(str(prediction), golds[0])
     pred = normalise(str(prediction))
     return bool(pred) and any(pred == normalise(g) for g in golds)
 

@@ -7,18 +7,13 @@ megaverse  what MEGAVERSE's `mega/eval_qa_gptturbo.py` did: its own normalize_an
 
 from __future__ import annotations
 
-import re
-
-from maple.metrics._vendor import squad_v1_1
-from maple.metrics._vendor.mlqa_v1 import PUNCT
+from maple.metrics._vendor import mlqa_v1, squad_v1_1
 
 
 def megaverse_normalize(s: str) -> str:
-    """MEGAVERSE's normalize_answer (eval_qa_gptturbo.py): SQuAD's, with Unicode punctuation removed."""
-    text = s.strip().lower()
-    text = "".join(ch for ch in text if ch not in PUNCT)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+    """MEGAVERSE's normalize_answer (eval_qa_gptturbo.py): SQuAD's, with Unicode punctuation removed,
+    which is the official MLQA normaliser's English branch."""
+    return mlqa_v1.normalize_answer(s, "en")
 
 
 def squad_scores(prediction: str, golds: list[str]) -> dict:

@@ -46,9 +46,6 @@ DATASET_LABELS = {
     "bactrian-x-22": "Bactrian-X-22", "none": "none",
 }
 
-# Okabe & Ito (2008) colour-blind-safe palette.
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
-
 
 def dataset_label(name) -> str:
     return DATASET_LABELS.get(name, str(name))

@@ -579,11 +579,6 @@ def _deltas_vs_base(tidy: pd.DataFrame, protocol: str, english_only: bool) -> pd
     return merged[cols]
 
 
-def _models_in(tidy: pd.DataFrame, protocol: str) -> list[str]:
-    m = measured(tidy)
-    return sorted(m[m["protocol"] == protocol]["model"].dropna().unique())
-
-
 def fig5_english(tidy: pd.DataFrame, out_stem: str, protocol: str = "megaverse",
                  families: dict | None = None) -> list[str]:
     """English degradation: finetuned minus base on the English rows, by rank and by bits."""

@@ -32,18 +32,25 @@ def _contain(a: str, b: str) -> bool:
 
 # --- XNLI -----------------------------------------------------------------------------------
 
+def megaverse_xnli_match(prediction: str, label: str) -> bool:
+    """MEGAVERSE's XNLI rule (mega/eval/eval_cls.py): the output's first line and the label, both
+    SQuAD-normalised ("</s>" dropped), match when one contains the other; "" never matches.
+    One departure: the first non-empty line, since completion models often open with a newline."""
+    from maple.metrics._vendor.squad_v1_1 import normalize_answer
+
+    pred = normalize_answer(first_line(prediction).replace("</s>", ""))
+    return bool(pred) and _contain(pred, normalize_answer(label.replace("</s>", "")))
+
+
 def xnli_megaverse(output: str, request: dict) -> int:
-    line = normalise(first_line(output))
-    if not line:
-        return NO_ANSWER  # "" is contained in every label: keep the quirk away from empty outputs
-    verbs = [normalise(c) for c in request.get("choices") or []]
+    verbs = [str(c) for c in request.get("choices") or []]
     gold = request.get("gold")
     # quirk: MEGAVERSE counts a prediction correct when it and the gold label contain one another
     # ("t", "true.", "it is true" all match "true"), so the gold label wins whenever it matches
-    if isinstance(gold, int) and 0 <= gold < len(verbs) and _contain(line, verbs[gold]):
+    if isinstance(gold, int) and 0 <= gold < len(verbs) and megaverse_xnli_match(output, verbs[gold]):
         return gold
     for i, verb in enumerate(verbs):
-        if _contain(line, verb):
+        if megaverse_xnli_match(output, verb):
             return i
     return NO_ANSWER
 

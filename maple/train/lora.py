@@ -30,6 +30,6 @@ def add_lora(model, train_cfg: dict):
 
 
 def trainable_parameters(model) -> dict:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    # peft's count unpacks 4-bit weights (two values per stored byte); a plain numel() sum halves them
+    trainable, total = model.get_nb_trainable_parameters()
     return {"trainable": trainable, "total": total, "share": trainable / total}

@@ -26,7 +26,7 @@ _NOT_TRAINER_ARGS = {
 }
 
 
-class InjectedFailure(RuntimeError):
+class InjectedFailure(ValueError):
     """Raised when the config's `fail` switch is set for a cell (tests of failure isolation)."""
 
 
