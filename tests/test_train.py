@@ -31,6 +31,9 @@ def test_adapter_holds_only_lora_weights_and_a_record(tmp_path, tiny_model, tiny
     assert len(saved["loss_curve"]) == 4 and saved["tokens_per_s"] > 0 and saved["peak_memory_gib"] > 0
     assert {"torch", "transformers", "peft", "bitsandbytes"} <= set(saved["versions"])
     assert not (tmp_path / f"ckpt-b{bits}").exists()  # spent checkpoints are cleaned up
+    # the base's parameters counted alike at every bit width (4-bit packs two per stored byte)
+    base = sum(t.numel() for t in load_file(Path(tiny_model) / "model.safetensors").values())
+    assert saved["parameters"]["total"] == base + saved["parameters"]["trainable"]
 
 
 def test_training_is_deterministic(tmp_path, tiny_model, tiny_tokenised):
