@@ -19,6 +19,11 @@ class Adapter:
     path: str
     rank: int
 
+    def lora_request(self):
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest(self.name, self.int_id, self.path)
+
 
 def cut_at_stop(text: str, stops: list[str]) -> str:
     """Truncate at the earliest stop string, as vLLM does (the stop string itself is dropped)."""
@@ -88,14 +93,15 @@ class VllmBackend:
         )
 
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
-        from vllm import SamplingParams
-        from vllm.lora.request import LoRARequest
+        from vllm import SamplingParams, TokensPrompt
 
         tokenizer = self.llm.get_tokenizer()
         limit = self.llm.llm_engine.model_config.max_model_len
-        params = []
+        prompts, params = [], []
         for r in requests:
-            room = limit - len(tokenizer(r["prompt"])["input_ids"])
+            ids = tokenizer(r["prompt"])["input_ids"]  # tokenised once: vLLM takes the ids as they are
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            room = limit - len(ids)
             if room < 1:
                 raise ValueError(f"{r['task']} {r['lang']} prompt {r['id']} is longer than max_model_len {limit}")
             # a long prompt leaves less room to generate (XL-Sum asks for 400 new tokens)
@@ -108,15 +114,13 @@ class VllmBackend:
                     allowed_token_ids=allowed,  # a judge's choice: argmax over the options' tokens
                 )
             )
-        lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
-        outputs = self.llm.generate([r["prompt"] for r in requests], params, lora_request=lora, use_tqdm=True)
+        lora = adapter.lora_request() if adapter else None
+        outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True)
         return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]
-
 
     def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
         """Sum of log-probabilities of each request's choices as continuations of its prompt."""
         from vllm import SamplingParams, TokensPrompt
-        from vllm.lora.request import LoRARequest
 
         if adapter and self.cpu_lora_unpatched:
             from maple.generate.vllm_cpu_lora import TESTED_VLLM
@@ -134,7 +138,7 @@ class VllmBackend:
                 prompts.append(TokensPrompt(prompt_token_ids=context + continuation_ids))
                 spans.append(len(continuation_ids))
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
-        lora = LoRARequest(adapter.name, adapter.int_id, adapter.path) if adapter else None
+        lora = adapter.lora_request() if adapter else None
         outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
         scores = []
         for out, n in zip(outputs, spans):
@@ -172,6 +176,21 @@ class HfBackend:
         ).to(self.device)
         self.model.eval()
         self.batch_size = batch_size
+        self._served = None  # (adapter, peft model) while an adapter is applied
+
+    def _model_for(self, adapter: Adapter | None):
+        """The base, or the base with `adapter` applied; an adapter stays loaded until another is asked for."""
+        if self._served and self._served[0] == adapter:
+            return self._served[1]
+        if self._served:
+            self.model = self._served[1].unload()  # drop the previous adapter's LoRA layers
+            self._served = None
+        if adapter is None:
+            return self.model
+        from peft import PeftModel
+
+        self._served = (adapter, PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name))
+        return self._served[1]
 
     def _generate_batch(self, batch: list[dict], model) -> list[str]:
         import torch
@@ -195,11 +214,7 @@ class HfBackend:
         return [cut_at_stop(t, r.get("stop")).rstrip("\ufffd") for t, r in zip(texts, batch)]
 
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
-        model = self.model
-        if adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
+        model = self._model_for(adapter)
         # batch requests sharing generation settings; keep the caller's order in the result
         order = sorted(range(len(requests)), key=lambda i: generation_key(requests[i]))
         results: list[str | None] = [None] * len(requests)
@@ -213,19 +228,12 @@ class HfBackend:
             for k, text in zip(idx, self._generate_batch([requests[k] for k in idx], model)):
                 results[k] = text
             i = j
-        if adapter:
-            self.model = model.unload()  # drop the LoRA layers before the next adapter
         return results
-
 
     def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
         import torch
 
-        model = self.model
-        if adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
+        model = self._model_for(adapter)
         scores = []
         for r in requests:
             context = self.tokenizer(r["prompt"])["input_ids"]
@@ -236,8 +244,6 @@ class HfBackend:
                     logprobs = model(ids).logits[0, :-1].log_softmax(-1)
                 positions = range(len(context) - 1, len(context) - 1 + len(continuation_ids))
                 scores.append(sum(logprobs[p, t].item() for p, t in zip(positions, continuation_ids)))
-        if adapter:
-            self.model = model.unload()
         return _regroup(scores, requests)
 
 
