@@ -24,6 +24,18 @@ FIGURES = "figures"
 FIGURE_PNG = FIGURES + "/{stem}_{protocol}.png"
 FIGURE_PDF = FIGURES + "/{stem}_{protocol}.pdf"
 REPORT = RESULTS + "/report.html"
+TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md")
+
+
+def table_files(out_dir: str = TABLES) -> list[str]:
+    return [f"{out_dir}/{name}" for name in TABLE_NAMES]
+
+
+def figure_pngs(protocols: list[str], out_dir: str = FIGURES) -> list[str]:
+    """Every figure's PNG (its PDF lies beside it), in the order make_figures writes them."""
+    from maple.report.figure_names import STEMS  # no matplotlib: fine at parse time
+
+    return [f"{out_dir}/{stem}_{protocol}.png" for protocol in protocols for stem in STEMS.values()]
 
 
 def log(rule: str, wildcards: str = "all") -> str:

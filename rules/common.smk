@@ -23,15 +23,8 @@ TASKS = grid.tasks(config)
 MODE = config["evaluation"].get("mode", "multi_lora")
 PROTOCOLS = config["evaluation"].get("protocols", ["megaverse", "reference"])
 FIGURES = figure_names.STEMS
-FIGURE_PNGS = [
-    paths.fill(paths.FIGURE_PNG, stem=stem, protocol=p)
-    for p in PROTOCOLS
-    for stem in FIGURES.values()
-]
-TABLE_FILES = [
-    f"{paths.TABLES}/{name}"
-    for name in ("table1.csv", "table1.md", "table2.csv", "table2.md")
-]
+FIGURE_PNGS = paths.figure_pngs(PROTOCOLS)
+TABLE_FILES = paths.table_files()
 
 DEVICE = config.get("device", "cpu")
 

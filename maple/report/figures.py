@@ -694,15 +694,6 @@ def make_figures(tidy: pd.DataFrame, out_dir: str, config: dict, protocols: list
     ]
 
 
-def figure_targets(out_dir: str, protocols: list[str]) -> list[str]:
-    """The PNG + PDF paths `make_figures` writes (for a rule's output list)."""
-    out = []
-    for protocol in protocols:
-        for key in STEMS:
-            out += [str(Path(out_dir) / f"{STEMS[key]}_{protocol}{ext}") for ext in (".png", ".pdf")]
-    return out
-
-
 def caption_for(path: str) -> str:
     """The caption of a figure file (by its `figN_` prefix), with the protocol named."""
     name = Path(path).stem

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from maple.paths import TABLE_NAMES
+
 
 def write_tables(tidy_parquet: str, config: dict, out_dir: str) -> dict:
     """Table 1 and Table 2 as CSV + Markdown in out_dir; returns {name: path}."""
@@ -19,22 +21,10 @@ def write_tables(tidy_parquet: str, config: dict, out_dir: str) -> dict:
     families = families_from_config(config)
     protocols = (config.get("evaluation") or {}).get("protocols")
     out = Path(out_dir)
-    paths = {k: str(out / f"{k}") for k in ("table1.csv", "table1.md", "table2.csv", "table2.md")}
+    paths = {name: str(out / name) for name in TABLE_NAMES}
     table1(tidy, families, paths["table1.csv"], paths["table1.md"], protocols=protocols)
     table2(tidy, families, paths["table2.csv"], paths["table2.md"], protocols=protocols)
     return paths
-
-
-def table_targets(out_dir: str) -> list[str]:
-    return [str(Path(out_dir) / k) for k in ("table1.csv", "table1.md", "table2.csv", "table2.md")]
-
-
-def write_figures(tidy_parquet: str, config: dict, out_dir: str) -> list[str]:
-    """All figures for every configured protocol; returns the PNG paths."""
-    from maple.report.figures import make_figures
-
-    return make_figures(pd.read_parquet(tidy_parquet), out_dir, config,
-                        protocols=(config.get("evaluation") or {}).get("protocols"))
 
 
 def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmark_dir: str, missing_json: str,
