@@ -21,22 +21,12 @@ from __future__ import annotations
 
 from maple.metrics.errors import MetricUnavailableError, ScoringInputError
 from maple.metrics.languages import PROTOCOLS, TASKS, check
-from maple.tasks import extract_answer
+from maple.tasks import extract_answer, get_task
 
-__all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "METRICS", "score_records"]
+__all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "score_records"]
 
-QA_TASKS = ("xquad", "mlqa")
 TEXT_TASKS = ("xquad", "mlqa", "xlsum")  # gold is a list of reference strings
 CLASSIFICATION_TASKS = ("xnli", "xcopa", "belebele")
-METRICS = {
-    "xquad": ("f1", "exact_match"),
-    "mlqa": ("f1", "exact_match"),
-    "xlsum": ("rougeL",),
-    "xnli": ("accuracy",),
-    "xcopa": ("accuracy",),
-    "belebele": ("accuracy",),
-    "alpaca_eval": ("win_rate", "lc_win_rate"),
-}
 
 
 def _prediction(task: str, protocol: str, record: dict, i: int):
@@ -114,6 +104,6 @@ def score_records(task: str, lang: str, protocol: str, records: list[dict], opti
             scores = metric(protocol, lang, pred or "", gold)
         per_example.append({"id": record.get("id", i), "prediction": pred, "score": scores})
     summary = {"n": len(per_example)}
-    for name in METRICS[task]:
+    for name in get_task(task).protocol(protocol).metrics:  # the registry names each protocol's metrics
         summary[name] = sum(e["score"][name] for e in per_example) / len(per_example)
     return summary, per_example
