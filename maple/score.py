@@ -1,12 +1,14 @@
 """Score a JSONL file of predictions with one task's metric, outside the workflow.
 
     python -m maple.score --task xquad --lang de --protocol reference --input preds.jsonl [--stem]
+    python -m maple.score --task belebele --protocol megaverse < outputs.jsonl
 
 Lines: {"prediction": str, "references": [str, ...]} for xquad, mlqa, xlsum;
 {"prediction": int | str, "label": int | str} for xnli, xcopa, belebele; or the workflow's raw
 output records ({"output", "gold", "choices", ...}); AlpacaEval judgement records for alpaca_eval.
 --lang takes the task's own codes: `de`, `zh` (xquad, mlqa, xnli, xcopa), XL-Sum config names
-(`thai`, `chinese_simplified`), FLORES codes (`eng_Latn`, belebele).
+(`thai`, `chinese_simplified`), FLORES codes (`eng_Latn`, belebele). It may be left out where the
+score does not depend on the language (xnli, xcopa, belebele, alpaca_eval). --input defaults to stdin.
 
 Prints one JSON object, the summary, on the last line of stdout: `f1` and `exact_match` (xquad,
 mlqa), `rougeL` (xlsum), `accuracy` (classification), `win_rate`/`lc_win_rate` (alpaca_eval),
@@ -22,6 +24,7 @@ import sys
 
 from maple.metrics import PROTOCOLS, TASKS, MetricUnavailableError, ScoringInputError, score_records
 from maple.metrics.languages import check
+from maple.tasks.specs import TASKS as TASK_SPECS
 
 EXIT_BAD_INPUT = 2
 
@@ -34,9 +37,9 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv=None) -> argparse.Namespace:
     parser = _Parser(prog="python -m maple.score", description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    parser.add_argument("--lang", required=True, help="the task's language code / config name")
+    parser.add_argument("--lang", help="the task's language code / config name (required for xquad, mlqa, xlsum)")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    parser.add_argument("--input", required=True, help="JSONL file, one record per line")
+    parser.add_argument("--input", default="-", help="JSONL file, one record per line ('-', the default: stdin)")
     parser.add_argument("--stem", action="store_true", help="xlsum reference: stem with the language's stemmer")
     parser.add_argument("--examples", help="also write per-example scores to this JSONL file")
     return parser.parse_args(argv)
@@ -45,8 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def read_records(path: str) -> tuple[list[dict], list[int]]:
     """The JSON objects of a JSONL file and their line numbers (blank lines skipped)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
     except FileNotFoundError:
         raise ScoringInputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -68,11 +74,25 @@ def read_records(path: str) -> tuple[list[dict], list[int]]:
     return records, line_numbers
 
 
+LANGUAGE_FREE = ("xnli", "xcopa", "belebele", "alpaca_eval")  # the metric reads no language
+
+
+def default_lang(task: str) -> str:
+    """A stand-in language for tasks whose score does not depend on it; others must name one."""
+    if task not in TASK_SPECS:
+        return ""  # check() names the unknown task
+    if task not in LANGUAGE_FREE:
+        raise ScoringInputError(f"--lang is required for task {task!r} (its metric depends on the language)")
+    return TASK_SPECS[task].languages[0]
+
+
 def main(argv=None) -> int:
     path = None
     try:
         args = parse_args(argv)
         path = args.input
+        if args.lang is None:
+            args.lang = default_lang(args.task)
         check(args.task, args.lang, args.protocol)  # an unknown task or language before the file
         records, line_numbers = read_records(path)
         summary, per_example = score_records(args.task, args.lang, args.protocol, records, {"stem": args.stem})

@@ -200,21 +200,83 @@ def test_quirk_xlsum_no_language_tokeniser():
 
 
 def test_belebele_metric_only_compares():
-    """Belebele's quirk (a letter anywhere counts) lives in extraction: given predictions, both protocols agree."""
+    """Belebele's quirk (parse_pred) lives in extraction: given predictions, both protocols agree."""
     records = [{"prediction": 1, "label": 1}, {"prediction": 2, "label": 1}, {"prediction": -1, "label": 0},
-               {"prediction": "B", "label": 1}, {"prediction": "2", "label": 1}, {"prediction": "(b)", "label": "B"}]
+               {"prediction": "B", "label": 1}, {"prediction": "2", "label": 1}, {"prediction": "(b)", "label": "B"},
+               {"prediction": 2, "label": "C"}, {"prediction": 2, "label": "3"}]
     for protocol in ("megaverse", "reference"):
         summary, per = score_records("belebele", "eng_Latn", protocol, records)
-        assert [e["score"]["accuracy"] for e in per] == [1, 0, 0, 1, 1, 1]
+        assert [e["score"]["accuracy"] for e in per] == [1, 0, 0, 1, 1, 1, 1, 1]
 
 
 def test_quirk_belebele_via_task_extraction():
-    tasks = pytest.importorskip("maple.tasks")
-    if not hasattr(tasks, "extract_answer"):
-        pytest.skip("maple.tasks has no extract_answer yet")
     record = {"output": "The answer is (B), not (A).", "gold": 0, "choices": ["(A)", "(B)", "(C)", "(D)"]}
-    assert score_records("belebele", "eng_Latn", "megaverse", [record])[0]["accuracy"] == 1.0
+    assert score_records("belebele", "eng_Latn", "megaverse", [record])[0]["accuracy"] == 1.0  # "A" is tested first
     assert score_records("belebele", "eng_Latn", "reference", [record])[0]["accuracy"] == 0.0
+
+
+# Outputs on which MEGAVERSE's parse_pred and maple's former rule ("the gold letter or digit anywhere
+# counts") disagree, plus ordinary ones. gold = 1..4 as the hub's correct_answer_num.
+BELEBELE_DISAGREE = [
+    ("Answer: (C)", 3),  # parse_pred: the "A" of "Answer" -> A; the old rule: C
+    ("(A) (B) (C) (D)", 2),  # listing every option: the old rule scored any gold as correct
+    ("(A) (B) (C) (D)", 4),
+    ("The correct answer is (D)", 4),  # no capital A..C, no digit: D
+    ("Option 2", 2),  # O-p-t-i-o-n: no A; "2" -> B
+    ("c", 3),  # lower case never hits: the raw text, never equal to a letter
+    ("(B) 1", 2),  # "1" is tested with "A": A
+    ("Both B and D", 4),  # B before D
+    ("D. The passage says 3 times", 4),  # "3" with C comes before D
+    ("", 1), ("   ", 1), ("nothing here", 2), ("B", 2), ("4", 4), ("(C)", 3), ("A", 1),
+]
+
+
+def test_megaverse_belebele_equals_parse_pred():
+    """Every output above, against every gold: maple's megaverse accuracy equals MEGAVERSE's code."""
+    choices = ["(A)", "(B)", "(C)", "(D)"]
+    outputs = sorted({o for o, _ in BELEBELE_DISAGREE})
+    for output in outputs:
+        for num in (1, 2, 3, 4):
+            expected = MEGAVERSE.belebele_match(output, num)
+            for gold in (num - 1, "ABCD"[num - 1], str(num)):  # index, verbalised letter, hub string
+                record = {"id": "x", "output": output, "gold": gold, "choices": choices}
+                ours = score_records("belebele", "eng_Latn", "megaverse", [record])[0]["accuracy"]
+                assert ours == expected, (output, gold)
+
+
+def test_belebele_cases_really_disagree_with_the_old_rule():
+    """The cases above are ones the former rule got wrong (so the test above can fail on it)."""
+    import re
+
+    def old_rule(output, num):  # maple's former megaverse rule: the gold letter or digit anywhere
+        found = re.findall(r"\(([A-Da-d1-4])\)|(?<![A-Za-z0-9])([A-D1-4])(?![A-Za-z0-9])", output)
+        found = ["ABCD".index(t.upper()) if t.upper() in "ABCD" else int(t) - 1 for pair in found for t in pair if t]
+        return float(num - 1 in found)
+
+    differs = [(o, n) for o, n in BELEBELE_DISAGREE if old_rule(o, n) != MEGAVERSE.belebele_match(o, n)]
+    assert ("Answer: (C)", 3) in differs and ("(A) (B) (C) (D)", 2) in differs and len(differs) >= 5
+
+
+XCOPA_OUTPUTS = ["choice1", "choice2", "Choice 2.", "I pick choice2", "choice2 is more plausible", "c", "choice",
+                 "\nchoice1", "choice1\nchoice2", "", "2", "Choice1!", "the choice2", "choice12"]
+
+
+def test_megaverse_xcopa_equals_run_seq_eval():
+    """XCOPA ran through eval_cls.run_seq_eval (no --parallel_eval): containment, not startswith."""
+    labels = ("choice1", "choice2")
+    disagree = 0
+    for output in XCOPA_OUTPUTS:
+        for gold, label in enumerate(labels):
+            record = {"id": "x", "output": output, "gold": gold, "choices": list(labels)}
+            ours = score_records("xcopa", "sw", "megaverse", [record])[0]["accuracy"]
+            # the one documented departure: the first non-empty line (MEGAVERSE: split("\n")[0])
+            expected = MEGAVERSE.xnli_match(output.lstrip("\n"), label)
+            assert ours == expected, (output, label)
+            disagree += MEGAVERSE.parallel_match(output, label) != expected
+            # a string prediction goes through the same rule at comparison time
+            ours = score_records("xcopa", "sw", "megaverse", [{"prediction": output, "label": gold}])[0]["accuracy"]
+            assert ours == expected, (output, label)
+    assert disagree >= 3  # "I pick choice2", "c", "choice", ... : the startswith rule would differ
 
 
 # --- multilingual ROUGE ---------------------------------------------------------------------------

@@ -142,3 +142,30 @@ def test_import_is_light():
     code = "import sys, maple.score; bad = {'torch', 'transformers', 'multilingual_rouge'} & set(sys.modules); print(bad)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "set()"
+
+
+def test_belebele_megaverse_cli_is_parse_pred(tmp_path):
+    """`python -m maple.score --task belebele --protocol megaverse` on raw-output records gives exactly
+    MEGAVERSE's parse_pred accuracy (oracle: its code, excerpted verbatim), --lang optional, file or stdin."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mv", DATA / "official" / "megaverse_excerpts.py")
+    mv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mv)
+    outputs = ["Answer: (C)", "(A) (B) (C) (D)", "The correct answer is (D)", "Option 2", "c", "(B) 1", "B", "",
+               "D. The passage says 3 times", "The answer is B", "(C)", "Both B and D", "4", "nothing"]
+    golds = [2, 1, 3, 1, 2, 1, 1, 0, 3, 1, 2, 3, 3, 0]  # 0-based, as the workflow's records hold them
+    rows = [{"id": f"q{i}", "output": o, "gold": g, "choices": ["(A)", "(B)", "(C)", "(D)"]}
+            for i, (o, g) in enumerate(zip(outputs, golds))]
+    expected = sum(mv.belebele_match(o, g + 1) for o, g in zip(outputs, golds)) / len(rows)
+    assert 0 < expected < 1
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = summary_of(run_score("--task", "belebele", "--protocol", "megaverse", "--input", str(path)))
+    assert out == {"n": len(rows), "accuracy": pytest.approx(expected, abs=1e-12)}
+    piped = subprocess.run([sys.executable, "-m", "maple.score", "--task", "belebele", "--protocol", "megaverse"],
+                           cwd=ROOT, input=path.read_text(encoding="utf-8"), capture_output=True, text=True,
+                           encoding="utf-8", timeout=300)
+    assert summary_of(piped) == out
+    # a language-dependent task still needs --lang
+    proc = run_score("--task", "xquad", "--protocol", "megaverse", "--input", str(path))
+    assert proc.returncode == 2 and "--lang is required" in proc.stderr

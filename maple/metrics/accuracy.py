@@ -3,9 +3,9 @@
 Predictions arrive already extracted (maple.tasks does it per protocol): an int label index
 (-1 = no usable answer) or a string. Gold is an int index or a string. Ints compare as indices,
 strings as normalised text; an index meets a string through the record's `choices` or the task's
-own label words below. Belebele's MEGAVERSE quirk (the gold letter or digit anywhere in the output
-counts) and XCOPA's (startswith) live in maple.tasks' extractors; here both protocols just compare,
-except for XNLI's containment rule, which MEGAVERSE applied at comparison time.
+own label words below. Belebele's MEGAVERSE quirk (parse_pred: the first of A/1, B/2, C/3, D/4 found
+in the output) lives in maple.tasks' extractors; here both protocols just compare, except for the
+XNLI/XCOPA containment rule, which MEGAVERSE applied at comparison time.
 """
 
 from __future__ import annotations
@@ -41,9 +41,22 @@ def label_texts(task: str, gold: int, choices, index: int | None = None) -> tupl
     return tuple(forms)
 
 
+def belebele_gold_index(gold):
+    """A Belebele gold given as text, as an index: "C" / "(C)" (MEGAVERSE's verbalised label) or the
+    hub's 1-based correct_answer_num "3"; None when it is neither."""
+    text = str(gold).strip().strip("()").strip()
+    if text in ("A", "B", "C", "D"):
+        return "ABCD".index(text)
+    if text in ("1", "2", "3", "4"):
+        return int(text) - 1
+    return None
+
+
 def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> bool:
     if prediction is None or prediction == "":
         return False
+    if task == "belebele" and isinstance(gold, str) and belebele_gold_index(gold) is not None:
+        gold = belebele_gold_index(gold)  # letters compare as indices, whatever the record's choices say
     if _is_index(prediction) and _is_index(gold):
         return prediction == gold  # (-1, no answer, never equals a gold label)
     if _is_index(prediction):
@@ -52,10 +65,11 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
             return False
         prediction = str(choices[prediction])
     golds = label_texts(task, gold, choices, index) if _is_index(gold) else (str(gold),)
-    if task == "xnli" and protocol == "megaverse":
-        # quirk: MEGAVERSE counts an XNLI prediction correct when it and the label contain one another
-        # (after SQuAD normalisation of its first line): "t", "true.", "it is true" all match "true";
-        # only the label's verbaliser (its first text form) takes part, as in MEGAVERSE
+    if task in ("xnli", "xcopa") and protocol == "megaverse":
+        # quirk: mega/eval/eval_cls.py run_seq_eval (XNLI; XCOPA ran without --parallel_eval, so the same
+        # rule): correct when the prediction's first line and the label, SQuAD-normalised, contain one
+        # another: "t", "true.", "it is true" all match "true"; only the label's verbaliser (its first
+        # text form) takes part, as in MEGAVERSE
         return megaverse_xnli_match(str(prediction), golds[0])
     pred = normalise(str(prediction))
     return bool(pred) and any(pred == normalise(g) for g in golds)

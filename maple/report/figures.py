@@ -386,12 +386,13 @@ def _metric_name(task: str) -> str:
 def fig3_belebele_groups(tidy: pd.DataFrame, out_stem: str, groups: dict, protocol: str = "megaverse",
                          families: dict | None = None,
                          datasets: tuple = ("multialpaca", "bactrian-x-22")) -> list[str]:
-    """Belebele accuracy per language group (config `report.belebele_groups`, ISO 639-1; the rest is
-    the last group) for the models finetuned on MultiAlpaca vs Bactrian-X-22 (one panel per model)."""
+    """Belebele accuracy per language group (config `report.belebele_groups`; with two listed the rest
+    is the third group, see languages.belebele_group) for the models finetuned on MultiAlpaca vs
+    Bactrian-X-22 (one panel per model); each group's label gives n, its languages with scores."""
     with matplotlib.rc_context(RC):
         groups = dict(groups or {})
         rest = L.rest_group_name(groups)
-        group_names = list(groups) + [rest]
+        group_names = list(groups) + ([rest] if rest else [])  # three listed: the rest shows under "all" only
         rows = headline_rows(measured(tidy), ["belebele"], protocol)
         rows = rows[rows["value"].notna() & (rows["language"] != AVG_LANGUAGE)].copy()
         rows["group"] = [L.belebele_group(lang, groups) for lang in rows["language"]]

@@ -137,18 +137,29 @@ def flores_codes(iso_codes) -> list[str]:
     return out
 
 
-def belebele_group(lang: str, groups: dict) -> str:
-    """Name of the group (config `report.belebele_groups`, ISO 639-1 lists) a Belebele language is in.
+def belebele_group(lang: str, groups: dict) -> str | None:
+    """Name of the group (config `report.belebele_groups`: ISO 639-1 or FLORES codes) a Belebele language is in.
 
-    A language in none of the listed groups is in the last group, named after the number that
-    follows the listed ones ('group3' for two listed groups).
+    The paper's groups are three: MultiAlpaca's languages, Bactrian-X-22's others, and languages in
+    neither. With two groups listed, a language in neither is in the third ('group3'); with all three
+    listed (the paper config names its 13 group-3 languages), a language in none of them (English,
+    zho_Hant) is outside the groups: None, counted in 'all languages' only. A FLORES code listed in a
+    group matches only itself, so `zho_Hans` in group 2 leaves `zho_Hant` out.
     """
     iso = to_iso(lang)
     for name, members in (groups or {}).items():
-        if iso in set(members or []) or str(lang) in set(members or []):
+        members = {str(m) for m in members or []}
+        if str(lang) in members or (iso in members and not _lists_variants(members, iso)):
             return name
     return rest_group_name(groups)
 
 
-def rest_group_name(groups: dict) -> str:
-    return f"group{len(groups or {}) + 1}"
+def _lists_variants(members: set, iso: str) -> bool:
+    """Whether a group names FLORES codes of `iso` itself (then the ISO code alone does not match)."""
+    return any("_" in m and to_iso(m) == iso for m in members)
+
+
+def rest_group_name(groups: dict) -> str | None:
+    """The implicit 'neither' group when fewer than three groups are listed, else None."""
+    n = len(groups or {})
+    return f"group{n + 1}" if n < 3 else None

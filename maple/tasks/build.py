@@ -33,9 +33,11 @@ def _valid_indices(spec: TaskSpec, dataset) -> list[int]:
     return list(range(len(dataset)))
 
 
-def _render(spec: TaskSpec, row: dict, shots: list[dict]) -> str:
-    examples = [spec.query(s) + spec.target_delimiter + spec.target(s) for s in shots]
-    return spec.fewshot_delimiter.join(examples + [spec.query(row)])
+def _render(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None) -> str:
+    from maple.tasks import chat_layout
+
+    turns = chat_layout.messages(spec.instruction, [(spec.query(s), spec.target(s)) for s in shots], spec.query(row))
+    return chat_layout.render(turns, prompt_cfg, spec.target_delimiter, spec.fewshot_delimiter)
 
 
 def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_shots) -> list[dict]:
@@ -108,9 +110,7 @@ def build_requests(
 
     requests, seen = [], set()
     for index, row in zip(indices, dataset.select(indices).to_list()):
-        text = _render(spec, row, shots)
-        # bare prompts end with a newline delimiter (not a space: " True" is the answer's own token)
-        prompt = wrap_prompt(text, prompt_cfg) if prompt_cfg else text + spec.target_delimiter.rstrip(" ")
+        prompt = _render(spec, row, shots, prompt_cfg)
         rid = str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}"
         rid = rid if rid not in seen else f"{rid}-{index}"
         seen.add(rid)

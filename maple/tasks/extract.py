@@ -33,7 +33,7 @@ def _contain(a: str, b: str) -> bool:
 # --- XNLI -----------------------------------------------------------------------------------
 
 def megaverse_xnli_match(prediction: str, label: str) -> bool:
-    """MEGAVERSE's XNLI rule (mega/eval/eval_cls.py): the output's first line and the label, both
+    """MEGAVERSE's XNLI and XCOPA rule (mega/eval/eval_cls.py, run_seq_eval): the output's first line and the label, both
     SQuAD-normalised ("</s>" dropped), match when one contains the other; "" never matches.
     One departure: the first non-empty line, since completion models often open with a newline."""
     from maple.metrics._vendor.squad_v1_1 import normalize_answer
@@ -69,12 +69,10 @@ def xnli_reference(output: str, request: dict) -> int:
 # --- XCOPA ----------------------------------------------------------------------------------
 
 def xcopa_megaverse(output: str, request: dict) -> int:
-    line = normalise(first_line(output)).replace(" ", "")
-    # quirk: MEGA's parallel evaluation scores `prediction.startswith(label)`
-    for i, verb in enumerate(request.get("choices") or []):
-        if line and line.startswith(normalise(verb).replace(" ", "")):
-            return i
-    return NO_ANSWER
+    # quirk: MEGAVERSE's XCOPA scripts (hf_scripts/*/run_xcopa_all.sh) ran without --parallel_eval, so
+    # mega/eval/eval_cls.py run_seq_eval scored them: the XNLI containment rule above, not
+    # run_parallel_eval's `pred.startswith(label)` ("I pick choice2" counts, "Choice 2." does not)
+    return xnli_megaverse(output, request)
 
 
 _XCOPA_REF = re.compile(r"choice\s*([12])|(?<![0-9A-Za-z])([12])(?![0-9])", re.IGNORECASE)
@@ -103,13 +101,27 @@ def _options_in(output: str) -> list[int]:
     return [_option_index(m.group(1) or m.group(2)) for m in _OPTION.finditer(output or "")]
 
 
+def megaverse_parse_pred(pred: str) -> str:
+    """MEGAVERSE's Belebele answer parser, as written (mega/eval_belebele.py, parse_pred)."""
+    # quirk: mega/eval_belebele.py parse_pred: case-sensitive substring tests, A or 1 first, then B/2,
+    # C/3, D/4; the first hit wins, so "Answer: (C)" is A (the "A" of "Answer"); no hit: the raw text
+    pred = str(pred)
+    if "A" in pred or "1" in pred:
+        return "A"
+    elif "B" in pred or "2" in pred:
+        return "B"
+    elif "C" in pred or "3" in pred:
+        return "C"
+    elif "D" in pred or "4" in pred:
+        return "D"
+    return pred
+
+
 def belebele_megaverse(output: str, request: dict) -> int:
-    found = _options_in(output)
-    gold = request.get("gold")
-    # quirk: MEGAVERSE accepts the gold letter or digit anywhere in the output, whatever else is there
-    if gold in found:
-        return gold
-    return found[0] if found else NO_ANSWER
+    # the raw text parse_pred returns when nothing hits contains none of A-D, so it never equals the
+    # gold letter (mega/eval_belebele.py, evaluate: `pred == label`): NO_ANSWER says the same
+    letter = megaverse_parse_pred(output or "")
+    return "ABCD".index(letter) if letter in ("A", "B", "C", "D") else NO_ANSWER
 
 
 def belebele_reference(output: str, request: dict) -> int:

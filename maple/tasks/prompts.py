@@ -6,6 +6,16 @@ columns of a results table differ by the quirks alone.
 
 from __future__ import annotations
 
+# Verbatim from MEGAVERSE mega/prompting/instructions.py, INSTRUCTIONS (the system turn of each prompt).
+# mega/eval_qa_gptturbo.py main() uses INSTRUCTIONS["xquad"] for every QA set, MLQA included.
+MEGAVERSE_INSTRUCTIONS = {
+    "xnli": "You are an NLP assistant whose purpose is to solve Natural Language Inference (NLI) problems. NLI is the task of determining the inference relation between two (short, ordered) texts: entailment, contradiction, or neutral. Answer as concisely as possible in the same format as the examples below:",  # noqa: E501
+    "xquad": "You are an NLP assistant whose purpose is to solve reading comprehension problems. You will be provided questions on a set of passages and you will need to provide the answer as it appears in the passage. The answer should be in the same language as the question and the passage.",  # noqa: E501
+    "xcopa": "You are an AI assistant whose purpose is to perform open-domain commonsense causal reasoning. You will be provided a premise and two alternatives, where the task is to select the alternative that more plausibly has a causal relation with the premise. Answer as concisely as possible in the same format as the examples below:",  # noqa: E501
+    "xlsum": "You are an NLP assistant whose purpose is to summarize any given article. You should summarize all important information concisely in the same language in which you have been provided the document. Following the examples provided below:",  # noqa: E501
+    "belebele": "You are an AI assistant whose purpose is to perform reading comprehension task. Given the following passage, query, and answer choices, output the letter corresponding to the correct answer.",  # noqa: E501
+}
+
 XNLI_VERBALIZER = ("True", "Neither", "False")  # label 0 entailment, 1 neutral, 2 contradiction
 XCOPA_VERBALIZER = ("choice1", "choice2")
 BELEBELE_LETTERS = ("A", "B", "C", "D")

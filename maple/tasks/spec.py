@@ -75,6 +75,7 @@ class TaskSpec:
     lang_data: Mapping[str, DataRef] = field(default_factory=dict)  # languages read from another dataset
     target_delimiter: str = " "  # between a query and its answer
     fewshot_delimiter: str = "\n\n"  # between examples
+    instruction: str = ""  # MEGAVERSE's task instruction: the system turn heading every prompt (chat_layout.py)
 
     def protocol(self, name: str) -> ProtocolSpec:
         try:

@@ -36,6 +36,7 @@ XNLI = TaskSpec(
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/xnli", "{lang}", "xnli"),
     query=p.xnli_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["xnli"],
     target=p.xnli_target,
     gold=lambda r: int(r["label"]),
     choices=lambda r: list(p.XNLI_VERBALIZER),
@@ -56,14 +57,20 @@ XCOPA = TaskSpec(
     # XCOPA has no English config: English is COPA from SuperGLUE (hub: aps/super_glue, config copa)
     lang_data={"en": DataRef("aps/super_glue", "copa", "copa")},
     query=p.xcopa_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["xcopa"],
     target=p.xcopa_target,
     target_delimiter="\n",  # the options end the prompt; the answer goes on its own line
     gold=lambda r: int(r["label"]),
     choices=lambda r: list(p.XCOPA_VERBALIZER),
     label_field="label",
     protocols={
-        # quirk: MEGAVERSE scored XCOPA on the 100 validation items, with shots drawn from the same split
-        "megaverse": ProtocolSpec("validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match"),
+        # quirk: MEGAVERSE scored XCOPA on the 100 validation items (run_xcopa_all.sh: --eval_on_val), with
+        # shots from the same split (mega/data/load_datasets.py, load_xcopa_dataset: XCOPA has no train);
+        # English is COPA (super_glue), whose shots come from its train split
+        "megaverse": ProtocolSpec(
+            "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
+            lang_splits={"en": ("validation", "train")},
+        ),
         "reference": ProtocolSpec(
             "test", "validation", 8, ex.xcopa_reference, ACCURACY, "label_match",
             # COPA's test labels are hidden on the hub (-1): English is scored on validation, shots from train
@@ -82,6 +89,7 @@ XQUAD = TaskSpec(
     kind=EXTRACTIVE_QA,
     data=DataRef("google/xquad", "xquad.{lang}", "xquad"),
     query=p.qa_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["xquad"],
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
@@ -105,14 +113,16 @@ MLQA = TaskSpec(
     kind=EXTRACTIVE_QA,
     data=DataRef("facebook/mlqa", "mlqa.{lang}.{lang}", "mlqa"),
     query=p.qa_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["xquad"],
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
     protocols={
-        # quirk: MEGAVERSE scored MLQA on validation with its 4 shots drawn from validation too
+        # quirk: MEGAVERSE scored MLQA on validation with its 8 shots (run_mlqa_all.sh: -k 8 --eval_on_val)
+        # drawn from validation too (mega/eval_qa_gptturbo.py, load_qa_dataset: MLQA "train" -> validation)
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
-        "megaverse": ProtocolSpec("validation", "validation", 4, ex.span_answer, QA_METRICS, "squad_whitespace"),
-        "reference": ProtocolSpec("test", "validation", 4, ex.span_answer, QA_METRICS, "mlqa_official"),
+        "megaverse": ProtocolSpec("validation", "validation", 8, ex.span_answer, QA_METRICS, "squad_whitespace"),
+        "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
     max_new_tokens=32,
     stop=SHORT_STOP,
@@ -124,16 +134,18 @@ BELEBELE = TaskSpec(
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/belebele", "{lang}", "belebele"),
     query=p.belebele_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["belebele"],
     target=p.belebele_target,
     gold=lambda r: int(r["correct_answer_num"]) - 1,  # "1".."4" on the hub -> 0..3
     choices=lambda r: [f"({letter})" for letter in p.BELEBELE_LETTERS],
     protocols={
         # Belebele has only a test split: both protocols are zero-shot on it
-        # quirk: MEGAVERSE accepts the gold letter or digit anywhere in the output
+        # quirk: mega/eval_belebele.py parse_pred: the first of A/1, B/2, C/3, D/4 found anywhere in the
+        # output, case-sensitive ("Answer: (C)" is A); see extract.megaverse_parse_pred
         "megaverse": ProtocolSpec("test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match"),
         "reference": ProtocolSpec("test", None, 0, ex.belebele_reference, ACCURACY, "label_match"),
     },
-    max_new_tokens=16,
+    max_new_tokens=25,  # mega/eval_belebele.py, evaluate: hf_model_completion(..., max_new_tokens=25)
     stop=SHORT_STOP,
     # MEGAVERSE's 23 FLORES codes; the paper config may list more (e.g. for the Group 1/2/3 analysis)
     languages=(
@@ -148,6 +160,7 @@ XLSUM = TaskSpec(
     kind=SUMMARISATION,
     data=DataRef("csebuetnlp/xlsum", "{lang}", "xlsum"),
     query=p.xlsum_query,
+    instruction=p.MEGAVERSE_INSTRUCTIONS["xlsum"],
     target=p.xlsum_target,
     gold=lambda r: [r["summary"]],
     id_field="id",

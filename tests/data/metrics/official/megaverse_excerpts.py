@@ -6,7 +6,13 @@
 #   mega/utils/misc_utils.py lines 12-33 as misc_normalize_answer (renamed: it clashes with the
 #   above), used by mega/eval/eval_cls.py lines 160-170 (XNLI), reproduced in xnli_match below;
 #   mega/hf_models/src/eval_xlsum.py lines 142-144, 182, 250-260 (compute_rouge, the scorer, np.average),
-#   reproduced in xlsum_rouge_l below.
+#   reproduced in xlsum_rouge_l below;
+#   mega/eval_belebele.py lines 108-120: parse_pred (Belebele), and VERBALIZER (line 33), the gold
+#   letter of correct_answer_num; mega/eval_belebele.py evaluate() compares `pred == label`,
+#   reproduced in belebele_match below;
+#   mega/eval/eval_cls.py run_seq_eval, the rule XNLI and XCOPA ran under (no --parallel_eval in
+#   hf_scripts/*/run_xcopa_all.sh), is xnli_match below; run_parallel_eval's rule is
+#   parallel_match (for the tests that show where the two disagree).
 # Licence: MIT License, Copyright (c) 2024 Microsoft (the repository's LICENSE).
 # Changes: the imports, the rename, the '\s' pattern as a raw string, and the two small wrappers
 #   at the end that restate the calling code (marked).
@@ -134,6 +140,24 @@ def misc_normalize_answer(s):
     return white_space_fix(remove_articles(remove_punc(lower(s))))
 
 
+VERBALIZER = {"default": {"1": "A", "2": "B", "3": "C", "4": "D"}}
+
+
+def parse_pred(pred: str) -> str:
+    pred = str(pred)
+    # print(pred)
+    if "A" in pred or "1" in pred:
+        return "A"
+    elif "B" in pred or "2" in pred:
+        return "B"
+    elif "C" in pred or "3" in pred:
+        return "C"
+    elif "D" in pred or "4" in pred:
+        return "D"
+    else:
+        return pred
+
+
 # --- restated calling code (not verbatim) -----------------------------------------------------
 
 def xnli_match(pred, label):
@@ -149,3 +173,14 @@ def xlsum_rouge_l(rouge_score_module, pred, label):
 
     scorer = rouge_score_module.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     return float(np.average([scorer.score(pred, label)["rougeL"]]))
+
+
+def belebele_match(pred, correct_answer_num):
+    """mega/eval_belebele.py evaluate(): label = VERBALIZER[correct_answer_num]; float(parse_pred(pred) == label)."""
+    label = VERBALIZER["default"][str(correct_answer_num)]
+    return float(parse_pred(pred) == label)
+
+
+def parallel_match(pred, label):
+    """mega/eval/eval_cls.py run_parallel_eval: float(pred.startswith(label)) (not what XCOPA ran)."""
+    return float(pred.startswith(label))

@@ -1,0 +1,76 @@
+"""The paper config and report against MEGAVERSE's own lists (microsoft/MEGAVERSE@c7ffb70)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from maple.report import languages as L
+from maple.tasks import get_task
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text(encoding="utf-8"))
+TASKS = PAPER["evaluation"]["tasks"]
+
+# hf_scripts/mistral_2_scripts/run_xlsum.sh, the `for lang in` list
+MEGAVERSE_XLSUM = """english swahili tamil thai russian portuguese arabic hindi igbo indonesian urdu kyrgyz oromo
+amharic azerbaijani burmese chinese_simplified welsh kirundi hausa scottish_gaelic nepali pashto persian pidgin
+serbian_cyrillic serbian_latin sinhala somali tigrinya turkish ukrainian uzbek vietnamese yoruba""".split()
+# the paper's Figure 3 groups 1-2: MultiAlpaca's 11 and Bactrian-X-22's other 11 (config/paper.yaml datasets)
+GROUPS_12 = """arb_Arab deu_Latn spa_Latn fra_Latn ind_Latn jpn_Jpan kor_Hang por_Latn rus_Cyrl tha_Thai vie_Latn
+zho_Hans hin_Deva tur_Latn swh_Latn urd_Arab tam_Taml ben_Beng ita_Latn nld_Latn pol_Latn heb_Hebr""".split()
+
+
+def test_xlsum_languages_are_megaverse_35():
+    assert len(MEGAVERSE_XLSUM) == 35
+    assert TASKS["xlsum"]["languages"] == MEGAVERSE_XLSUM
+    assert set(MEGAVERSE_XLSUM) <= set(get_task("xlsum").languages)  # all are XL-Sum config names
+
+
+def test_belebele_covers_groups_and_megaverse():
+    langs = TASKS["belebele"]["languages"]
+    assert len(langs) == len(set(langs))
+    assert set(GROUPS_12) <= set(langs)
+    assert set(get_task("belebele").languages) <= set(langs)  # MEGAVERSE's 23 for Table 1
+    groups = PAPER["report"]["belebele_groups"]
+    by_group = {}
+    for lang in langs:
+        by_group.setdefault(L.belebele_group(lang, groups), []).append(lang)
+    assert {g: len(v) for g, v in by_group.items()} == {"group1": 11, "group2": 11, "group3": 13, None: 2}
+    assert set(by_group[None]) == {"eng_Latn", "zho_Hant"}
+    # the groups follow the training sets: group 1 = MultiAlpaca, group 1 + 2 = Bactrian-X-22
+    iso = {name: {L.to_iso(code) for code in v} for name, v in by_group.items()}
+    assert iso["group1"] == set(PAPER["datasets"]["multialpaca"]["languages"])
+    assert iso["group1"] | iso["group2"] == set(PAPER["datasets"]["bactrian-x-22"]["languages"])
+    assert not iso["group3"] & set(PAPER["datasets"]["bactrian-x-22"]["languages"])
+
+
+def test_two_listed_groups_keep_the_rest_as_group3():
+    groups = {"group1": ["ar"], "group2": ["zh"]}
+    assert L.belebele_group("zho_Hant", groups) == "group2" and L.belebele_group("fin_Latn", groups) == "group3"
+    assert L.belebele_group("fin_Latn", {**groups, "group3": ["est_Latn"]}) is None
+
+
+def test_mlqa_shots_and_english_copa():
+    assert "shots" not in TASKS["mlqa"]  # the registry's 8 (MEGAVERSE's -k 8) applies
+    assert get_task("mlqa").protocols["megaverse"].shots == 8
+    assert "en" in TASKS["xcopa"]["languages"]
+    assert get_task("xcopa").protocols["megaverse"].lang_splits["en"] == ("validation", "train")
+    assert get_task("xcopa").data_for("en").hub_id == "aps/super_glue"
+
+
+def test_table1_belebele_average_is_over_megaverse_23():
+    from maple.report.common import normalise
+    from maple.report.tables import table1
+
+    rows = []
+    for lang in TASKS["belebele"]["languages"]:
+        value = 0.5 if lang in get_task("belebele").languages else 0.0
+        rows.append({"model": "m", "dataset": "multialpaca", "rank": 8, "bits": 16, "task": "belebele",
+                     "language": lang, "protocol": "megaverse", "metric": "accuracy", "value": value, "n": 10,
+                     "mode": "merged", "source": "measured"})
+    t1 = table1(normalise(pd.DataFrame(rows)), {"m": "mistral"})
+    measured_row = t1[t1["model"] == "m"].iloc[0]
+    assert measured_row["Belebele (measured)"] == 0.5  # the 14 other languages (0.0) are left out
