@@ -25,6 +25,7 @@ rule build_tiny_model:
     params:
         build=lambda wc: config["models"][wc.model]["build"],
         seed=config["seed"],
+        tasks=config["evaluation"]["tasks"],  # a task's `split` override is excluded from the text too
     script:
         "../scripts/build_tiny_model.py"
 

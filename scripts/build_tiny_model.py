@@ -5,7 +5,7 @@ from maple.rule_script import run
 
 
 def main(smk):
-    build_tiny_model(smk.output[0], smk.params.build, list(smk.input), smk.params.seed)
+    build_tiny_model(smk.output[0], smk.params.build, list(smk.input), smk.params.seed, smk.params.tasks)
 
 
 run(snakemake, main)  # noqa: F821

@@ -74,3 +74,57 @@ def test_table1_belebele_average_is_over_megaverse_23():
     t1 = table1(normalise(pd.DataFrame(rows)), {"m": "mistral"})
     measured_row = t1[t1["model"] == "m"].iloc[0]
     assert measured_row["Belebele (measured)"] == 0.5  # the 14 other languages (0.0) are left out
+
+
+# --- no contamination: the tiny models never read what they are scored on ---------------------
+
+def _embedded_eval_rows():
+    """Every row any protocol scores in the embedded default (loaded as the task code loads them)."""
+    from maple.tasks.loading import load_rows, resolve_source
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["evaluation"]["tasks"]
+    for task, task_cfg in cfg.items():
+        spec = get_task(task)
+        task_cfg = {**task_cfg, "source": str(ROOT / task_cfg["source"])}
+        for lang in task_cfg["languages"]:
+            ref = spec.data_for(lang)
+            for protocol, proto in spec.protocols.items():
+                split = proto.lang_splits.get(lang, (proto.eval_split, None))[0]
+                config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
+                yield from load_rows(task, lang, resolve_source(spec, ref, task_cfg), config, split).to_list()
+
+
+def test_tiny_model_text_excludes_every_evaluated_split():
+    from maple.data.tiny_model import _strings, bundled_files, bundled_texts
+
+    roots = [str(ROOT / "resources" / "data"), str(ROOT / "resources" / "eval")]
+    corpus = set(bundled_texts(roots))
+    evaluated = {s for row in _embedded_eval_rows() for s in _strings(row) if len(s) >= 25}
+    assert evaluated and not evaluated & corpus
+    names = {str(p.relative_to(ROOT / "resources" / "eval")) for p in bundled_files(roots)
+             if (ROOT / "resources" / "eval") in p.parents}
+    # what stays: shot-only splits; XQuAD validation, XCOPA/MLQA validation, AlpacaEval are out
+    assert "squad/plain_text/train.jsonl" in names and "copa/copa/train.jsonl" in names
+    assert not any(n.startswith(("xquad/", "alpaca_eval/", "belebele/", "mlqa/")) for n in names)
+    assert not any(n.startswith(("xcopa/", "copa/copa/validation")) for n in names)
+
+
+def test_tokenizer_and_warmup_skip_evaluated_text(tmp_path):
+    """Plant a word in an evaluated split and another in a shot-only split: the built tokenizer learns
+    only the second (so the check can fail), and the build record lists the files read."""
+    import json
+
+    from maple.data.tiny_model import build_tiny_model
+
+    root = tmp_path / "eval"
+    for rel, word in (("xquad/xquad.en/validation.jsonl", "zqxjvwk"), ("squad/plain_text/train.jsonl", "wvjxqzk"),
+                      ("mlqa/mlqa.en.en/validation.jsonl", "kqzvwxj"), ("alpaca_eval/alpaca_eval/eval.jsonl", "jxkqvwz")):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("".join(json.dumps({"text": f"{word} {word} {word}"}) + "\n" for _ in range(300)))
+    build = {"architecture": "llama", "hidden_size": 32, "layers": 1, "heads": 2, "kv_heads": 1, "vocab_size": 400,
+             "pretrain_steps": 0}
+    record = build_tiny_model(str(tmp_path / "model"), build, [str(root)], seed=1)
+    vocab = json.loads((tmp_path / "model" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    assert "wvjxqzk" in vocab
+    assert not {"zqxjvwk", "kqzvwxj", "jxkqvwz"} & set(vocab)
+    assert record["text_files"] == [str(root / "squad/plain_text/train.jsonl")]

@@ -12,16 +12,23 @@ from maple.io import atomic_dir, write_record
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 
 
-def bundled_texts(roots: list[str], skip_test_splits: bool = False):
-    """Every string value of every JSONL row under the given directories."""
-    for root in roots:
-        for path in sorted(Path(root).rglob("*.jsonl")):
-            if skip_test_splits and path.stem.startswith("test"):
-                continue
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    row = json.loads(line)
-                    yield from _strings(row)
+def bundled_files(roots: list[str], task_cfgs: dict | None = None) -> list[Path]:
+    """The JSONL files under the roots that the tiny models may learn from: not a split any protocol
+    evaluates, not AlpacaEval (maple.data.contamination derives the list from the task registry)."""
+    from maple.data.contamination import evaluated_splits, is_evaluated
+
+    excluded = evaluated_splits(task_cfgs)
+    return [path for root in roots for path in sorted(Path(root).rglob("*.jsonl"))
+            if not is_evaluated(path, root, excluded)]
+
+
+def bundled_texts(roots: list[str], task_cfgs: dict | None = None):
+    """Every string value of every JSONL row of `bundled_files`."""
+    for path in bundled_files(roots, task_cfgs):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                yield from _strings(row)
 
 
 def _strings(value):
@@ -115,18 +122,20 @@ def pretrain(model, tokenizer, texts: list[str], steps: int, seed: int, seq_len:
     return losses
 
 
-def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int) -> dict:
+def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int,
+                     task_cfgs: dict | None = None) -> dict:
     """Write tokenizer + model to out_dir atomically; returns the record written beside them."""
     import torch
     import transformers
 
-    tokenizer = train_tokenizer(bundled_texts(text_roots), build["vocab_size"])
+    # neither the tokenizer nor the warm-up sees an evaluated split: the model must not have seen
+    # what it is scored on (nor have a vocabulary fitted to it)
+    tokenizer = train_tokenizer(bundled_texts(text_roots, task_cfgs), build["vocab_size"])
     model = build_model(
         build["architecture"], tokenizer, build["hidden_size"], build["layers"], build["heads"], build["kv_heads"], seed
     )
     n_params = sum(p.numel() for p in model.parameters())
-    # never the evaluation sets' test splits: the model must not have seen what it is scored on
-    corpus = list(bundled_texts(text_roots, skip_test_splits=True))
+    corpus = list(bundled_texts(text_roots, task_cfgs))
     losses = pretrain(model, tokenizer, corpus, build.get("pretrain_steps", 0), seed) if build.get("pretrain_steps") else []
     with atomic_dir(out_dir) as tmp:
         tokenizer.save_pretrained(tmp)
@@ -138,6 +147,7 @@ def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int
             "pretrain_loss": losses,
             "vocab_size": len(tokenizer),
             "text_roots": text_roots,
+            "text_files": [str(p) for p in bundled_files(text_roots, task_cfgs)],
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
         write_record(Path(tmp) / "maple_build.json", record)
