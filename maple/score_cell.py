@@ -18,7 +18,8 @@ def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> li
     return read_jsonl(matches[0])
 
 
-def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict, mode: str) -> list[dict]:
+def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict, mode: str,
+                served_as: str | None = None) -> list[dict]:
     cell = grid.parse_cell(cell_id)
     return [
         {
@@ -33,6 +34,7 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
             "value": value,
             "n": summary.get("n"),
             "mode": mode,
+            "served_as": served_as,
         }
         for metric, value in summary.items()
         if metric != "n" and (value is None or isinstance(value, (int, float)))
@@ -45,7 +47,7 @@ def loglik_accuracy(records: list[dict]) -> float:
     return sum(hits) / len(hits)
 
 
-def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None):
+def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None, served_as=None):
     """Rows and per-example scores of one task, grouped by language and protocol."""
     from maple.metrics import score_records
 
@@ -57,7 +59,7 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
         summary, per_example = score_records(task, lang, protocol, group, options)
         if group and all("choice_logprobs" in r for r in group):
             summary["accuracy_loglik"] = loglik_accuracy(group)
-        rows += metric_rows(cell_id, task, lang, protocol, summary, mode)
+        rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as)
         examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
     return rows, examples
 
@@ -68,6 +70,9 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
     cell = grid.parse_cell(cell_id)
     backend = settings["evaluation"].get("backend", "vllm")
     mode_label = f"{backend}/{'base' if cell.is_base else mode}"
+    from maple.generate.served import served_as
+
+    served = served_as(cell, mode)  # as the generation record says (maple.generate.run)
     for task, score_file, example_file in zip(tasks, score_files, example_files):
         if task == "alpaca_eval":
             if os.path.isdir(judgements_file):  # multi_lora: the group's judge job wrote a directory
@@ -75,7 +80,7 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
             records = read_jsonl(judgements_file)
         else:
             records = raw_records(cell_id, task, raw_inputs, mode)
-        rows, examples = score_task(cell_id, task, records, mode_label)
+        rows, examples = score_task(cell_id, task, records, mode_label, served_as=served)
         write_jsonl(example_file, examples)
         with atomic_file(score_file) as fh:
             json.dump(rows, fh, indent=1, ensure_ascii=False)

@@ -128,3 +128,73 @@ def test_tokenizer_and_warmup_skip_evaluated_text(tmp_path):
     assert "wvjxqzk" in vocab
     assert not {"zqxjvwk", "kqzvwxj", "jxkqvwz"} & set(vocab)
     assert record["text_files"] == [str(root / "squad/plain_text/train.jsonl")]
+
+
+# --- one training recipe, and the schedule it really runs --------------------------------------
+
+def test_one_recipe_and_effective_warmup(tmp_path):
+    from maple.train.trainer import effective_schedule, training_arguments
+
+    train = PAPER["training"]
+    assert not train.get("per_dataset")  # no Bactrian-X-only learning rate / dropout by default
+    assert train["lr_scheduler_type"] == "constant_with_warmup" and train["warmup_ratio"] == 0.03
+    base = {"seed": 1, "learning_rate": 1e-3, "max_steps": 100, "per_device_train_batch_size": 1}
+    on = training_arguments({**base, "lr_scheduler_type": "constant_with_warmup", "warmup_ratio": 0.03},
+                            str(tmp_path), "cpu")
+    off = training_arguments({**base, "lr_scheduler_type": "constant", "warmup_ratio": 0.03}, str(tmp_path), "cpu")
+    assert effective_schedule(on, 100) == {"lr_scheduler_type": "constant_with_warmup", "warmup_steps": 3,
+                                           "warmup_configured_steps": 3, "warmup_applied": True}
+    assert effective_schedule(off, 100)["warmup_applied"] is False
+    # what transformers really does with each: the constant schedule starts at the full rate
+    import torch
+    from transformers.optimization import get_scheduler
+
+    for args, first_lr in ((on, 0.0), (off, 1e-3)):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        sched = get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(100),
+                              num_training_steps=100)
+        assert sched.get_last_lr()[0] == first_lr
+
+
+# --- what produced each score --------------------------------------------------------------------
+
+def test_quantised_loads_are_bitsandbytes_layers(tiny_model):
+    """4 bits: every targeted Linear is a bitsandbytes Linear4bit holding packed nf4 (two weights per
+    uint8, double-quantised); 8 bits: Linear8bitLt holding int8 weights and their row scales."""
+    import math
+
+    import bitsandbytes as bnb
+    import torch
+
+    from maple.train.base_model import load_base_model
+
+    full = load_base_model(tiny_model, 16, "cpu")
+    shapes = {n: tuple(m.weight.shape) for n, m in full.named_modules()
+              if isinstance(m, torch.nn.Linear) and not n.endswith("lm_head")}
+    assert shapes
+    m4 = dict(load_base_model(tiny_model, 4, "cpu").named_modules())
+    m8 = dict(load_base_model(tiny_model, 8, "cpu").named_modules())
+    for name, (out_f, in_f) in shapes.items():
+        layer = m4[name]
+        assert isinstance(layer, bnb.nn.Linear4bit), name
+        assert isinstance(layer.weight, bnb.nn.Params4bit) and layer.weight.dtype == torch.uint8
+        assert layer.weight.numel() == math.ceil(out_f * in_f / 2)  # packed: two 4-bit codes per byte
+        state = layer.weight.quant_state
+        assert state.quant_type == "nf4" and state.nested and tuple(state.shape) == (out_f, in_f)
+        layer = m8[name]
+        assert isinstance(layer, bnb.nn.Linear8bitLt), name
+        assert isinstance(layer.weight, bnb.nn.Int8Params) and layer.weight.dtype == torch.int8
+        assert tuple(layer.weight.shape) == (out_f, in_f) and layer.weight.SCB is not None
+    assert not isinstance(m4["lm_head"], bnb.nn.Linear4bit)  # transformers keeps the head in full precision
+
+
+def test_served_as_says_what_produced_the_outputs():
+    from maple import grid
+    from maple.generate.served import differs_from_training, served_as
+
+    q4, full = grid.parse_cell("m/multialpaca/r8-b4"), grid.parse_cell("m/multialpaca/r8-b16")
+    assert served_as(q4, "merged") == "dequantised merge" and served_as(full, "merged") == "16-bit merge"
+    assert served_as(q4, "multi_lora") == served_as(full, "multi_lora") == "unquantised base"
+    assert served_as(grid.parse_cell("m/none/base"), "multi_lora") == "base model"
+    assert differs_from_training(4, "unquantised base") and not differs_from_training(16, "unquantised base")
+    assert not differs_from_training(8, "dequantised merge")

@@ -86,6 +86,12 @@ def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) ->
     return counts
 
 
+def served_as(cell, mode: str) -> str:
+    from maple.generate.served import served_as as _served_as
+
+    return _served_as(cell, mode)
+
+
 def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict) -> dict:
     """merged mode and base models: serve one checkpoint, write one JSONL per task."""
     started = time.time()
@@ -99,6 +105,7 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
         "mode": "base" if cell.is_base else "merged",
         "model_path": model_path,
         "variant": "base model" if cell.is_base else "adapter merged into the (de-quantised) base",
+        "served_as": served_as(cell, "merged"),
     }
     extras = choice_extras(backend, requests, settings)
     counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
@@ -126,6 +133,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
                 "adapter": adapter_dir,
                 # vLLM cannot serve bitsandbytes weights on CPU: 4/8-bit adapters run on the unquantised base
                 "variant": "unmerged adapter on the unquantised base",
+                "served_as": served_as(cell, "multi_lora"),
             }
             extras = choice_extras(backend, requests, settings, adapter)
             counts = _write_by_task(

@@ -51,6 +51,24 @@ def _table1_rows(tidy: pd.DataFrame) -> pd.DataFrame:
     return tidy[keep.fillna(True).astype(bool)]
 
 
+def _served_label(tidy: pd.DataFrame, b, protocol: str) -> str | None:
+    """How the measured config's outputs were produced (scores.csv `served_as`); flagged where a
+    4/8-bit adapter ran on a base of another precision than it was trained on."""
+    from maple.generate.served import differs_from_training
+
+    if "served_as" not in tidy.columns:
+        return None
+    m = measured(tidy)
+    sel = m[(m["model"] == b.model) & (m["dataset"] == b.dataset) & (m["protocol"] == protocol)
+            & (m["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
+            & (m["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+    values = sorted({str(v) for v in sel["served_as"].dropna()})
+    if not values:
+        return None
+    flag = any(differs_from_training(b.bits, v) for v in values)
+    return ", ".join(values) + (" (not the trained precision)" if flag else "")
+
+
 def protocols_of(tidy: pd.DataFrame) -> list[str]:
     """Protocols of the measured rows (the published rows' protocol when nothing was measured)."""
     got = sorted({p for p in measured(tidy)["protocol"].dropna().unique()})
@@ -119,6 +137,7 @@ def table1(
             for task in TABLE1_TASKS:
                 rec[_col(task, MEASURED)] = values.get(task)
                 rec[_col(task, PUBLISHED)] = published_row.get(task)
+            rec["served as"] = _served_label(tidy, b, protocol)
             rec[_col(AVERAGE_TASK, MEASURED)] = float(b.average)
             rec[_col(AVERAGE_TASK, PUBLISHED)] = published_row.get(AVERAGE_TASK)
             rec["_pm"] = pm
@@ -133,14 +152,14 @@ def table1(
                 rec[_col(task, PUBLISHED)] = values.get(task)
             records.append(rec)
     columns = ["protocol", "model", "paper model", "dataset", "rank", "bits", "tasks measured"]
-    columns += [_col(t, w) for t in T1_TASKS for w in (MEASURED, PUBLISHED)]
+    columns += [_col(t, w) for t in T1_TASKS for w in (MEASURED, PUBLISHED)] + ["served as"]
     for rec in records:
         rec["_key"] = _order_key(rec)
     records.sort(key=lambda r: (protocols.index(r["protocol"]),) + r["_key"])
     df = pd.DataFrame([{c: r.get(c) for c in columns} for r in records], columns=columns)
     df["rank"] = pd.to_numeric(df["rank"], errors="coerce").astype("Int64")
     df["bits"] = pd.to_numeric(df["bits"], errors="coerce").astype("Int64")
-    for c in columns[7:]:
+    for c in columns[7:-1]:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     _write(df, out_csv, out_md, _t1_title, digits=2)
     return df
@@ -220,7 +239,9 @@ def _t1_title(protocol: str) -> str:
         "Headline metric per task, averaged over languages (accuracy: XNLI, XCOPA, Belebele; F1: XQuAD, MLQA; "
         "ROUGE-L: XL-Sum), 0..1. *measured*: this workflow, at the rank/bits with the best average over tasks; "
         "*published*: MAPLE (arXiv 2401.07598) Table 1, baselines from MEGAVERSE (Ahuja et al. 2023), "
-        "evaluated with MEGAVERSE's protocol. `paper model` is the paper's row for the measured model's family.\n"
+        "evaluated with MEGAVERSE's protocol. `paper model` is the paper's row for the measured model's family. "
+        "`served as`: what produced the measured outputs (quantised base, dequantised merge, unquantised base, "
+        "16-bit merge, base model); a 4/8-bit cell served on the unquantised base is flagged.\n"
     )
 
 

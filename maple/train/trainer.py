@@ -57,6 +57,15 @@ def training_arguments(train_cfg: dict, output_dir: str, device: str):
     )
 
 
+def effective_schedule(args, max_steps: int) -> dict:
+    """The learning-rate schedule Trainer really applies: with `constant` it ignores any warm-up
+    (transformers' get_constant_schedule takes no warm-up steps), so the record says so."""
+    kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+    warmup = args.get_warmup_steps(max_steps) if max_steps > 0 else 0
+    return {"lr_scheduler_type": kind, "warmup_steps": warmup if kind != "constant" else 0,
+            "warmup_configured_steps": warmup, "warmup_applied": kind != "constant" and warmup > 0}
+
+
 def _prepare_checkpoints(checkpoint_dir: Path, fingerprint: str) -> str | None:
     """The last checkpoint to resume from, if it was written under the same settings."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -160,6 +169,11 @@ def train_adapter(
                 {"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h
             ],
             "train_loss": result.training_loss,
+            "schedule": effective_schedule(trainer.args, state.max_steps),
+            "lr_curve": [
+                {"step": h["step"], "learning_rate": h["learning_rate"]}
+                for h in state.log_history if "learning_rate" in h
+            ],
             "tokens_seen": tokens,
             "tokens_per_s": tokens / train_seconds if train_seconds > 0 else None,
             "train_seconds": train_seconds,
