@@ -198,3 +198,30 @@ def test_served_as_says_what_produced_the_outputs():
     assert served_as(grid.parse_cell("m/none/base"), "multi_lora") == "base model"
     assert differs_from_training(4, "unquantised base") and not differs_from_training(16, "unquantised base")
     assert not differs_from_training(8, "dequantised merge")
+
+
+# --- figures and tables as in the paper ------------------------------------------------------------
+
+def test_tables_in_the_papers_row_order():
+    from maple.report.aggregate import load_published
+    from maple.report.common import normalise
+    from maple.report.tables import table1, table2
+
+    pub = load_published(None)
+    t1 = table1(pub, {}, protocols=["megaverse"])
+    baselines = [m for m in t1["paper model"] if m in ("GPT-4", "Mistral-7B-Instruct", "Llama-2-70B-chat", "PaLM2")]
+    assert baselines == ["GPT-4", "Mistral-7B-Instruct", "Llama-2-70B-chat", "PaLM2"]
+    rows = [{"model": "m", "dataset": d, "rank": 8, "bits": 16, "task": "alpaca_eval", "language": "en",
+             "protocol": "megaverse", "metric": "win_rate", "value": 50.0, "n": 5, "mode": "merged",
+             "source": "measured"} for d in ("multialpaca", "alpaca", "bactrian-x-11", "bactrian-x-22")]
+    t2 = table2(normalise(pd.DataFrame(rows)), {"m": "llama"}, protocols=["megaverse"])
+    measured_rows = t2[t2["model"] == "m"]
+    assert list(measured_rows["dataset"]) == ["alpaca", "bactrian-x-22", "bactrian-x-11", "multialpaca"]
+
+
+def test_figure4_languages_and_figure1_variants():
+    from maple.report import figures as F
+    from maple.report.figure_names import STEMS
+
+    assert F.XQUAD_ORDER == ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi"]
+    assert "fig1b" in STEMS and "fig1b" in F.CAPTIONS and F.FIG1_EXTRA_DATASETS == ("alpaca",)

@@ -39,8 +39,9 @@ MODEL_LABELS = {
     "llama-2-7b": "Llama-2-7B", "mistral-7b": "Mistral-7B", "GPT-4": "GPT-4", "PaLM2": "PaLM2",
     "Llama-2-70B-chat": "Llama-2-70B-chat", "Mistral-7B-Instruct": "Mistral-7B-Instruct",
 }
-BASELINES = ["GPT-4", "PaLM2", "Llama-2-70B-chat", "Mistral-7B-Instruct"]
+BASELINES = ["GPT-4", "Mistral-7B-Instruct", "Llama-2-70B-chat", "PaLM2"]  # Table 1's row order
 DATASET_ORDER = ["multialpaca", "bactrian-x-22", "bactrian-x-11", "alpaca"]  # Table 1's order
+TABLE2_DATASET_ORDER = ["alpaca", "bactrian-x-22", "bactrian-x-11", "multialpaca"]  # Table 2's order
 DATASET_LABELS = {
     "alpaca": "Alpaca", "multialpaca": "MultiAlpaca", "bactrian-x-11": "Bactrian-X-11",
     "bactrian-x-22": "Bactrian-X-22", "none": "none",
@@ -55,8 +56,9 @@ def model_label(name) -> str:
     return MODEL_LABELS.get(name, str(name))
 
 
-def dataset_sort_key(name) -> tuple:
-    return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), str(name))
+def dataset_sort_key(name, order=None) -> tuple:
+    order = order or DATASET_ORDER
+    return (order.index(name) if name in order else len(order), str(name))
 
 
 def paper_model(model: str, families: dict | None) -> str | None:

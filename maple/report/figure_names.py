@@ -2,6 +2,7 @@
 
 STEMS = {
     "fig1": "fig1_rank_bits_heatmap",
+    "fig1b": "fig1b_rank_bits_heatmap_belebele",
     "fig2": "fig2_taskwise_best",
     "fig3": "fig3_belebele_groups",
     "fig4": "fig4_xquad_languages",

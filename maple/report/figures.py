@@ -64,6 +64,7 @@ DATASET_COLOURS = {
     "alpaca": "#009E73", "multialpaca": "#0072B2", "bactrian-x-11": "#CC79A7", "bactrian-x-22": "#E69F00",
 }
 BASE_COLOUR = "#999999"
+FIG1_EXTRA_DATASETS = ("alpaca",)  # the paper's Figure 1 shows MultiAlpaca, BX-22, BX-11; Alpaca is extra
 LEVEL_COLOURS = {"high": "#0072B2", "mid": "#009E73", "low": "#D55E00", "unknown": "#999999"}
 LEVEL_MARKERS = {"high": "o", "mid": "s", "low": "^", "unknown": "x"}
 PUBLISHED_HATCH = "////"
@@ -74,7 +75,10 @@ CAPTIONS = {
             "averaged over languages, 0..1) of every LoRA rank x base-model bits configuration, one panel per "
             "model x finetuning dataset. The boxed cell is the best configuration (the one Table 1 reports); "
             "panel titles give MAPLE's published best average for the model family and dataset. Grey cells: "
-            "not in the grid or no scores; * marks cells with fewer tasks than the others.",
+            "not in the grid or no scores; * marks cells with fewer tasks than the others. The paper's Figure 1 "
+            "shows the three multilingual datasets; the Alpaca panel is extra.",
+    "fig1b": "Belebele alone: accuracy (averaged over every evaluated Belebele language) of every LoRA rank x "
+             "base-model bits configuration, one panel per model x finetuning dataset; boxed: the best.",
     "fig2": "Task-wise best finetuned model (best over datasets, ranks and bits for each task) and the "
             "un-finetuned base model, measured (solid), against MAPLE's published best finetunes and the "
             "published off-the-shelf baselines from MEGAVERSE (hatched). Right: AlpacaEval win rate (%).",
@@ -82,9 +86,10 @@ CAPTIONS = {
             "Group 1 = MultiAlpaca languages, Group 2 = Bactrian-X-22 languages not in MultiAlpaca, Group 3 = "
             "the rest. Bars: mean over rank x bits configurations, whiskers: their range; grey: base model. "
             "'All languages' adds MAPLE's published Belebele average (hatched).",
-    "fig4": "Language-wise XQuAD F1 of the best finetuned configuration (by XQuAD average) and of the base "
-            "model. The right-hand panel compares averages over languages with MAPLE's published numbers "
-            "(hatched; the paper gives no per-language numbers for these rows).",
+    "fig4": "Language-wise XQuAD F1 on the paper's 11 languages (ar, de, el, en, es, hi, ro, ru, th, tr, vi) "
+            "of the best finetuned configuration (by XQuAD average over them) and of the base model. The "
+            "right-hand panel compares averages over languages with published numbers (hatched; MAPLE and the "
+            "MEGAVERSE baselines in MAPLE's Table 1 are averages: no per-language numbers are drawn).",
     "fig5": "English degradation: score on the English rows of each task minus the base model's, averaged "
             "over tasks, as a function of LoRA rank (left) and bits (right). Points: single cells; lines: "
             "their mean per model. Below zero, finetuning hurt English. No published counterpart.",
@@ -219,13 +224,16 @@ def _log2_axis(ax, values, label: str) -> None:
 
 # ------------------------------------------------------------------------------------ figure 1
 def fig1_heatmaps(tidy: pd.DataFrame, out_stem: str, protocol: str = "megaverse",
-                  families: dict | None = None) -> list[str]:
-    """Rank x bits heatmaps of the average over the six tasks, one panel per model x dataset."""
+                  families: dict | None = None, tasks: list | None = None) -> list[str]:
+    """Rank x bits heatmaps of the average over the six tasks (or `tasks`, e.g. Belebele alone), one
+    panel per model x dataset: the paper's three datasets, then Alpaca as an extra panel."""
+    tasks = list(tasks or TABLE1_TASKS)
     with matplotlib.rc_context(RC):
-        scores = task_scores(tidy, protocol=protocol, tasks=TABLE1_TASKS)
+        scores = task_scores(tidy, protocol=protocol, tasks=tasks)
         ft = scores[scores["dataset"] != NO_DATASET] if not scores.empty else scores
-        avg = config_averages(ft)
-        title = "Fig. 1 - Average of the six task scores per LoRA rank x bits (box: best)"
+        avg = config_averages(ft, tasks=tasks)
+        title = ("Fig. 1 - Average of the six task scores per LoRA rank x bits (box: best)" if len(tasks) > 1
+                 else f"Fig. 1 ({TASK_LABELS.get(tasks[0], tasks[0])} only) - score per LoRA rank x bits (box: best)")
         if avg.empty:
             fig = _figure(6, 3.5)
             _no_data(fig.subplots(), "no data: no measured finetuned cells with scores")
@@ -253,8 +261,9 @@ def fig1_heatmaps(tidy: pd.DataFrame, out_stem: str, protocol: str = "megaverse"
                 sub = avg[(avg["model"] == model) & (avg["dataset"] == dataset)]
                 pm = paper_model(model, families)
                 p = pub[(pub["model"] == pm) & (pub["dataset"] == dataset)]["value"]
-                pub_text = f"published best avg: {p.iloc[0]:.2f}" if len(p) else "published: -"
-                ax.set_title(f"{model} - {dataset_label(dataset)}\n{pub_text}")
+                pub_text = f"published best avg: {p.iloc[0]:.2f}" if len(p) and len(tasks) > 1 else "published: -"
+                extra = " (extra panel)" if dataset in FIG1_EXTRA_DATASETS else ""
+                ax.set_title(f"{model} - {dataset_label(dataset)}{extra}\n{pub_text}")
                 if sub.empty:
                     _no_data(ax)
                     continue
@@ -473,7 +482,8 @@ def _group_label(slot: str, group_names: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------ figure 4
-XQUAD_ORDER = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
+# the paper's Figure 4 languages (MAPLE shows 11; zh, which MEGAVERSE also ran, is not among them)
+XQUAD_ORDER = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi"]
 
 
 def fig4_xquad_languages(tidy: pd.DataFrame, out_stem: str, protocol: str = "megaverse",
@@ -481,7 +491,7 @@ def fig4_xquad_languages(tidy: pd.DataFrame, out_stem: str, protocol: str = "meg
     """Per-language XQuAD F1 of each model's best finetune and base model, plus averages vs published."""
     with matplotlib.rc_context(RC):
         rows = headline_rows(measured(tidy), ["xquad"], protocol)
-        rows = rows[rows["value"].notna() & (rows["language"] != AVG_LANGUAGE)]
+        rows = rows[rows["value"].notna() & rows["language"].isin(XQUAD_ORDER)]
         models = sorted(rows["model"].unique())
         pub = _published_avg(tidy)
         pub = pub[pub["task"] == "xquad"]
@@ -670,6 +680,8 @@ def plot_figure(key: str, tidy: pd.DataFrame, out_stem: str, protocol: str, conf
     report = config.get("report") or {}
     if key == "fig1":
         return fig1_heatmaps(tidy, out_stem, protocol, families)
+    if key == "fig1b":
+        return fig1_heatmaps(tidy, out_stem, protocol, families, tasks=["belebele"])
     if key == "fig2":
         return fig2_taskwise(tidy, out_stem, protocol, families)
     if key == "fig3":

@@ -14,6 +14,7 @@ from maple.report.common import (
     NO_DATASET,
     PAPER_MODEL,
     TABLE1_TASKS,
+    TABLE2_DATASET_ORDER,
     TASK_LABELS,
     config_averages,
     dataset_label,
@@ -86,8 +87,8 @@ def _published_t1(tidy: pd.DataFrame) -> dict:
     return out
 
 
-def _order_key(row: dict) -> tuple:
-    """Baselines first (paper order), then per paper model: base row, datasets in Table 1's order."""
+def _order_key(row: dict, dataset_order=None) -> tuple:
+    """Baselines first (paper order), then per paper model: base row, datasets in the table's order."""
     pm = row["_pm"]
     base = pm in BASELINES
     return (
@@ -95,7 +96,7 @@ def _order_key(row: dict) -> tuple:
         BASELINES.index(pm) if base else 0,
         str(pm or "~"),
         0 if row["dataset"] == NO_DATASET else 1,
-        dataset_sort_key(row["dataset"]),
+        dataset_sort_key(row["dataset"], dataset_order),
         str(row["model"] or "~"),
     )
 
@@ -221,7 +222,7 @@ def table2(
                "win rate % (measured)", "LC win rate % (measured)", "rank (published)", "bits (published)",
                "win rate % (published)"]
     for rec in records:
-        rec["_key"] = _order_key(rec)
+        rec["_key"] = _order_key(rec, TABLE2_DATASET_ORDER)  # the paper's Table 2: Alpaca, BX-22, BX-11, MultiAlpaca
     records.sort(key=lambda r: (protocols.index(r["protocol"]),) + r["_key"])
     df = pd.DataFrame([{c: r.get(c) for c in columns} for r in records], columns=columns)
     for c in ("rank (measured)", "bits (measured)", "rank (published)", "bits (published)"):
