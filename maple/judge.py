@@ -1,8 +1,16 @@
 """AlpacaEval pairwise judging: the cell's output against the reference output, in both orders
-(to cancel position bias), by a local model (served like any base model) or an API model."""
+(to cancel position bias), by a local model (served like any base model) or an API model.
+
+Local judge: the preference is weighted by the judge's probabilities of the two labels, as
+alpaca_eval's weighted annotators do (preference = 1 + P(b), P renormalised over "a" and "b"),
+not the argmax letter (kept as `preference_argmax`). API judge: with `evaluation.judge.annotator`
+(an alpaca_eval annotator config, e.g. weighted_alpaca_eval_gpt4_turbo) the alpaca_eval package's
+own PairwiseAnnotator judges, its key from the environment; otherwise the plain chat call below.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -46,6 +54,10 @@ def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens:
                     "stop": ["\n"],
                     # a local judge chooses between the two letters, as alpaca_eval's logprob judges do
                     "allowed": ["a", "b"],
+                    "choices": ["a", "b"],  # their log-probabilities weight the preference
+                    "instruction": instruction,
+                    "output_a": a,
+                    "output_b": b,
                     "output_length": len(rec["output"]),
                     "reference_length": len(reference),
                 }
@@ -70,6 +82,36 @@ def _api_generate(model: str, requests: list[dict]) -> list[str]:
     return texts
 
 
+def weighted_preference(logprobs: list[float]) -> float | None:
+    """1 + P(b) from the log-probabilities of "a" and "b" (renormalised over the two): 1 = the first
+    shown output wins for sure, 2 = the second, 1.5 = undecided (alpaca_eval's weighted preference)."""
+    if not logprobs or len(logprobs) != 2 or any(v is None or math.isnan(v) for v in logprobs):
+        return None
+    la, lb = logprobs
+    top = max(la, lb)
+    pa, pb = math.exp(la - top), math.exp(lb - top)
+    return 1.0 + pb / (pa + pb)
+
+
+def _alpaca_eval_annotate(annotator: str, requests: list[dict]) -> list[float | None]:
+    """alpaca_eval's own PairwiseAnnotator with one of its annotator configs (API key from the env)."""
+    if not os.environ.get("OPENAI_API_KEY"):
+        raise ValueError(f"evaluation.judge.annotator: {annotator!r} needs OPENAI_API_KEY in the environment")
+    try:
+        from alpaca_eval.annotators import PairwiseAnnotator
+    except ImportError:
+        raise ValueError("evaluation.judge.annotator: the alpaca_eval package is not installed "
+                         "(pip install alpaca-eval)") from None
+    annotator_obj = PairwiseAnnotator(annotators_config=annotator, caching_path=None, seed=0)
+    pairs = [{"instruction": r["instruction"], "output_1": r["output_a"], "output_2": r["output_b"]} for r in requests]
+    annotated = annotator_obj.annotate_pairs(pairs)
+    out = []
+    for row in annotated:
+        pref = row.get("preference")
+        out.append(None if pref is None or (isinstance(pref, float) and math.isnan(pref)) else float(pref))
+    return out
+
+
 def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_model_cfg: dict, settings: dict) -> dict:
     """Judge several cells' AlpacaEval outputs with one judge load; batches are (records, out_file)."""
     from maple.generate.run import _backend, generate_unique
@@ -78,7 +120,12 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
     prompt_cfg = None if judge_cfg.get("api") else settings["prompt"]
     requests = [judge_requests(records, prompt_cfg) for records, _ in batches]
     flat = [r for reqs in requests for r in reqs]
-    if judge_cfg.get("api"):
+    weighted = None
+    if judge_cfg.get("api") and judge_cfg.get("annotator"):
+        weighted = _alpaca_eval_annotate(judge_cfg["annotator"], flat)
+        outputs = ["" for _ in flat]
+        judge_name = f"alpaca_eval:{judge_cfg['annotator']}"
+    elif judge_cfg.get("api"):
         outputs = _api_generate(judge_cfg["api"], flat)
         judge_name = judge_cfg["api"]
     else:
@@ -86,19 +133,23 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
         backend_settings = {**settings, "evaluation": {**settings["evaluation"], "backend": backend_name}}
         backend = _backend(backend_settings, judge_model_cfg, judge_model_cfg["path"])
         outputs = generate_unique(backend, flat)
+        weighted = [weighted_preference(lp) for lp in backend.choice_logprobs(flat)]
         judge_name = judge_model_cfg["path"]
     unparsed = 0
     offset = 0
     for (_, out_file), reqs in zip(batches, requests):
         rows = []
-        for req, text in zip(reqs, outputs[offset : offset + len(reqs)]):
+        for j, (req, text) in enumerate(zip(reqs, outputs[offset : offset + len(reqs)])):
+            argmax = parse_preference(text)
             rows.append(
                 {
                     "id": req["id"],
                     "lang": req["lang"],
                     "protocol": req["protocol"],
                     "order": req["order"],
-                    "preference": parse_preference(text),
+                    "preference": weighted[offset + j] if weighted is not None else argmax,
+                    "preference_argmax": argmax,
+                    "weighted": weighted is not None,
                     "judge_output": text,
                     "judge": judge_name,
                     "output_length": req["output_length"],

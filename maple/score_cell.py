@@ -19,7 +19,7 @@ def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> li
 
 
 def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict, mode: str,
-                served_as: str | None = None) -> list[dict]:
+                served_as: str | None = None, judge: str | None = None) -> list[dict]:
     cell = grid.parse_cell(cell_id)
     return [
         {
@@ -35,6 +35,7 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
             "n": summary.get("n"),
             "mode": mode,
             "served_as": served_as,
+            "judge": judge,  # AlpacaEval: the judge that produced the judgements
         }
         for metric, value in summary.items()
         if metric != "n" and (value is None or isinstance(value, (int, float)))
@@ -59,7 +60,8 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
         summary, per_example = score_records(task, lang, protocol, group, options)
         if group and all("choice_logprobs" in r for r in group):
             summary["accuracy_loglik"] = loglik_accuracy(group)
-        rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as)
+        judge = next((r["judge"] for r in group if r.get("judge")), None) if task == "alpaca_eval" else None
+        rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as, judge)
         examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
     return rows, examples
 

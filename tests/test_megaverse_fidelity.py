@@ -225,3 +225,31 @@ def test_figure4_languages_and_figure1_variants():
 
     assert F.XQUAD_ORDER == ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi"]
     assert "fig1b" in STEMS and "fig1b" in F.CAPTIONS and F.FIG1_EXTRA_DATASETS == ("alpaca",)
+
+
+def test_table2_marks_rows_whose_judge_is_not_the_papers(tmp_path):
+    from maple.metrics.alpaca_eval import lc_unavailable_reason
+    from maple.report.common import normalise
+    from maple.report.tables import table2
+
+    def row(dataset, judge, metric="win_rate", value=50.0):
+        return {"model": "m", "dataset": dataset, "rank": 8, "bits": 16, "task": "alpaca_eval", "language": "en",
+                "protocol": "reference", "metric": metric, "value": value, "n": 5, "mode": "merged",
+                "source": "measured", "judge": judge}
+
+    rows = [row("alpaca", "mistralai/Mistral-7B-Instruct-v0.2"), row("multialpaca", "alpaca_eval:alpaca_eval_gpt4")]
+    md = tmp_path / "t2.md"
+    t2 = table2(normalise(pd.DataFrame(rows)), {"m": "mistral"}, out_md=str(md), protocols=["reference"])
+    judges = dict(zip(t2["dataset"], t2["judge (measured)"]))
+    assert judges["alpaca"].endswith("(not the paper's judge)")
+    assert judges["multialpaca"] == "alpaca_eval:alpaca_eval_gpt4"
+    reason = lc_unavailable_reason()
+    text = md.read_text(encoding="utf-8")
+    assert (f"LC win rate not computed: {reason}" in text) if reason else ("LC win rate not computed" not in text)
+
+
+def test_alpaca_eval_budget_and_paper_judge():
+    assert get_task("alpaca_eval").max_new_tokens == 2048
+    judge = PAPER["evaluation"]["judge"]["model"]
+    assert "instruct" in PAPER["models"][judge]["path"].lower()
+    assert judge not in {m for block in PAPER["grid"] for m in block["models"]}

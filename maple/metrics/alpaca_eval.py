@@ -100,19 +100,27 @@ def _hub_offline():
         constants.HF_HUB_OFFLINE = before
 
 
-def length_controlled_win_rate(by_id: dict) -> float | None:
-    """alpaca_eval's length-controlled win rate, or None (with the reason logged) when it cannot run offline."""
+def lc_unavailable_reason() -> str | None:
+    """Why the installed environment cannot compute the length-controlled win rate; None when it can."""
     try:
         from alpaca_eval import constants as ae_constants
-        from alpaca_eval.metrics.glm_winrate import get_length_controlled_winrate
+        from alpaca_eval.metrics.glm_winrate import get_length_controlled_winrate  # noqa: F401
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
-        LOG.info("lc_win_rate: the alpaca_eval package is not installed")
-        return None
+        return "the alpaca_eval package is not installed (pip install alpaca-eval)"
     cached = try_to_load_from_cache(LC_REPO, LC_FILE, cache_dir=ae_constants.DEFAULT_CACHE_DIR, repo_type="dataset")
     if not isinstance(cached, str):
-        LOG.info("lc_win_rate: %s of the hub dataset %s is not in the local cache", LC_FILE, LC_REPO)
+        return f"{LC_FILE} of the hub dataset {LC_REPO} is not in the local cache (scoring never fetches it)"
+    return None
+
+
+def length_controlled_win_rate(by_id: dict) -> float | None:
+    """alpaca_eval's length-controlled win rate, or None (with the reason logged) when it cannot run offline."""
+    reason = lc_unavailable_reason()
+    if reason:
+        LOG.info("lc_win_rate: %s", reason)
         return None
+    from alpaca_eval.metrics.glm_winrate import get_length_controlled_winrate
     import pandas as pd
 
     rows = []

@@ -9,7 +9,7 @@ import pandas as pd
 COLUMNS = [
     "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value", "n", "mode", "source",
 ]
-EXTRA_COLUMNS = ["reference", "served_as"]  # served_as: maple.generate.served (measured rows)
+EXTRA_COLUMNS = ["reference", "served_as", "judge"]  # served_as: maple.generate.served; judge: AlpacaEval rows
 TIDY_COLUMNS = COLUMNS + EXTRA_COLUMNS
 
 NO_DATASET = "none"
@@ -84,7 +84,7 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
     for col in ("model", "dataset", "task", "language", "protocol", "metric", "mode", "source", "reference",
-                "served_as"):
+                "served_as", "judge"):
         df[col] = df[col].astype("object").where(df[col].notna(), None)
         df[col] = df[col].map(lambda v: None if v is None else str(v)).astype("string")
     return df.reset_index(drop=True)

@@ -166,6 +166,28 @@ def table1(
     return df
 
 
+# Assumption (the paper names no judge): MAPLE Table 2 reports AlpacaEval 1.0 win rates, GPT-4's row
+# (93.78) is AlpacaEval 1.0's leaderboard value under its default annotator, alpaca_eval_gpt4 (GPT-4).
+PAPER_JUDGE = "alpaca_eval_gpt4"
+
+
+def judge_matches_paper(judge) -> bool:
+    return isinstance(judge, str) and judge.split(":")[-1] == PAPER_JUDGE
+
+
+def _judge_label(mp: pd.DataFrame, b) -> str | None:
+    if "judge" not in mp.columns:
+        return None
+    sel = mp[(mp["model"] == b.model) & (mp["dataset"] == b.dataset)
+             & (mp["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
+             & (mp["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+    judges = sorted({str(j) for j in sel["judge"].dropna()})
+    if not judges:
+        return None
+    flag = "" if all(judge_matches_paper(j) for j in judges) else " (not the paper's judge)"
+    return ", ".join(judges) + flag
+
+
 def _published_t2(tidy: pd.DataFrame) -> dict:
     pub = published(tidy)
     pub = pub[(pub["task"] == "alpaca_eval") & (pub["metric"] == "win_rate")]
@@ -206,6 +228,7 @@ def table2(
                 "dataset": b.dataset, "_pm": pm,
                 "rank (measured)": b.rank, "bits (measured)": b.bits, "win rate % (measured)": b.value,
                 "LC win rate % (measured)": float(lc_sel["value"].iloc[0]) if len(lc_sel) else None,
+                "judge (measured)": _judge_label(mp, b),
                 "rank (published)": p[0] if p else None, "bits (published)": p[1] if p else None,
                 "win rate % (published)": p[2] if p else None,
             })
@@ -220,7 +243,7 @@ def table2(
             })
     columns = ["protocol", "model", "paper model", "dataset", "rank (measured)", "bits (measured)",
                "win rate % (measured)", "LC win rate % (measured)", "rank (published)", "bits (published)",
-               "win rate % (published)"]
+               "win rate % (published)", "judge (measured)"]
     for rec in records:
         rec["_key"] = _order_key(rec, TABLE2_DATASET_ORDER)  # the paper's Table 2: Alpaca, BX-22, BX-11, MultiAlpaca
     records.sort(key=lambda r: (protocols.index(r["protocol"]),) + r["_key"])
@@ -250,8 +273,18 @@ def _t2_title(protocol: str) -> str:
     return (
         f"## Table 2: best AlpacaEval win rate (%) per model and dataset (protocol: {protocol})\n\n"
         "*measured*: this workflow's best win rate over rank x bits, with the rank and bits that gave it; "
-        "*published*: MAPLE (arXiv 2401.07598) Table 2.\n"
+        "*published*: MAPLE (arXiv 2401.07598) Table 2. `judge (measured)`: the judge of the measured row, "
+        f"flagged where it is not the paper's ({PAPER_JUDGE}, GPT-4; an assumption, the paper names none): "
+        "such rows do not compare like for like with the published column."
+        + (f" LC win rate not computed: {_lc_reason()}." if protocol == "reference" and _lc_reason() else "")
+        + "\n"
     )
+
+
+def _lc_reason() -> str | None:
+    from maple.metrics.alpaca_eval import lc_unavailable_reason
+
+    return lc_unavailable_reason()
 
 
 def _fmt(value, digits: int) -> str:

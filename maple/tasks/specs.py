@@ -199,7 +199,7 @@ ALPACA_EVAL = TaskSpec(
             config="alpaca_eval_gpt4_baseline",
         ),
     },
-    max_new_tokens=512,
+    max_new_tokens=2048,  # AlpacaEval's reference generators answer at length; 512 cut long answers short
     stop=(),  # long free-form answers: only the end of sequence (and the template header) end them
     languages=("en",),
 )
