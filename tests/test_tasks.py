@@ -25,7 +25,10 @@ TASK_CFGS = CONFIG["evaluation"]["tasks"]
 PROMPT_CFG = CONFIG["prompt"]
 SEED = CONFIG["seed"]
 PROTOCOLS = ("megaverse", "reference")
-KEYS = {"task", "lang", "protocol", "id", "prompt", "prompt_sha1", "gold", "choices", "max_new_tokens", "stop"}
+KEYS = {
+    "task", "lang", "protocol", "id", "prompt", "prompt_sha1", "gold", "choices", "max_new_tokens", "stop",
+    "shots", "shots_used", "tokens_truncated", "prompt_tokens", "failed",
+}
 # one marker per task that occurs once in every example of a prompt (shots + the query)
 MARKERS = {
     "xnli": "True, False, or Neither?",

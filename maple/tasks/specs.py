@@ -85,6 +85,7 @@ XQUAD = TaskSpec(
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
+    truncatable="context",
     protocols={
         # XQuAD has only a validation split; shots for every language come from English SQuAD train
         # quirk: MEGAVERSE's F1 tokenises on whitespace, so zh/th F1 collapses to exact match
@@ -108,6 +109,7 @@ MLQA = TaskSpec(
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
+    truncatable="context",
     protocols={
         # quirk: MEGAVERSE scored MLQA on validation with its 4 shots drawn from validation too
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
@@ -127,6 +129,7 @@ BELEBELE = TaskSpec(
     target=p.belebele_target,
     gold=lambda r: int(r["correct_answer_num"]) - 1,  # "1".."4" on the hub -> 0..3
     choices=lambda r: [f"({letter})" for letter in p.BELEBELE_LETTERS],
+    truncatable="flores_passage",
     protocols={
         # Belebele has only a test split: both protocols are zero-shot on it
         # quirk: MEGAVERSE accepts the gold letter or digit anywhere in the output
@@ -151,6 +154,7 @@ XLSUM = TaskSpec(
     target=p.xlsum_target,
     gold=lambda r: [r["summary"]],
     id_field="id",
+    truncatable="text",
     protocols={
         # quirk: MEGAVERSE scored only the first 1,000 test articles
         # quirk: and reported the mean of ROUGE-L P, R and F from the XL-Sum rouge fork called without lang= (unspaced Thai scores 0)
