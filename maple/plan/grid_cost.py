@@ -98,20 +98,32 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                       "train_tokens_per_s": round(rate), "train_gpu_hours": round(tokens / rate / 3600, 2) if tokens else None})
 
     # generation of one cell: every task x language x protocol of the config, at the split sizes,
-    # each prompt at the mean measured length of its task x protocol (prefill) plus max_new_tokens (decode)
+    # each prompt at the mean measured length of its task x protocol (prefill) plus max_new_tokens
+    # (decode, an upper bound: stop strings end most outputs early); no prefix-cache saving counted
     prefill_rate = a["matmul_tflops"] * 1e12 * a["prefill_mfu"] / a["prefill_flops_per_token"]
     measured = {}
     for r in rows:
         if r["requests"]:
             measured.setdefault((r["task"], r["protocol"]), []).append(r["prompt_tokens_total"] / r["requests"])
+    from maple.tasks import get_task
+
     prefill = decode = requests = 0
     unmeasured = []
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
+        seen = set()
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
-            if (task, protocol) not in measured:
-                unmeasured.append(f"{task}/{protocol}")
+            p = get_task(task).protocol(protocol)
+            shape = (p.eval_split, p.shot_split, p.shots, p.shot_data, p.config, p.eval_limit, tuple(p.lang_splits.items()))
+            if shape in seen:  # identical prompts across protocols are generated once
                 continue
-            mean_prompt = statistics.mean(measured[(task, protocol)])
+            seen.add(shape)
+            lengths = measured.get((task, protocol)) or [x for (t, _), v in measured.items() if t == task for x in v]
+            if (task, protocol) not in measured:
+                # no rows of this protocol's split: the task's other protocol stands in, or nothing
+                unmeasured.append(f"{task}/{protocol}" + (" (other protocol's lengths used)" if lengths else ""))
+            if not lengths:
+                continue
+            mean_prompt = statistics.mean(lengths)
             split = a["split_rows"][task][protocol]
             max_new = next(r["max_new_tokens"] for r in rows if r["task"] == task)
             for lang in task_cfg["languages"]:
