@@ -57,8 +57,9 @@ def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_s
     shot_ref = proto.shot_data or ref
     source = resolve_source(spec, shot_ref, task_cfg)
     data_files = task_cfg.get("data_files") if shot_ref is spec.data else None
+    revision = task_cfg.get("revision") if shot_ref is spec.data else None
     config = ((proto.config if shot_ref is spec.data else None) or shot_ref.config).format(lang=lang)
-    dataset = load_rows(spec.name, lang, source, config, shot_split, data_files)
+    dataset = load_rows(spec.name, lang, source, config, shot_split, data_files, revision)
     pool = _valid_indices(spec, dataset)
     if len(pool) < n_shots:
         raise TaskDataError(
@@ -104,7 +105,8 @@ def build_requests(
     source = resolve_source(spec, ref, task_cfg)
     config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
     data_files = task_cfg.get("data_files") if ref is spec.data else None
-    dataset = load_rows(task, lang, source, config, eval_split, data_files)
+    revision = task_cfg.get("revision") if ref is spec.data else None
+    dataset = load_rows(task, lang, source, config, eval_split, data_files, revision)
     indices = _valid_indices(spec, dataset)
     if proto.eval_limit:
         indices = indices[: proto.eval_limit]
