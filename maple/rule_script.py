@@ -7,8 +7,11 @@ import signal
 import sys
 import traceback
 
-# errors a user can cause (config, data, the training.fail switch); anything else is a bug
-USER_ERRORS = (ValueError, FileNotFoundError)
+from maple.deps import MissingDependency
+
+# errors a user can cause (config, data, the training.fail switch, a missing optional package);
+# anything else is a bug
+USER_ERRORS = (ValueError, FileNotFoundError, MissingDependency)
 
 
 def _limit_threads(threads: int) -> None:

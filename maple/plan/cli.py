@@ -110,6 +110,7 @@ def print_table(rows: list[dict], columns) -> None:
 
 
 def main(argv=None) -> int:
+    from maple.deps import MissingDependency
     from maple.plan.tokenizer import TokenizerError
     from maple.tasks.spec import TaskDataError, UnknownTaskError
 
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
 
             result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows)
             grid_cost.print_plan(result, print_table, ROW_COLUMNS)
-    except (PlanError, TokenizerError, TaskDataError, UnknownTaskError) as err:
+    except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency) as err:
         print(f"maple.plan: error: {err}", file=sys.stderr)
         return 2
     if args.json_out:

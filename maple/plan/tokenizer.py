@@ -37,6 +37,9 @@ def load_tokenizer(path: str):
         head = fh.read(2)
     if head[:1] != b"\n":  # a SentencePiece ModelProto starts with field 1 (pieces), wire type 2
         raise TokenizerError(f"--tokenizer: {path} is not a SentencePiece model file")
+    from maple.deps import require
+
+    require("sentencepiece", "sentencepiece", "train")  # transformers converts the model with it
     from transformers import LlamaTokenizer
 
     # transformers reads a SentencePiece model from a directory under the name tokenizer.model
