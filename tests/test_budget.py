@@ -90,3 +90,21 @@ def test_question_and_options_never_cut(tok):
 def test_without_budget_prompts_are_untouched():
     reqs = build("xlsum", [article(0, 3000)], [article(1, 3000)], None)
     assert reqs[0]["shots_used"] == 1 and reqs[0]["prompt_tokens"] is None and not reqs[0]["failed"]
+
+
+def test_report_budget_table_counts_per_model_task_language(tmp_path):
+    import pandas as pd
+
+    from maple.report.budget import budget_table
+    from maple.report.common import normalise
+
+    rows = []
+    for cell_rank, fewer in ((8, 3), (16, 3)):
+        for metric, value in (("budget_requests", 10), ("budget_fewer_shots", fewer), ("budget_truncated", 1),
+                              ("budget_failed", 0), ("rougeL", 0.2)):
+            rows.append({"model": "m", "dataset": "d", "rank": cell_rank, "bits": 16, "task": "xlsum",
+                         "language": "thai", "protocol": "megaverse", "metric": metric, "value": value,
+                         "source": "measured"})
+    table = budget_table(normalise(pd.DataFrame(rows)))
+    assert table.to_dict("records") == [{"model": "m", "task": "xlsum", "language": "thai", "protocol": "megaverse",
+                                         "requests": 10, "fewer shots": 3, "truncated": 1, "failed (scored 0)": 0}]
