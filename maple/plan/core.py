@@ -68,7 +68,9 @@ def plan_requests(task: str, lang: str, protocol: str, eval_rows: list[dict], sh
         chosen = [j for j in picked if not (same_file and j == index)]
         return [pool_rows[j] for j in chosen[:n_shots]]
 
-    if same_file:
+    if not n_shots:
+        source = "none (zero-shot)"
+    elif same_file:
         source = "evaluated rows minus the row" + ("" if shot_split == eval_split else f" (stand-in for {shot_split})")
     else:
         source = "shot rows"

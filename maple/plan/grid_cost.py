@@ -28,22 +28,44 @@ def find_rows(data_dir: str, task: str, names: list[str]) -> str | None:
     return None
 
 
-def task_rows(cfg: dict, model: str, budget, data_dir: str) -> list[dict]:
-    """One plan row per task x language x protocol of the config that has rows under data_dir."""
+def file_languages(data_dir: str, task: str) -> list[str]:
+    """Languages that have rows under data_dir/task ({split}.{lang}.jsonl or {split}.{lang}.{lang}.jsonl)."""
+    langs = []
+    for path in sorted(glob.glob(os.path.join(data_dir, task, "*.jsonl"))):
+        parts = os.path.basename(path)[: -len(".jsonl")].split(".")
+        if len(parts) == 3 and parts[1] == parts[2]:
+            parts = parts[:2]
+        if len(parts) == 2 and parts[1] not in langs and parts[1] != "eval":
+            langs.append(parts[1])
+    return langs
+
+
+def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool = True) -> list[dict]:
+    """One plan row per task x language x protocol with rows under data_dir: the config's languages,
+    and (data_languages) any other language the folder has rows for, with the config's request shapes.
+    A protocol whose own split has no file uses the language's other file as a stand-in (marked)."""
     from maple.tasks import get_task
 
     out = []
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         spec = get_task(task)
-        for lang in task_cfg["languages"]:
+        langs = list(task_cfg["languages"])
+        if data_languages:
+            langs += [lang for lang in file_languages(data_dir, task) if lang not in langs]
+        for lang in langs:
             for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
                 proto = spec.protocol(protocol)
                 eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
                 config = (proto.config or spec.data_for(lang).config).format(lang=lang)
                 eval_file = find_rows(data_dir, task, [f"{eval_split}.{lang}", f"{eval_split}.{lang}.{lang}",
                                                        f"sample.{lang}", f"{config}.{eval_split}"])
+                stand_in = False
                 if eval_file is None:
-                    continue
+                    others = sorted(glob.glob(os.path.join(data_dir, task, f"*.{lang}.jsonl")) +
+                                    glob.glob(os.path.join(data_dir, task, f"*.{lang}.{lang}.jsonl")))
+                    if not others:
+                        continue
+                    eval_file, stand_in = others[-1], True
                 shot_file = None
                 if shot_split and not proto.shot_data:
                     shot_file = find_rows(data_dir, task, [f"{shot_split}.{lang}", f"{shot_split}.{lang}.{lang}"])
@@ -52,7 +74,12 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str) -> list[dict]:
                     task, lang, protocol, core.read_rows(eval_file, task), core.read_rows(shot_file, task)
                     if shot_file else None, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
                 )
-                out.append({"task": task, "lang": lang, "protocol": protocol, "eval_rows": eval_file, **info,
+                notes = [n for n, on in (("rows from another split", stand_in),
+                                         ("shots from the evaluated rows", "stand-in" in info["shot_source"]),
+                                         ("language not in config", lang not in task_cfg["languages"])) if on]
+                out.append({"task": task, "lang": lang, "protocol": protocol, "eval_rows": eval_file,
+                            "notes": "; ".join(notes),
+                            "eval_rows_stand_in": stand_in, "lang_in_config": lang in task_cfg["languages"], **info,
                             **core.summarise(requests, budget.max_model_len, info["max_new_tokens"])})
     return out
 
@@ -103,7 +130,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     prefill_rate = a["matmul_tflops"] * 1e12 * a["prefill_mfu"] / a["prefill_flops_per_token"]
     measured = {}
     for r in rows:
-        if r["requests"]:
+        if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]:
             measured.setdefault((r["task"], r["protocol"]), []).append(r["prompt_tokens_total"] / r["requests"])
     from maple.tasks import get_task
 
@@ -160,7 +187,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
 def print_plan(result: dict, print_table, row_columns) -> None:
     print(f"# prompts: {result['model']}, max_model_len {result['max_model_len']}")
-    print_table(result["rows"], row_columns)
+    print_table(result["rows"], (*row_columns, "notes"))
     print(f"\n# training: {result['train_tokens_per_example']} tokens per example "
           f"(measured on {result['train_examples_measured']} rows)")
     print_table(result["cells"], ("cell", "examples", "train_tokens", "train_tokens_per_s", "train_gpu_hours"))
