@@ -53,6 +53,7 @@ def hub_environment(snakemake) -> None:
     if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
+        print("maple: GPU job: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
 
 
 def as_list(value) -> list[str]:
