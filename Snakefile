@@ -15,6 +15,7 @@ report: "docs/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/download.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/generate.smk"

@@ -70,6 +70,9 @@ def _api_generate(model: str, requests: list[dict]) -> list[str]:
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
         raise ValueError(f"evaluation.judge.api: {model!r} needs OPENAI_API_KEY in the environment")
+    from maple.deps import require
+
+    require("openai", "openai", "generate")
     from openai import OpenAI
 
     client = OpenAI(api_key=key, base_url=os.environ.get("OPENAI_BASE_URL"))

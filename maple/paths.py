@@ -5,6 +5,8 @@ from __future__ import annotations
 RESULTS = "results"
 
 TINY_MODEL = "resources/models/{model}"
+DOWNLOAD_MODEL = RESULTS + "/downloads/models/{model}.json"  # what download_model fetched (commit, path)
+DOWNLOAD_EVAL = RESULTS + "/downloads/eval/{task}.json"
 RAW_DATA = RESULTS + "/raw/{dataset}"
 TOKENISED = RESULTS + "/tokenised/{dataset}/{model}"
 CHECKPOINTS = RESULTS + "/checkpoints/{model}/{dataset}/r{rank}-b{bits}"

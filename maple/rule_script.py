@@ -7,8 +7,11 @@ import signal
 import sys
 import traceback
 
-# errors a user can cause (config, data, the training.fail switch); anything else is a bug
-USER_ERRORS = (ValueError, FileNotFoundError)
+from maple.deps import MissingDependency
+
+# errors a user can cause (config, data, the training.fail switch, a missing optional package);
+# anything else is a bug
+USER_ERRORS = (ValueError, FileNotFoundError, MissingDependency)
 
 
 def _limit_threads(threads: int) -> None:
@@ -27,6 +30,7 @@ def run(snakemake, main) -> None:
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        hub_environment(snakemake)
         _limit_threads(getattr(snakemake, "threads", 1))
         # scancel / timeouts send SIGTERM: exit through Python so atomic writes clean up after themselves
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -38,6 +42,18 @@ def run(snakemake, main) -> None:
             print(line, file=log)
             print(line, file=console, flush=True)
             sys.exit(1)
+
+
+def hub_environment(snakemake) -> None:
+    """The shared HF cache (config hf_home, else the environment's HF_HOME); GPU jobs offline: they read
+    only the snapshots the download_model / download_eval rules fetched on the submit host."""
+    hf_home = (getattr(snakemake, "config", None) or {}).get("hf_home")
+    if hf_home:
+        os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(hf_home))
+    if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+        print("maple: GPU job: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
 
 
 def as_list(value) -> list[str]:

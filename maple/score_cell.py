@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from maple import grid, paths
 from maple.io import atomic_file, read_jsonl, write_jsonl
+from maple.tasks.budget import budget_counts
 
 
 def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> list[dict]:
@@ -44,7 +45,11 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
 
 def loglik_accuracy(records: list[dict]) -> float:
     """Accuracy when the prediction is the choice of highest log-likelihood (lm-eval style)."""
-    hits = [max(range(len(r["choice_logprobs"])), key=r["choice_logprobs"].__getitem__) == r["gold"] for r in records]
+    # a request that could not fit its context (failed) has no log-probs and counts as wrong
+    hits = [
+        not r.get("failed") and max(range(len(r["choice_logprobs"])), key=r["choice_logprobs"].__getitem__) == r["gold"]
+        for r in records
+    ]
     return sum(hits) / len(hits)
 
 
@@ -58,9 +63,14 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
     rows, examples = [], []
     for (lang, protocol), group in sorted(groups.items()):
         summary, per_example = score_records(task, lang, protocol, group, options)
-        if group and all("choice_logprobs" in r for r in group):
+        if group and all("choice_logprobs" in r or r.get("failed") for r in group) and not all(
+            r.get("failed") for r in group
+        ):
             summary["accuracy_loglik"] = loglik_accuracy(group)
         judge = next((r["judge"] for r in group if r.get("judge")), None) if task == "alpaca_eval" else None
+        if any("shots_used" in r for r in group):
+            # how many requests lost shots, were truncated or failed to fit (maple.tasks.budget)
+            summary.update(budget_counts(group))
         rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as, judge)
         examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
     return rows, examples

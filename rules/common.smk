@@ -5,7 +5,7 @@ import sys
 from snakemake.utils import min_version
 
 from maple import config as maple_config
-from maple import grid, paths
+from maple import grid, hub, paths
 from maple.report import figure_names
 
 min_version("9.0")
@@ -27,6 +27,9 @@ FIGURE_PNGS = paths.figure_pngs(PROTOCOLS)
 TABLE_FILES = paths.table_files()
 
 DEVICE = config.get("device", "cpu")
+# hub repositories fetched on the submit host (rules/download.smk); none for local sources
+HUB_MODELS = hub.model_repos(config)
+HUB_EVAL_TASKS = [t for t in TASKS if hub.eval_repos(config, t)]
 
 
 wildcard_constraints:
@@ -53,10 +56,17 @@ def cell_of(wildcards):
 
 
 def model_inputs(model):
-    """A model the workflow builds itself is an input; a hub model is not a file."""
+    """A model the workflow builds itself is an input; a hub model's snapshot record (download_model)."""
     if "build" in config["models"][model]:
         return paths.fill(paths.TINY_MODEL, model=model)
+    if model in HUB_MODELS:
+        return paths.fill(paths.DOWNLOAD_MODEL, model=model)
     return []
+
+
+def eval_downloads(wildcards=None):
+    """The snapshot records of the evaluation datasets on the hub (download_eval)."""
+    return [paths.fill(paths.DOWNLOAD_EVAL, task=t) for t in HUB_EVAL_TASKS]
 
 
 def final_targets():
@@ -81,8 +91,12 @@ def eval_params():
 def generation_inputs(wildcards):
     cell = grid.parse_cell(wildcards.cell)
     if cell.is_base:
-        return model_inputs(cell.model)
-    return paths.merged_dir(cell)
+        return [*as_list(model_inputs(cell.model)), *eval_downloads()]
+    return [paths.merged_dir(cell), *eval_downloads()]
+
+
+def as_list(value):
+    return [value] if isinstance(value, str) else list(value)
 
 
 def group_cells(wildcards):

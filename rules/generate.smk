@@ -37,6 +37,7 @@ rule generate_group_outputs:
     input:
         adapters=lambda wc: [paths.adapter_dir(c) for c in group_cells(wc)],
         model=lambda wc: model_inputs(wc.model),
+        evals=eval_downloads,
     output:
         directory(paths.GROUP_OUTPUTS),
     log:

@@ -85,6 +85,7 @@ rule plot_figure:
 
 rule render_report:
     input:
+        scores=paths.TIDY_PARQUET,
         tables=TABLE_FILES,
         figures=FIGURE_PNGS,
         missing=paths.MISSING,

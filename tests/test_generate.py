@@ -121,3 +121,28 @@ def test_loglikelihoods_through_a_lora_adapter_agree_with_peft(vllm_model, adapt
     for a, b in zip(hf, vl):
         assert len(a) == len(b) and all(abs(x - y) < 1e-3 * max(1.0, abs(x)) for x, y in zip(a, b))
     assert any(abs(x - y) > 1e-2 for a, b in zip(hf, base) for x, y in zip(a, b))  # the adapter matters
+
+
+def test_a_cell_fits_a_small_context_and_an_overlong_prompt_does_not_fail_the_job(tmp_path, vllm_model, settings):
+    """Budgeting with the model's own tokenizer: at max_model_len 256 shots are dropped and passages cut,
+    every prompt fits, and the vLLM backend answers a prompt that does not fit with "" instead of raising."""
+    from maple.generate.backends import make_backend
+    from maple.generate.run import generate_cell
+    from maple.io import read_jsonl
+    from maple.train.base_model import load_tokenizer
+
+    tasks = list(settings["evaluation"]["tasks"])
+    files = {t: str(tmp_path / f"{t}.jsonl") for t in tasks}
+    generate_cell("m/none/base", {"path": vllm_model, "max_model_len": 256}, vllm_model, files, settings)
+    tok = load_tokenizer(vllm_model)
+    records = [r for t in tasks for r in read_jsonl(files[t])]
+    assert any(r["shots_used"] < r["shots"] for r in records)
+    for r in records:
+        assert len(tok(r["prompt"])["input_ids"]) == r["prompt_tokens"]
+        assert r["failed"] or r["prompt_tokens"] + r["max_new_tokens"] <= 256
+
+    backend = make_backend("vllm", vllm_model, max_model_len=128)
+    short = {"task": "t", "lang": "en", "id": "a", "prompt": "The sky is", "max_new_tokens": 4, "stop": []}
+    long = {**short, "id": "b", "prompt": "word " * 400}
+    out = backend.generate([long, short])
+    assert out[0] == "" and out[1] != ""

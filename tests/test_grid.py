@@ -50,5 +50,7 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))
     assert counts["train_adapter"] == "120"
     assert counts["merge_adapter"] == "120" and counts["generate_outputs"] == "122"
+    # hub snapshots on the submit host: both models (the judge is one of them) and all 7 eval sets
+    assert counts["download_model"] == "2" and counts["download_eval"] == "7"
     assert elapsed < 20
     assert sorted(p.name for p in ROOT.iterdir()) == before

@@ -25,7 +25,10 @@ TASK_CFGS = CONFIG["evaluation"]["tasks"]
 PROMPT_CFG = CONFIG["prompt"]
 SEED = CONFIG["seed"]
 PROTOCOLS = ("megaverse", "reference")
-KEYS = {"task", "lang", "protocol", "id", "prompt", "prompt_sha1", "gold", "choices", "max_new_tokens", "stop"}
+KEYS = {
+    "task", "lang", "protocol", "id", "prompt", "prompt_sha1", "gold", "choices", "max_new_tokens", "stop",
+    "shots", "shots_used", "tokens_truncated", "prompt_tokens", "failed",
+}
 # one marker per task that occurs once in every example of a prompt (shots + the query)
 MARKERS = {
     "xnli": "True, False, or Neither?",
@@ -183,6 +186,11 @@ def test_embedded_configs_cover_config_languages_and_splits():
     for task, cfg in TASK_CFGS.items():
         spec = get_task(task)
         configs = local_configs(str(ROOT / cfg["source"]))
+        if cfg.get("data_files"):  # flat files named as on the hub (alpaca_eval): one file per config
+            for proto in spec.protocols.values():
+                name = cfg["data_files"].format(config=proto.config or spec.data.config, split=proto.eval_split)
+                assert (ROOT / cfg["source"] / name).is_file(), (task, name)
+            continue
         for lang in cfg["languages"]:
             for proto in spec.protocols.values():
                 name = (proto.config or spec.data.config).format(lang=lang)

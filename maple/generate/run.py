@@ -9,10 +9,26 @@ from pathlib import Path
 from maple import grid
 from maple.generate.backends import Adapter, generation_key, make_backend
 from maple.io import atomic_dir, versions, write_jsonl, write_record
+from maple.tasks.budget import budget_counts
 
 
-def cell_requests(settings: dict) -> list[dict]:
-    """All requests of one cell: every task x language x protocol in the config."""
+def context_length(settings: dict, model_cfg: dict) -> int:
+    """The model's context: models.<m>.max_model_len, else evaluation.max_model_len, else 2048."""
+    return int(model_cfg.get("max_model_len") or settings["evaluation"].get("max_model_len") or 2048)
+
+
+def request_budget(settings: dict, model_cfg: dict, model_path: str):
+    """The model's own tokenizer and context length, which every prompt is fitted to."""
+    from maple.tasks.budget import Budget
+    from maple.train.base_model import load_tokenizer
+
+    revision = model_cfg.get("revision") if model_path == model_cfg["path"] else None
+    tokenizer = load_tokenizer(model_path, revision, settings.get("trust_remote_code", False))
+    return Budget(tokenizer, context_length(settings, model_cfg))
+
+
+def cell_requests(settings: dict, budget=None) -> list[dict]:
+    """All requests of one cell: every task x language x protocol in the config, fitted to `budget`."""
     from maple import tasks
 
     evaluation = settings["evaluation"]
@@ -28,6 +44,7 @@ def cell_requests(settings: dict) -> list[dict]:
                     settings["seed"],
                     max_examples=evaluation.get("max_examples"),
                     prompt_cfg=settings["prompt"],
+                    budget=budget,
                 )
     return requests
 
@@ -44,16 +61,21 @@ def _once_per_key(run, requests: list[dict], key) -> list:
 
 
 def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
-    """Generate each distinct (prompt, limits) once."""
-    return _once_per_key(lambda batch: backend.generate(batch, adapter), requests,
-                         lambda r: (r["prompt"], *generation_key(r)))
+    """Generate each distinct (prompt, limits) once; a request that could not fit (failed) gets ""."""
+    live = [i for i, r in enumerate(requests) if not r.get("failed")]
+    texts = _once_per_key(lambda batch: backend.generate(batch, adapter), [requests[i] for i in live],
+                          lambda r: (r["prompt"], *generation_key(r)))
+    out = [""] * len(requests)
+    for i, text in zip(live, texts):
+        out[i] = text
+    return out
 
 
 def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -> list[dict]:
     """The log-likelihood option for multiple-choice tasks (lm-eval style), kept beside the output."""
     extras = [{} for _ in requests]
     if settings["evaluation"].get("loglikelihood", False):
-        idx = [i for i, r in enumerate(requests) if r.get("choices")]
+        idx = [i for i, r in enumerate(requests) if r.get("choices") and not r.get("failed")]
         scores = _once_per_key(lambda batch: backend.choice_logprobs(batch, adapter), [requests[i] for i in idx],
                                lambda r: (r["prompt"], tuple(r["choices"])))
         for i, lp in zip(idx, scores):
@@ -68,7 +90,7 @@ def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, m
         model_path,
         device=settings.get("device", "cpu"),
         seed=settings["seed"],
-        max_model_len=evaluation.get("max_model_len", 2048),
+        max_model_len=context_length(settings, model_cfg),
         lora_rank=lora_rank,
         max_loras=max_loras,
         trust_remote_code=settings.get("trust_remote_code", False),
@@ -95,7 +117,7 @@ def served_as(cell, mode: str) -> str:
 def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict) -> dict:
     """merged mode and base models: serve one checkpoint, write one JSONL per task."""
     started = time.time()
-    requests = cell_requests(settings)
+    requests = cell_requests(settings, request_budget(settings, model_cfg, model_path))
     backend = _backend(settings, model_cfg, model_path)
     t0 = time.time()
     outputs = generate_unique(backend, requests)
@@ -118,7 +140,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
 
     started = time.time()
     cells = [grid.parse_cell(c) for c in cell_ids]
-    requests = cell_requests(settings)
+    requests = cell_requests(settings, request_budget(settings, model_cfg, model_cfg["path"]))
     backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in cells), max_loras=1)
     summaries = {}
     with atomic_dir(out_dir) as tmp:
@@ -154,6 +176,7 @@ def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started
         "requests": len(requests),
         "per_task": counts,
         "empty_outputs": sum(1 for o in outputs if not o.strip()),
+        "budget": budget_counts(requests),
         "output_chars": new_chars,
         "generate_seconds": gen_seconds,
         "wall_seconds": time.time() - started,

@@ -77,6 +77,9 @@ def _require_stopwords(lang: str) -> None:
 @functools.lru_cache(maxsize=None)
 def scorer(lang: str | None, stem: bool):
     """A cached multilingual-rouge RougeScorer for ROUGE-L (lang None: the fork's default behaviour)."""
+    from maple.deps import require
+
+    require("multilingual_rouge", "multilingual-rouge", "report")
     from multilingual_rouge import rouge_scorer
 
     kwargs = {}

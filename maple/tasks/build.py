@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 
+from maple.tasks.budget import Budget, fit_prompt
 from maple.tasks.loading import load_rows, resolve_source
 from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec
 
@@ -33,7 +34,12 @@ def _valid_indices(spec: TaskSpec, dataset) -> list[int]:
     return list(range(len(dataset)))
 
 
-def _render(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None) -> str:
+def _shot_text(spec: TaskSpec, shot: dict) -> str:
+    return spec.query(shot) + spec.target_delimiter + spec.target(shot)
+
+
+def render_prompt(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None) -> str:
+    """The full prompt: MEGAVERSE's turns (instruction, shots, query) laid out by maple.tasks.chat_layout."""
     from maple.tasks import chat_layout
 
     turns = chat_layout.messages(spec.instruction, [(spec.query(s), spec.target(s)) for s in shots], spec.query(row))
@@ -48,8 +54,9 @@ def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_s
     shot_ref = proto.shot_data or ref
     source = resolve_source(spec, shot_ref, task_cfg)
     data_files = task_cfg.get("data_files") if shot_ref is spec.data else None
+    revision = task_cfg.get("revision") if shot_ref is spec.data else None
     config = ((proto.config if shot_ref is spec.data else None) or shot_ref.config).format(lang=lang)
-    dataset = load_rows(spec.name, lang, source, config, shot_split, data_files)
+    dataset = load_rows(spec.name, lang, source, config, shot_split, data_files, revision)
     pool = _valid_indices(spec, dataset)
     if len(pool) < n_shots:
         raise TaskDataError(
@@ -70,6 +77,7 @@ def build_requests(
     seed: int,
     max_examples: int | None = None,
     prompt_cfg: dict | None = None,
+    budget: Budget | None = None,
 ) -> list[dict]:
     """Every request of one task x language x protocol, deterministic under `seed`.
 
@@ -78,6 +86,7 @@ def build_requests(
     for a second dataset, e.g. {"squad": path}), `data_files` (flat files: a pattern with
     {lang}/{config}/{split} relative to `source`, or a dict split -> pattern).
     prompt_cfg: the config's `prompt` block; None = the bare task prompt (no template).
+    budget: the model's tokenizer and context length; None = no budgeting (prompts as built).
     """
     from maple.tasks import get_task
 
@@ -93,7 +102,8 @@ def build_requests(
     source = resolve_source(spec, ref, task_cfg)
     config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
     data_files = task_cfg.get("data_files") if ref is spec.data else None
-    dataset = load_rows(task, lang, source, config, eval_split, data_files)
+    revision = task_cfg.get("revision") if ref is spec.data else None
+    dataset = load_rows(task, lang, source, config, eval_split, data_files, revision)
     indices = _valid_indices(spec, dataset)
     if proto.eval_limit:
         indices = indices[: proto.eval_limit]
@@ -101,21 +111,52 @@ def build_requests(
         # the subsample ignores the language, so parallel datasets keep the same items everywhere
         indices = sorted(_rng(seed, task, "eval", eval_split).sample(indices, max_examples))
     shots = _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_shots)
+    rows = [
+        (str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}", index, row)
+        for index, row in zip(indices, dataset.select(indices).to_list())
+    ]
+    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
+    return requests_from_rows(spec, lang, protocol, rows, lambda _i: shots, max_new_tokens, prompt_cfg, budget)
 
+
+def requests_from_rows(
+    spec: TaskSpec,
+    lang: str,
+    protocol: str,
+    rows: list[tuple[str, int, dict]],
+    shots_for,
+    max_new_tokens: int,
+    prompt_cfg: dict | None = None,
+    budget: Budget | None = None,
+) -> list[dict]:
+    """Requests from (id, index, row) triples; shots_for(index) -> that row's shots, in order.
+
+    With a budget every prompt plus max_new_tokens fits the model's context: shots are dropped one
+    at a time, then the task's truncatable field is cut (maple.tasks.budget); what was done is
+    recorded as shots / shots_used / tokens_truncated / prompt_tokens / failed."""
     stop = list(spec.stop)
     if prompt_cfg:
         header = template_header(prompt_cfg)
         stop += [header] if header else []
-    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
 
+    def render(row, shots):
+        return render_prompt(spec, row, shots, prompt_cfg)
+
+    shot_tokens = {}
     requests, seen = [], set()
-    for index, row in zip(indices, dataset.select(indices).to_list()):
-        prompt = _render(spec, row, shots, prompt_cfg)
-        rid = str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}"
+    for rid, index, row in rows:
+        shots = shots_for(index)
+        if budget is not None:
+            for s in shots:
+                if id(s) not in shot_tokens:
+                    shot_tokens[id(s)] = budget.count_bare(_shot_text(spec, s) + spec.fewshot_delimiter)
+        fitted = fit_prompt(render, row, shots, max_new_tokens, budget, spec.truncatable,
+                            [shot_tokens[id(s)] for s in shots] if budget is not None else None)
+        prompt = fitted.prompt
         rid = rid if rid not in seen else f"{rid}-{index}"
         seen.add(rid)
         request = {
-            "task": task,
+            "task": spec.name,
             "lang": lang,
             "protocol": protocol,
             "id": rid,
@@ -125,6 +166,11 @@ def build_requests(
             "choices": spec.choices(row) if spec.choices else None,
             "max_new_tokens": max_new_tokens,
             "stop": stop,
+            "shots": len(shots),
+            "shots_used": fitted.shots_used,
+            "tokens_truncated": fitted.tokens_truncated,
+            "prompt_tokens": fitted.prompt_tokens,
+            "failed": fitted.failed,
         }
         if spec.kind == INSTRUCTION:
             request["instruction"] = row["instruction"]  # the judge shows the bare instruction

@@ -74,6 +74,9 @@ class TaskSpec:
     id_field: str | None = None  # None: ids are "{split}-{row index}"
     lang_data: Mapping[str, DataRef] = field(default_factory=dict)  # languages read from another dataset
     target_delimiter: str = " "  # between a query and its answer
+    # the row field cut when even a zero-shot prompt exceeds the context (the evaluated passage or
+    # article; never the question, options or answer cue); None: such a request fails
+    truncatable: str | None = None
     fewshot_delimiter: str = "\n\n"  # between examples
     instruction: str = ""  # MEGAVERSE's task instruction: the system turn heading every prompt (chat_layout.py)
 

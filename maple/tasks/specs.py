@@ -93,6 +93,7 @@ XQUAD = TaskSpec(
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
+    truncatable="context",
     protocols={
         # XQuAD has only a validation split; shots for every language come from English SQuAD train
         # quirk: MEGAVERSE's F1 tokenises on whitespace, so zh/th F1 collapses to exact match
@@ -117,6 +118,7 @@ MLQA = TaskSpec(
     target=p.qa_target,
     gold=lambda r: list(r["answers"]["text"]),
     id_field="id",
+    truncatable="context",
     protocols={
         # quirk: MEGAVERSE scored MLQA on validation with its 8 shots (run_mlqa_all.sh: -k 8 --eval_on_val)
         # drawn from validation too (mega/eval_qa_gptturbo.py, load_qa_dataset: MLQA "train" -> validation)
@@ -138,6 +140,7 @@ BELEBELE = TaskSpec(
     target=p.belebele_target,
     gold=lambda r: int(r["correct_answer_num"]) - 1,  # "1".."4" on the hub -> 0..3
     choices=lambda r: [f"({letter})" for letter in p.BELEBELE_LETTERS],
+    truncatable="flores_passage",
     protocols={
         # Belebele has only a test split: both protocols are zero-shot on it
         # quirk: mega/eval_belebele.py parse_pred: the first of A/1, B/2, C/3, D/4 found anywhere in the
@@ -164,6 +167,7 @@ XLSUM = TaskSpec(
     target=p.xlsum_target,
     gold=lambda r: [r["summary"]],
     id_field="id",
+    truncatable="text",
     protocols={
         # quirk: MEGAVERSE scored only the first 1,000 test articles
         # quirk: and reported the mean of ROUGE-L P, R and F from the XL-Sum rouge fork called without lang= (unspaced Thai scores 0)

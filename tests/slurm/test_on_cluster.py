@@ -124,6 +124,15 @@ def test_a_profile_maps_resources_to_sbatch(failed_run):
         assert job_details(job["id"])["Partition"] == "gpu"
 
 
+def test_a_gpu_jobs_run_offline(failed_run):
+    """Jobs that ask for a GPU never reach for the hub: they read the download rules' snapshots."""
+    workdir, _, _ = failed_run
+    logs = sorted((workdir / "logs" / "train_adapter").rglob("*.log"))
+    assert logs, "no train_adapter logs"
+    for log in logs:
+        assert "HF_HUB_OFFLINE=1" in log.read_text(encoding="utf-8", errors="replace"), log
+
+
 # ---- b. rerunning: only the failed cell and what depends on it ----------------------------------
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from maple.plan.cli import main
+
+sys.exit(main())

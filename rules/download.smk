@@ -1,0 +1,50 @@
+# Hub snapshots on the submit host (localrules): compute nodes have no internet and GPU jobs run
+# with HF_HUB_OFFLINE=1, reading only these snapshots from the shared HF cache (HF_HOME).
+# Models and datasets that are local directories (the embedded default) need none.
+
+
+localrules:
+    download_model,
+    download_eval,
+
+
+rule download_model:
+    output:
+        paths.DOWNLOAD_MODEL,
+    log:
+        paths.log("download_model", "{model}"),
+    benchmark:
+        paths.benchmark("download_model", "{model}")
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+        gpu=0,
+    params:
+        repos=lambda wc: [HUB_MODELS[wc.model]],
+        hf_home=config.get("hf_home"),
+    script:
+        "../scripts/download_hub.py"
+
+
+rule download_eval:
+    output:
+        paths.DOWNLOAD_EVAL,
+    log:
+        paths.log("download_eval", "{task}"),
+    benchmark:
+        paths.benchmark("download_eval", "{task}")
+    conda:
+        "../envs/generate.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+        gpu=0,
+    params:
+        repos=lambda wc: hub.eval_repos(config, wc.task),
+        hf_home=config.get("hf_home"),
+    script:
+        "../scripts/download_hub.py"

@@ -1,0 +1,97 @@
+"""python -m maple.plan, and every paper prompt shape fitting with Mistral-7B-v0.1's own tokenizer."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from maple.plan.tokenizer import mistral_v1_model
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+PAPER = ROOT / "config" / "paper.yaml"
+MISTRAL = mistral_v1_model()
+needs_mistral = pytest.mark.skipif(MISTRAL is None, reason="mistral-common (installed with vllm) is absent")
+KEYS = {"requests", "max_model_len", "max_new_tokens", "prompt_tokens_median", "prompt_tokens_max",
+        "shots_min", "shots_max", "truncated", "over_limit"}
+
+
+def plan(*args):
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "maple.plan", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+
+
+def qa_row(i: int, words: int) -> dict:
+    return {"id": f"q{i}", "title": "t", "context": " ".join(f"w{k}" for k in range(words)),
+            "question": f"Question {i}?", "answers": {"text": ["w1"], "answer_start": [3]}}
+
+
+@needs_mistral
+def test_cli_exact_form(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(qa_row(i, 150 + 700 * (i % 3))) + "\n" for i in range(9)), encoding="utf-8")
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--task", "mlqa",
+               "--lang", "de", "--eval-rows", str(rows), "--protocol", "megaverse")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(result)
+    assert result["requests"] == 9 and result["max_model_len"] == 4096 and result["over_limit"] == 0
+    assert result["max_new_tokens"] == 32  # the spec's, as the config does not override it
+    assert result["shots_min"] < result["shots_max"]  # long passages cost shots, short ones keep them
+    assert result["prompt_tokens_max"] + result["max_new_tokens"] <= 4096
+
+
+@needs_mistral
+@pytest.mark.parametrize("args, needle", [
+    (["--task", "xquad", "--lang", "de", "--eval-rows", "/nonexistent.jsonl"], "--eval-rows"),
+    (["--task", "nope", "--lang", "de", "--eval-rows", "{rows}"], "unknown task"),
+    (["--task", "xquad", "--lang", "de", "--eval-rows", "{rows}", "--protocol", "x"], "--protocol"),
+    (["--task", "xquad", "--lang", "de", "--eval-rows", "{bad}"], "lacks field"),
+    (["--task", "xquad", "--lang", "de"], "--eval-rows"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(qa_row(0, 10)) + "\n", encoding="utf-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "no context here"}) + "\n", encoding="utf-8")
+    args = [a.format(rows=rows, bad=bad) for a in args]
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, *args)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
+
+
+def test_bad_tokenizer_is_one_line(tmp_path):
+    junk = tmp_path / "tok.model"
+    junk.write_bytes(b"not a model")
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", str(junk), "--task", "xquad",
+               "--lang", "de", "--eval-rows", str(junk))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--tokenizer" in out.stderr
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_every_paper_prompt_fits_with_the_real_tokenizer():
+    """Every request shape of config/paper.yaml (its shot counts and token limits, both protocols) for
+    every task and language ../shared/data covers, with its real rows: prompt + max_new_tokens fits."""
+    from maple.plan import grid_cost
+    from maple.plan.cli import make_budget
+
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    budget = make_budget(cfg, "mistral-7b", MISTRAL)
+    rows = grid_cost.task_rows(cfg, "mistral-7b", budget, str(SHARED))
+    covered = {(r["task"], r["protocol"]) for r in rows}
+    for task in ("xnli", "xcopa", "xquad", "mlqa", "belebele", "xlsum", "alpaca_eval"):
+        assert {(task, "megaverse"), (task, "reference")} <= covered, task
+    # every language with rows in ../shared/data, in the config or not (Belebele's Burmese and Tamil)
+    assert {"mya_Mymr", "tam_Taml"} <= {r["lang"] for r in rows if r["task"] == "belebele"}
+    assert len(rows) >= 50
+    for r in rows:
+        assert r["over_limit"] == 0 and r["failed"] == 0, r
+        assert r["prompt_tokens_max"] + r["max_new_tokens"] <= 4096
+    # the measured lengths of the issue: XL-Sum's 4 shots never fit 4096 with Thai or Tamil articles
+    thai = next(r for r in rows if (r["task"], r["lang"]) == ("xlsum", "thai"))
+    assert thai["fewer_shots"] == thai["requests"] and thai["truncated"] > 0
