@@ -11,7 +11,7 @@ from maple.tasks.build import requests_from_rows
 
 MISTRAL = mistral_v1_model()
 needs_mistral = pytest.mark.skipif(MISTRAL is None, reason="mistral-common (installed with vllm) is absent")
-PROMPT = {"template": "### Instruction:\n{instruction}\n\n{input_block}### Response:\n", "input_block": ""}
+PROMPT = {"template": "### Instruction:\n{instruction}\n\n{input_block}### Response:\n", "input_block": "### Input:\n{input}\n\n"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def build(spec_name, rows, shots, budget, max_new_tokens=50):
 def test_shots_dropped_one_at_a_time_then_passage_cut(tok):
     budget = Budget(tok, 1024)
     shots = [article(100 + k, 150) for k in range(4)]  # ~150 tokens each
-    rows = [article(0, 10), article(1, 500), article(2, 900), article(3, 3000)]
+    rows = [article(0, 10), article(1, 500), article(2, 800), article(3, 3000)]
     reqs = build("xlsum", rows, shots, budget)
     used = [r["shots_used"] for r in reqs]
     assert used[0] == 4 and 0 < used[1] < 4 and used[2] == 0 and used[3] == 0

@@ -91,7 +91,9 @@ def _embedded_eval_rows():
             for protocol, proto in spec.protocols.items():
                 split = proto.lang_splits.get(lang, (proto.eval_split, None))[0]
                 config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
-                yield from load_rows(task, lang, resolve_source(spec, ref, task_cfg), config, split).to_list()
+                data_files = task_cfg.get("data_files") if ref is spec.data else None
+                yield from load_rows(task, lang, resolve_source(spec, ref, task_cfg), config, split,
+                                     data_files).to_list()
 
 
 def test_tiny_model_text_excludes_every_evaluated_split():

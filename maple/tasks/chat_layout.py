@@ -44,6 +44,9 @@ def render(turns: list[dict], prompt_cfg: dict | None, target_delimiter: str = "
     text = fewshot_delimiter.join(examples + [body[-1]["content"]])
     if prompt_cfg:
         # an empty system turn (AlpacaEval: the instruction is the task) puts the text in the Instruction block
-        return wrap_prompt(system, prompt_cfg, input=text) if system else wrap_prompt(text, prompt_cfg)
+        if system and "{input}" in prompt_cfg.get("input_block", ""):
+            return wrap_prompt(system, prompt_cfg, input=text)
+        # no Input block in the template: instruction and examples share the Instruction block
+        return wrap_prompt(f"{system.strip()}\n\n{text}" if system else text, prompt_cfg)
     bare = text + target_delimiter.rstrip(" ")  # " True" is the answer's own token: no trailing space
     return f"{system.strip()}\n\n{bare}" if system else bare
