@@ -43,7 +43,20 @@ def load_base_model(path: str, bits: int, device: str, revision=None, trust_remo
         trust_remote_code=trust_remote_code,
     )
     model.config.use_cache = False
+    if bits == 4 and device != "cuda":
+        _generic_cpu_4bit_kernel(model)
     return model
+
+
+def _generic_cpu_4bit_kernel(model) -> None:
+    """bitsandbytes 0.50 repacks 4-bit weights for its AVX512-BF16 CPU inference kernel in blocks of
+    32 output rows and raises on other shapes (tiny models), only on CPUs with that extension; the
+    generic kernel computes the same product on every CPU."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def load_tokenizer(path: str, revision=None, trust_remote_code: bool = False):
