@@ -99,8 +99,12 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
 
 
 def test_overrides_apply_in_order(paper_config):
-    paper_config["training"]["per_cell"] = {"mistral-7b/bactrian-x-22/r64-b8": {"learning_rate": 1e-5}}
     cells = {c.id: c for c in grid.training_cells(paper_config)}
+    # one recipe by default: the paper compares datasets
+    assert grid.training_config(paper_config, cells["llama-2-7b/bactrian-x-22/r8-b4"])["learning_rate"] == 2e-4
+    # the Bactrian-X recipe as the documented option, then a per-cell override on top
+    paper_config["training"]["per_dataset"] = {"bactrian-x-22": {"learning_rate": 3e-4, "lora_dropout": 0.05}}
+    paper_config["training"]["per_cell"] = {"mistral-7b/bactrian-x-22/r64-b8": {"learning_rate": 1e-5}}
     assert grid.training_config(paper_config, cells["llama-2-7b/alpaca/r8-b4"])["learning_rate"] == 2e-4
     assert grid.training_config(paper_config, cells["llama-2-7b/bactrian-x-22/r8-b4"])["learning_rate"] == 3e-4
     tuned = grid.training_config(paper_config, cells["mistral-7b/bactrian-x-22/r64-b8"])

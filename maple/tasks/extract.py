@@ -33,8 +33,9 @@ def _contain(a: str, b: str) -> bool:
 # --- XNLI -----------------------------------------------------------------------------------
 
 def megaverse_xnli_match(prediction: str, label: str) -> bool:
-    """MEGAVERSE's XNLI and XCOPA rule (mega/eval/eval_cls.py, run_seq_eval): the output's first line and the label, both
-    SQuAD-normalised ("</s>" dropped), match when one contains the other; "" never matches.
+    """MEGAVERSE's XNLI and XCOPA rule (mega/eval/eval_cls.py, run_seq_eval): the output's first line
+    and the label, both SQuAD-normalised ("</s>" dropped), match when one contains the other; "" never
+    matches.
     One departure: the first non-empty line, since completion models often open with a newline."""
     from maple.metrics._vendor.squad_v1_1 import normalize_answer
 

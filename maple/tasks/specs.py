@@ -30,6 +30,10 @@ from maple.tasks.spec import (
 ACCURACY = ("accuracy",)
 QA_METRICS = ("f1", "exact_match")
 SHORT_STOP = ("\n\n",)  # a few-shot continuation starts the next example after a blank line
+# MEGAVERSE's HF path generated 100 new tokens for XNLI, XCOPA (mega/models/hf_completion_models.py,
+# hf_model_completion: max_new_tokens default 100) and XQuAD/MLQA (mega/eval_qa_gptturbo.py,
+# evaluate_qa_chatgpt: max_new_tokens=100); only the first line is scored, and generation stops at a blank line
+MEGAVERSE_NEW_TOKENS = 100
 
 XNLI = TaskSpec(
     name="xnli",
@@ -45,7 +49,7 @@ XNLI = TaskSpec(
         "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match"),
         "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
     },
-    max_new_tokens=10,
+    max_new_tokens=MEGAVERSE_NEW_TOKENS,
     stop=SHORT_STOP,
     languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
 )
@@ -77,7 +81,7 @@ XCOPA = TaskSpec(
             lang_splits={"en": ("validation", "train")},
         ),
     },
-    max_new_tokens=10,
+    max_new_tokens=MEGAVERSE_NEW_TOKENS,
     stop=SHORT_STOP,
     languages=("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh", "en"),
 )
@@ -104,7 +108,7 @@ XQUAD = TaskSpec(
             "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_v1", shot_data=SQUAD_TRAIN
         ),
     },
-    max_new_tokens=32,
+    max_new_tokens=MEGAVERSE_NEW_TOKENS,
     stop=SHORT_STOP,
     languages=("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"),
 )
@@ -126,7 +130,7 @@ MLQA = TaskSpec(
         "megaverse": ProtocolSpec("validation", "validation", 8, ex.span_answer, QA_METRICS, "squad_whitespace"),
         "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
-    max_new_tokens=32,
+    max_new_tokens=MEGAVERSE_NEW_TOKENS,
     stop=SHORT_STOP,
     languages=("ar", "de", "en", "es", "hi", "vi", "zh"),
 )
