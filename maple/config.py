@@ -139,17 +139,17 @@ def _check_names(config: dict) -> None:
 
 
 def _check_task_languages(config: dict) -> None:
-    """Each task's languages are those its registry spec declares (maple/tasks/specs.py)."""
-    from maple.tasks import get_task
+    """Each task's languages are those its registry spec declares (the same check as at scoring)."""
+    from maple.metrics.errors import ScoringInputError
+    from maple.metrics.languages import check
 
     for task, task_cfg in config["evaluation"]["tasks"].items():
-        allowed = get_task(task).languages
         for i, lang in enumerate(task_cfg["languages"]):
-            if lang not in allowed:
-                raise ConfigError(
-                    f"evaluation.tasks.{task}.languages[{i}]: {lang!r} is not a language of {task}; "
-                    f"allowed: {', '.join(allowed)}"
-                )
+            for protocol in config["evaluation"]["protocols"]:
+                try:
+                    check(task, lang, protocol)
+                except ScoringInputError as err:
+                    raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
 
 
 def _check_overrides(config: dict) -> None:
@@ -201,11 +201,11 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     fill_defaults(config, load_schema())
     _check_names(config)
     _check_task_languages(config)
-    _check_overrides(config)
     try:
         check_training(config["training"])
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    _check_overrides(config)
     _check_local_paths(config, Path(root))
     return config
 

@@ -22,11 +22,23 @@ from __future__ import annotations
 from maple.metrics.errors import MetricUnavailableError, ScoringInputError
 from maple.metrics.languages import PROTOCOLS, TASKS, check
 from maple.tasks import extract_answer, get_task
+from maple.tasks.spec import EXTRACTIVE_QA, MULTIPLE_CHOICE, SUMMARISATION
 
 __all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "score_records"]
 
-TEXT_TASKS = ("xquad", "mlqa", "xlsum")  # gold is a list of reference strings
-CLASSIFICATION_TASKS = ("xnli", "xcopa", "belebele")
+
+class _Kind:
+    """Task groups by the registry's `kind`: a newly registered task joins its kind's group."""
+
+    def __init__(self, *kinds):
+        self.kinds = kinds
+
+    def __contains__(self, task) -> bool:
+        return get_task(task).kind in self.kinds
+
+
+TEXT_TASKS = _Kind(EXTRACTIVE_QA, SUMMARISATION)  # gold is a list of reference strings
+CLASSIFICATION_TASKS = _Kind(MULTIPLE_CHOICE)
 
 
 def _prediction(task: str, protocol: str, record: dict, i: int):
@@ -78,7 +90,9 @@ def score_records(task: str, lang: str, protocol: str, records: list[dict], opti
 
         return alpaca_eval.score(protocol, records, options)
 
-    if task == "xquad":
+    if task in CLASSIFICATION_TASKS:
+        from maple.metrics.accuracy import score as accuracy_score
+    elif task == "xquad":
         from maple.metrics.squad import score as metric
     elif task == "mlqa":
         from maple.metrics.mlqa import score as metric
@@ -90,7 +104,7 @@ def score_records(task: str, lang: str, protocol: str, records: list[dict], opti
         def metric(protocol, lang, prediction, golds):
             return rouge_score(protocol, lang, prediction, golds, stem=stem)
     else:
-        from maple.metrics.accuracy import score as accuracy_score
+        raise ScoringInputError(f"task {task}: no scorer for kind {get_task(task).kind!r}")
 
     per_example = []
     for i, record in enumerate(records):

@@ -33,6 +33,8 @@ SHORT_STOP = ("\n\n",)  # a few-shot continuation starts the next example after 
 
 XNLI = TaskSpec(
     name="xnli",
+    label="XNLI",
+    label_words=(("true", "entailment"), ("neither", "neutral"), ("false", "contradiction")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/xnli", "{lang}", "xnli"),
     query=p.xnli_query,
@@ -51,6 +53,8 @@ XNLI = TaskSpec(
 
 XCOPA = TaskSpec(
     name="xcopa",
+    label="XCOPA",
+    label_words=(("choice1", "1"), ("choice2", "2")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("cambridgeltl/xcopa", "{lang}", "xcopa"),
     # XCOPA has no English config: English is COPA from SuperGLUE (hub: aps/super_glue, config copa)
@@ -79,6 +83,7 @@ SQUAD_TRAIN = DataRef("rajpurkar/squad", "plain_text", "squad")
 
 XQUAD = TaskSpec(
     name="xquad",
+    label="XQuAD",
     kind=EXTRACTIVE_QA,
     data=DataRef("google/xquad", "xquad.{lang}", "xquad"),
     query=p.qa_query,
@@ -102,6 +107,7 @@ XQUAD = TaskSpec(
 
 MLQA = TaskSpec(
     name="mlqa",
+    label="MLQA",
     kind=EXTRACTIVE_QA,
     data=DataRef("facebook/mlqa", "mlqa.{lang}.{lang}", "mlqa"),
     query=p.qa_query,
@@ -121,6 +127,8 @@ MLQA = TaskSpec(
 
 BELEBELE = TaskSpec(
     name="belebele",
+    label="Belebele",
+    label_words=(("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/belebele", "{lang}", "belebele"),
     query=p.belebele_query,
@@ -145,6 +153,7 @@ BELEBELE = TaskSpec(
 
 XLSUM = TaskSpec(
     name="xlsum",
+    label="XL-Sum",
     kind=SUMMARISATION,
     data=DataRef("csebuetnlp/xlsum", "{lang}", "xlsum"),
     query=p.xlsum_query,
@@ -173,6 +182,7 @@ XLSUM = TaskSpec(
 
 ALPACA_EVAL = TaskSpec(
     name="alpaca_eval",
+    label="AlpacaEval",
     kind=INSTRUCTION,
     data=DataRef("tatsu-lab/alpaca_eval", "alpaca_eval", "alpaca_eval"),
     query=p.alpaca_query,
