@@ -118,3 +118,19 @@ def test_training_keys_are_transformers_fields():
     config = _config()
     config["training"]["report_to"] = "tensorboard"  # a switchable logger
     maple_config.validate(copy.deepcopy(config), ROOT)
+
+
+def test_scoring_dispatches_through_the_declared_scorer(toy_task, monkeypatch):
+    import dataclasses
+
+    from maple.metrics import ScoringInputError
+
+    qa = ProtocolSpec("test", None, 0, lambda out, req: out.strip(), ("f1", "exact_match"), "squad_v1")
+    spec = dataclasses.replace(TOY, kind="extractive_qa", protocols={"reference": qa, "megaverse": qa})
+    monkeypatch.setitem(TASKS, TOY.name, spec)
+    summary, _ = score_records(TOY.name, "en", "reference", [{"prediction": "the Blue sky", "references": ["blue sky"]}])
+    assert summary["exact_match"] == 1.0  # SQuAD v1.1 drops articles and case
+    broken = dataclasses.replace(qa, scorer="nope")
+    monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(spec, protocols={"reference": broken, "megaverse": broken}))
+    with pytest.raises(ScoringInputError, match="unknown scorer 'nope'"):
+        score_records(TOY.name, "en", "reference", [{"prediction": "x", "references": ["x"]}])

@@ -6,6 +6,7 @@ Scorer names (implemented by maple.metrics):
   label_match             prediction == gold (int labels)
   squad_whitespace        MEGAVERSE SQuAD EM/F1 on whitespace tokens (zh/th F1 degenerates to EM)
   squad_v1                official SQuAD v1.1 EM/F1, max over gold answers
+  mlqa_prediction_normalised  MEGAVERSE MLQA: the MLQA normaliser on the prediction only, then squad_whitespace
   mlqa_official           official MLQA normalisation per language (zh mixed segmentation)
   rougeL_mean_prf         the XL-Sum fork of rouge_score without lang=, stemming on, mean of P, R and F
   multilingual_rougeL_f1  XL-Sum authors' multilingual ROUGE-L F1 (lang set from the config name)
@@ -117,7 +118,9 @@ MLQA = TaskSpec(
     protocols={
         # quirk: MEGAVERSE scored MLQA on validation with its 4 shots drawn from validation too
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
-        "megaverse": ProtocolSpec("validation", "validation", 4, ex.span_answer, QA_METRICS, "squad_whitespace"),
+        "megaverse": ProtocolSpec(
+            "validation", "validation", 4, ex.span_answer, QA_METRICS, "mlqa_prediction_normalised"
+        ),
         "reference": ProtocolSpec("test", "validation", 4, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
     max_new_tokens=32,
