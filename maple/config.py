@@ -72,10 +72,44 @@ def _schema_message(err) -> str:
     return f"{where}: {err.message}"
 
 
+def load_schema() -> dict:
+    """The schema, with the task names of the registry (the single source of truth)."""
+    from maple.tasks import TASKS
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    schema["properties"]["evaluation"]["properties"]["tasks"]["propertyNames"] = {"enum": list(TASKS)}
+    return schema
+
+
+def fill_defaults(value, schema: dict, root: dict | None = None):
+    """Fill the schema's `default`s into `value` in place (objects, their entries and list items):
+    every later reader indexes the config instead of repeating a fallback."""
+    import copy
+
+    root = root or schema
+    if "$ref" in schema:  # only local refs: #/definitions/<name>
+        schema = root["definitions"][schema["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                fill_defaults(value[key], sub, root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                if key not in schema.get("properties", {}):
+                    fill_defaults(value[key], extra, root)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            fill_defaults(item, schema["items"], root)
+    return value
+
+
 def validate_schema(config: dict) -> None:
     import jsonschema  # light, but only needed here
 
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -95,9 +129,27 @@ def _check_names(config: dict) -> None:
                 raise ConfigError(
                     f"grid[{i}].datasets: unknown dataset {d!r}; defined datasets: {', '.join(datasets)}"
                 )
-    judge = config["evaluation"].get("judge", {}).get("model")
-    if judge and judge not in models:
-        raise ConfigError(f"evaluation.judge.model: unknown model {judge!r}; defined models: {', '.join(models)}")
+    judge = config["evaluation"]["judge"]
+    if judge.get("model") and judge["model"] not in models:
+        raise ConfigError(
+            f"evaluation.judge.model: unknown model {judge['model']!r}; defined models: {', '.join(models)}"
+        )
+    if "alpaca_eval" in config["evaluation"]["tasks"] and not (judge.get("model") or judge["api"]):
+        raise ConfigError("evaluation.judge: alpaca_eval needs a judge; set model (a name from models) or api")
+
+
+def _check_task_languages(config: dict) -> None:
+    """Each task's languages are those its registry spec declares (the same check as at scoring)."""
+    from maple.metrics.errors import ScoringInputError
+    from maple.metrics.languages import check
+
+    for task, task_cfg in config["evaluation"]["tasks"].items():
+        for i, lang in enumerate(task_cfg["languages"]):
+            for protocol in config["evaluation"]["protocols"]:
+                try:
+                    check(task, lang, protocol)
+                except ScoringInputError as err:
+                    raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
 
 
 def _check_overrides(config: dict) -> None:
@@ -141,9 +193,18 @@ def _check_local_paths(config: dict, root: Path) -> None:
 
 
 def validate(config: dict, root: str | os.PathLike = ".") -> dict:
-    """Validate a config dict in place-free fashion; returns it. Raises ConfigError (one line)."""
+    """Validate a config dict and fill the schema's defaults into it (in place); returns it.
+    Raises ConfigError (one line)."""
+    from maple.train.arguments import check_training
+
     validate_schema(config)
+    fill_defaults(config, load_schema())
     _check_names(config)
+    _check_task_languages(config)
+    try:
+        check_training(config["training"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     _check_overrides(config)
     _check_local_paths(config, Path(root))
     return config

@@ -13,7 +13,7 @@ CHECKPOINTS = RESULTS + "/checkpoints/{model}/{dataset}/r{rank}-b{bits}"
 ADAPTER = RESULTS + "/adapters/{model}/{dataset}/r{rank}-b{bits}"
 MERGED = RESULTS + "/merged/{model}/{dataset}/r{rank}-b{bits}"
 OUTPUTS = RESULTS + "/outputs/{cell}/{task}.jsonl"
-GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}"  # multi_lora: one dir per job
+GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}/{task}"  # multi_lora: one dir per job
 SCORES = RESULTS + "/scores/{cell}/{task}.json"
 EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
 JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
@@ -68,8 +68,8 @@ def outputs_file(cell, task: str) -> str:
     return fill(OUTPUTS, cell=cell.id, task=task)
 
 
-def group_outputs_dir(model: str, rank: int) -> str:
-    return fill(GROUP_OUTPUTS, model=model, rank=rank)
+def group_outputs_dir(model: str, rank: int, task: str) -> str:
+    return fill(GROUP_OUTPUTS, model=model, rank=rank, task=task)
 
 
 def group_member_file(group_dir: str, cell, task: str) -> str:

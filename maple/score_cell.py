@@ -80,7 +80,7 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
     import json
 
     cell = grid.parse_cell(cell_id)
-    backend = settings["evaluation"].get("backend", "vllm")
+    backend = settings["evaluation"]["backend"]
     mode_label = f"{backend}/{'base' if cell.is_base else mode}"
     from maple.generate.served import served_as
 
@@ -92,7 +92,7 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
             records = read_jsonl(judgements_file)
         else:
             records = raw_records(cell_id, task, raw_inputs, mode)
-        rows, examples = score_task(cell_id, task, records, mode_label, served_as=served)
+        rows, examples = score_task(cell_id, task, records, mode_label, settings.get("scoring"), served_as=served)
         write_jsonl(example_file, examples)
         with atomic_file(score_file) as fh:
             json.dump(rows, fh, indent=1, ensure_ascii=False)

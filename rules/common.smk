@@ -5,7 +5,7 @@ import sys
 from snakemake.utils import min_version
 
 from maple import config as maple_config
-from maple import grid, hub, paths
+from maple import grid, hub, job_params, paths
 from maple.report import figure_names
 
 min_version("9.0")
@@ -20,13 +20,13 @@ CELLS = grid.training_cells(config)
 BASES = grid.base_cells(config)
 EVAL_CELLS = CELLS + BASES
 TASKS = grid.tasks(config)
-MODE = config["evaluation"].get("mode", "multi_lora")
-PROTOCOLS = config["evaluation"].get("protocols", ["megaverse", "reference"])
+MODE = config["evaluation"]["mode"]
+PROTOCOLS = config["evaluation"]["protocols"]
 FIGURES = figure_names.STEMS
 FIGURE_PNGS = paths.figure_pngs(PROTOCOLS)
 TABLE_FILES = paths.table_files()
 
-DEVICE = config.get("device", "cpu")
+DEVICE = config["device"]
 # hub repositories fetched on the submit host (rules/download.smk); none for local sources
 HUB_MODELS = hub.model_repos(config)
 HUB_EVAL_TASKS = [t for t in TASKS if hub.eval_repos(config, t)]
@@ -71,21 +71,11 @@ def eval_downloads(wildcards=None):
 
 def final_targets():
     targets = [paths.adapter_dir(c) for c in CELLS]
-    if config.get("merge", {}).get("keep", True):
+    if config["merge"]["keep"]:
         targets += [paths.merged_dir(c) for c in CELLS]
     targets += [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
     targets += report_targets()
     return targets
-
-
-def eval_params():
-    return {
-        "evaluation": config["evaluation"],
-        "prompt": config["prompt"],
-        "seed": config["seed"],
-        "device": DEVICE,
-        "trust_remote_code": config.get("trust_remote_code", False),
-    }
 
 
 def generation_inputs(wildcards):
@@ -103,16 +93,15 @@ def group_cells(wildcards):
     return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
 
 
-def raw_outputs(wildcards):
-    """The file(s) holding a cell's raw generations, wherever its generation mode put them."""
-    cell = grid.parse_cell(wildcards.cell)
+def raw_output(cell, task):
+    """The file or multi_lora group directory holding one cell's raw generations of one task."""
     if MODE == "multi_lora" and not cell.is_base:
-        return paths.group_outputs_dir(cell.model, cell.rank)
-    return [paths.outputs_file(cell, t) for t in TASKS]
+        return paths.group_outputs_dir(cell.model, cell.rank, task)
+    return paths.outputs_file(cell, task)
 
 
 def judge_inputs(wildcards):
-    if "alpaca_eval" not in TASKS:
+    if wildcards.task != "alpaca_eval":
         return []
     cell = grid.parse_cell(wildcards.cell)
     if MODE == "multi_lora" and not cell.is_base:
@@ -120,9 +109,9 @@ def judge_inputs(wildcards):
     return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
 
 
-def judge_params():
-    judge = config["evaluation"].get("judge", {})
-    return {"judge": judge, "judge_model": config["models"].get(judge.get("model"), {})}
+def judge_model_inputs(wildcards):
+    judge = config["evaluation"]["judge"]
+    return [] if judge["api"] else model_inputs(judge["model"])
 
 
 def report_targets():
@@ -133,6 +122,6 @@ def score_files(wildcards):
     """Every cell's scores; with partial_report, only those that exist (after failed cells)."""
     files = [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
     # --config gives a string
-    if str(config.get("partial_report", False)).lower() == "true":
+    if str(config["partial_report"]).lower() == "true":
         return [f for f in files if os.path.exists(f)]
     return files

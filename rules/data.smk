@@ -23,7 +23,7 @@ rule build_tiny_model:
         runtime=res("build_tiny_model", "runtime", 10),
         gpu=0,
     params:
-        build=lambda wc: config["models"][wc.model]["build"],
+        build=lambda wc: job_params.canonical(config["models"][wc.model]["build"]),
         seed=config["seed"],
         tasks=config["evaluation"]["tasks"],  # a task's `split` override is excluded from the text too
     script:
@@ -45,7 +45,7 @@ rule download_dataset:
         runtime=res("download_dataset", "runtime", 60),
         gpu=0,
     params:
-        dataset=lambda wc: config["datasets"][wc.dataset],
+        dataset=lambda wc: job_params.canonical(config["datasets"][wc.dataset]),
         seed=config["seed"],
     script:
         "../scripts/download_dataset.py"
@@ -69,8 +69,8 @@ rule tokenise_dataset:
         runtime=res("tokenise_dataset", "runtime", 60),
         gpu=0,
     params:
-        model=lambda wc: config["models"][wc.model],
-        prompt=config["prompt"],
-        trust_remote_code=config.get("trust_remote_code", False),
+        model=lambda wc: job_params.canonical(config["models"][wc.model]),
+        prompt=job_params.canonical(config["prompt"]),
+        trust_remote_code=config["trust_remote_code"],
     script:
         "../scripts/tokenise_dataset.py"

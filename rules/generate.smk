@@ -1,17 +1,18 @@
-# Batched generation of every task x language x protocol prompt, one engine load per job.
-# merged mode: one job per cell serves its merged checkpoint; multi_lora mode: one job per
-# (model, rank) serves the base once with a LoRA request per adapter. Base models: one job each.
+# Batched generation, one job and one engine load per cell and task: a job's params hold only its
+# task's settings, so adding a language or changing one task's settings regenerates that task only.
+# merged mode: one job per cell and task serves its merged checkpoint; multi_lora mode: one job per
+# (model, rank, task) serves the base once with a LoRA request per adapter. Base models: per task.
 
 
 rule generate_outputs:
     input:
         generation_inputs,
     output:
-        expand(paths.OUTPUTS, task=TASKS, allow_missing=True),
+        paths.OUTPUTS,
     log:
-        paths.log("generate_outputs", "{cell}"),
+        paths.log("generate_outputs", "{cell}/{task}"),
     benchmark:
-        paths.benchmark("generate_outputs", "{cell}")
+        paths.benchmark("generate_outputs", "{cell}/{task}")
     wildcard_constraints:
         cell=(
             r"[A-Za-z0-9._-]+/none/base"
@@ -27,8 +28,8 @@ rule generate_outputs:
         gpu=res("generate_outputs", "gpu", 0),
     params:
         cell="{cell}",
-        model=lambda wc: config["models"][grid.parse_cell(wc.cell).model],
-        settings=eval_params(),
+        model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
+        settings=lambda wc: job_params.generation_params(config, wc.task),
     script:
         "../scripts/generate_outputs.py"
 
@@ -41,9 +42,9 @@ rule generate_group_outputs:
     output:
         directory(paths.GROUP_OUTPUTS),
     log:
-        paths.log("generate_group_outputs", "{model}/lora-r{rank}"),
+        paths.log("generate_group_outputs", "{model}/lora-r{rank}/{task}"),
     benchmark:
-        paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}")
+        paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}/{task}")
     conda:
         "../envs/generate.yaml"
     threads: res("generate_outputs", "threads", 1)
@@ -53,7 +54,7 @@ rule generate_group_outputs:
         gpu=res("generate_outputs", "gpu", 0),
     params:
         cells=lambda wc: [c.id for c in group_cells(wc)],
-        model=lambda wc: config["models"][wc.model],
-        settings=eval_params(),
+        model=lambda wc: job_params.model_params(config, wc.model),
+        settings=lambda wc: job_params.generation_params(config, wc.task),
     script:
         "../scripts/generate_outputs.py"

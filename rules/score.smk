@@ -1,10 +1,11 @@
-# Scoring reads raw outputs only: a metric change rescores without regenerating.
+# Judging reads AlpacaEval outputs and judge settings only; scoring reads one task's raw outputs and
+# scoring options (plus a digest of the scoring code): a metric change rescores without regenerating.
 
 
 rule judge_alpaca_eval:
     input:
-        raw=raw_outputs,
-        judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
+        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), "alpaca_eval"),
+        judge=judge_model_inputs,
     output:
         paths.JUDGEMENTS,
     log:
@@ -25,17 +26,17 @@ rule judge_alpaca_eval:
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
     params:
-        **judge_params(),
+        **job_params.judge_params(config),
         cell="{cell}",
-        settings=eval_params(),
+        mode=MODE,
     script:
         "../scripts/judge_alpaca_eval.py"
 
 
 rule judge_group_alpaca_eval:
     input:
-        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank),
-        judge=lambda wc: model_inputs(config["evaluation"]["judge"]["model"]),
+        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, "alpaca_eval"),
+        judge=judge_model_inputs,
     output:
         directory(paths.GROUP_JUDGEMENTS),
     log:
@@ -50,24 +51,24 @@ rule judge_group_alpaca_eval:
         runtime=res("judge_alpaca_eval", "runtime", 60),
         gpu=res("judge_alpaca_eval", "gpu", 0),
     params:
-        **judge_params(),
+        **job_params.judge_params(config),
         cells=lambda wc: [c.id for c in group_cells(wc)],
-        settings=eval_params(),
+        mode=MODE,
     script:
         "../scripts/judge_alpaca_eval.py"
 
 
 rule score_outputs:
     input:
-        raw=raw_outputs,
+        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), wc.task),
         judgements=judge_inputs,
     output:
-        scores=expand(paths.SCORES, task=TASKS, allow_missing=True),
-        examples=expand(paths.EXAMPLE_SCORES, task=TASKS, allow_missing=True),
+        scores=paths.SCORES,
+        examples=paths.EXAMPLE_SCORES,
     log:
-        paths.log("score_outputs", "{cell}"),
+        paths.log("score_outputs", "{cell}/{task}"),
     benchmark:
-        paths.benchmark("score_outputs", "{cell}")
+        paths.benchmark("score_outputs", "{cell}/{task}")
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -77,8 +78,9 @@ rule score_outputs:
         gpu=0,
     params:
         cell="{cell}",
-        tasks=TASKS,
+        task="{task}",
         mode=MODE,
-        settings=eval_params(),
+        settings=lambda wc: job_params.scoring_params(config, wc.task),
+        code=job_params.code_digest(),
     script:
         "../scripts/score_outputs.py"

@@ -20,11 +20,13 @@ rule train_adapter:
         gpu=res("train_adapter", "gpu", 0),
     params:
         cell=lambda wc: cell_of(wc).id,
-        model=lambda wc: config["models"][wc.model],
-        training=lambda wc: grid.training_config(config, cell_of(wc)),
+        model=lambda wc: job_params.canonical(config["models"][wc.model]),
+        training=lambda wc: job_params.canonical(
+            grid.training_config(config, cell_of(wc))
+        ),
         checkpoints=paths.CHECKPOINTS,
         device=DEVICE,
-        trust_remote_code=config.get("trust_remote_code", False),
+        trust_remote_code=config["trust_remote_code"],
     script:
         "../scripts/train_adapter.py"
 
@@ -36,7 +38,7 @@ rule merge_adapter:
     output:
         (
             directory(paths.MERGED)
-            if config.get("merge", {}).get("keep", True)
+            if config["merge"]["keep"]
             else temp(directory(paths.MERGED))
         ),
     log:
@@ -52,8 +54,8 @@ rule merge_adapter:
         gpu=res("merge_adapter", "gpu", 0),
     params:
         cell=lambda wc: cell_of(wc).id,
-        model=lambda wc: config["models"][wc.model],
+        model=lambda wc: job_params.canonical(config["models"][wc.model]),
         device=DEVICE,
-        trust_remote_code=config.get("trust_remote_code", False),
+        trust_remote_code=config["trust_remote_code"],
     script:
         "../scripts/merge_adapter.py"

@@ -1,4 +1,4 @@
-"""Rules generate_outputs (one cell) and generate_group_outputs (multi_lora: one rank group)."""
+"""Rules generate_outputs (one cell, one task) and generate_group_outputs (multi_lora: one rank group, one task)."""
 
 from maple import grid
 from maple.generate.run import generate_cell, generate_group
@@ -12,8 +12,7 @@ def main(smk):
         return
     cell = grid.parse_cell(smk.params.cell)
     model_path = smk.params.model["path"] if cell.is_base else smk.input[0]
-    tasks = list(settings["evaluation"]["tasks"])
-    generate_cell(cell.id, smk.params.model, model_path, dict(zip(tasks, smk.output)), settings)
+    generate_cell(cell.id, smk.params.model, model_path, {smk.wildcards.task: smk.output[0]}, settings)
 
 
 run(snakemake, main)  # noqa: F821

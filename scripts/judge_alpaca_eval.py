@@ -12,7 +12,7 @@ from maple.score_cell import raw_records
 
 def main(smk):
     settings = smk.params.settings
-    mode = settings["evaluation"].get("mode", "multi_lora")
+    mode = smk.params.mode
     raw = as_list(smk.input.raw)
     if smk.rule == "judge_alpaca_eval":
         batches = [(raw_records(smk.params.cell, "alpaca_eval", raw, mode), smk.output[0])]

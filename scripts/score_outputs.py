@@ -1,4 +1,4 @@
-"""Rule score_outputs: raw outputs (and AlpacaEval judgements) of one cell -> metric rows."""
+"""Rule score_outputs: raw outputs (and AlpacaEval judgements) of one cell and task -> metric rows."""
 
 from maple.rule_script import as_list, run
 from maple.score_cell import score_cell
@@ -8,11 +8,11 @@ def main(smk):
     judgements = (as_list(smk.input.judgements) or [None])[0]
     score_cell(
         smk.params.cell,
-        smk.params.tasks,
+        [smk.params.task],
         as_list(smk.input.raw),
         judgements,
-        list(smk.output.scores),
-        list(smk.output.examples),
+        [smk.output.scores],
+        [smk.output.examples],
         smk.params.settings,
         smk.params.mode,
     )

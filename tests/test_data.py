@@ -79,3 +79,16 @@ def test_tokenised_cache_records_what_produced_it(tiny_tokenised):
     record = json.load(open(f"{tiny_tokenised}/record.json"))
     assert len(df) == record["rows"] == 24 and {"input_ids", "labels", "language"} <= set(df.columns)
     assert record["prompt"]["mask_prompt"] is True and "transformers" in record["versions"]
+
+
+def test_columns_are_mapped_from_config(tmp_path):
+    rows = [{"prompt": f"Say {i}.", "response": f"{i}", "lang_id": "en"} for i in range(6)]
+    (tmp_path / "en.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {"source": {"path": "json", "data_files": str(tmp_path / "{lang}.jsonl")}, "languages": ["en"], "size": 4}
+    with pytest.raises(DataSourceError, match="lacks column"):
+        select_examples(cfg, seed=0)
+    ds = select_examples({**cfg, "columns": {"instruction": "prompt", "output": "response"}}, seed=0)
+    assert ds.column_names == ["instruction", "input", "output", "language"] and len(ds) == 4
+    assert all(o == i.split()[1].rstrip(".") for i, o in zip(ds["instruction"], ds["output"]))
+    with pytest.raises(DataSourceError, match="no column"):
+        select_examples({**cfg, "columns": {"instruction": "question"}}, seed=0)

@@ -59,13 +59,22 @@ def select_examples(ds_cfg: dict, seed: int):
 
     parts = []
     quota = per_language_quota(ds_cfg["size"], ds_cfg["languages"])
+    # datasets.<name>.columns: maple's column -> the dataset's (e.g. {instruction: prompt, output: response})
+    columns = ds_cfg.get("columns") or {}
     for lang in ds_cfg["languages"]:
         part = load_language(ds_cfg["source"], lang)
+        absent = sorted(theirs for theirs in columns.values() if theirs not in part.column_names)
+        if absent:
+            raise DataSourceError(
+                f"datasets columns: {ds_cfg['source']['path']} ({lang}) has no column(s) {absent}; "
+                f"it has {part.column_names}"
+            )
+        part = part.rename_columns({theirs: ours for ours, theirs in columns.items() if theirs != ours})
         missing = {"instruction", "output"} - set(part.column_names)
         if missing:
             raise DataSourceError(
                 f"{ds_cfg['source']['path']} ({lang}) lacks column(s) {sorted(missing)}; "
-                f"it has {part.column_names}"
+                f"it has {part.column_names} (map yours with datasets.<name>.columns)"
             )
         if "input" not in part.column_names:
             part = part.add_column("input", [""] * len(part))

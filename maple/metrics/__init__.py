@@ -22,11 +22,23 @@ from __future__ import annotations
 from maple.metrics.errors import MetricUnavailableError, ScoringInputError
 from maple.metrics.languages import PROTOCOLS, TASKS, check
 from maple.tasks import extract_answer, get_task
+from maple.tasks.spec import EXTRACTIVE_QA, MULTIPLE_CHOICE, SUMMARISATION
 
 __all__ = ["MetricUnavailableError", "PROTOCOLS", "ScoringInputError", "TASKS", "score_records"]
 
-TEXT_TASKS = ("xquad", "mlqa", "xlsum")  # gold is a list of reference strings
-CLASSIFICATION_TASKS = ("xnli", "xcopa", "belebele")
+
+class _Kind:
+    """Task groups by the registry's `kind`: a newly registered task joins its kind's group."""
+
+    def __init__(self, *kinds):
+        self.kinds = kinds
+
+    def __contains__(self, task) -> bool:
+        return get_task(task).kind in self.kinds
+
+
+TEXT_TASKS = _Kind(EXTRACTIVE_QA, SUMMARISATION)  # gold is a list of reference strings
+CLASSIFICATION_TASKS = _Kind(MULTIPLE_CHOICE)
 
 
 def _prediction(task: str, protocol: str, record: dict, i: int):
@@ -67,30 +79,64 @@ def _gold(task: str, record: dict, i: int):
     return gold
 
 
+def _label_match(options: dict):
+    from maple.metrics.accuracy import score
+
+    return lambda task, protocol, lang, pred, gold, record, i: score(task, protocol, pred, gold, record.get("choices"), i)
+
+
+def _text(module: str, variant: str):
+    """A text metric module's `score(variant, lang, prediction, golds)`."""
+
+    def factory(options: dict):
+        import importlib
+
+        score = importlib.import_module(f"maple.metrics.{module}").score
+        return lambda task, protocol, lang, pred, golds, record, i: score(variant, lang, pred or "", golds)
+
+    return factory
+
+
+def _rouge(variant: str):
+    def factory(options: dict):
+        from maple.metrics.rouge import score
+
+        stem = bool(options.get("stem", False))  # a scoring option: absent = the XL-Sum authors' setting
+        return lambda task, protocol, lang, pred, golds, record, i: score(variant, lang, pred or "", golds, stem=stem)
+
+    return factory
+
+
+# ProtocolSpec.scorer -> a factory of the per-example function (names documented in maple/tasks/specs.py)
+SCORERS = {
+    "label_match": _label_match,
+    "squad_whitespace": _text("squad", "megaverse"),
+    "squad_v1": _text("squad", "reference"),
+    "mlqa_prediction_normalised": _text("mlqa", "megaverse"),
+    "mlqa_official": _text("mlqa", "reference"),
+    "rougeL_mean_prf": _rouge("megaverse"),
+    "multilingual_rougeL_f1": _rouge("reference"),
+}
+# scorers of a whole set of judgement records (AlpacaEval): scorer -> alpaca_eval's variant
+JUDGED_SCORERS = {"alpaca_eval_v1": "megaverse", "alpaca_eval_v2_lc": "reference"}
+
+
 def score_records(task: str, lang: str, protocol: str, records: list[dict], options: dict | None = None):
-    """Score one task x language x protocol group of records: (summary, per_example)."""
+    """Score one task x language x protocol group of records through the protocol's declared scorer:
+    (summary, per_example)."""
     check(task, lang, protocol)
     options = dict(options or {})
     if not records:
         raise ScoringInputError(f"no records to score for {task}/{lang}/{protocol}")
-    if task == "alpaca_eval":
+    scorer = get_task(task).protocol(protocol).scorer
+    if scorer in JUDGED_SCORERS:
         from maple.metrics import alpaca_eval
 
-        return alpaca_eval.score(protocol, records, options)
-
-    if task == "xquad":
-        from maple.metrics.squad import score as metric
-    elif task == "mlqa":
-        from maple.metrics.mlqa import score as metric
-    elif task == "xlsum":
-        from maple.metrics.rouge import score as rouge_score
-
-        stem = bool(options.get("stem", False))
-
-        def metric(protocol, lang, prediction, golds):
-            return rouge_score(protocol, lang, prediction, golds, stem=stem)
-    else:
-        from maple.metrics.accuracy import score as accuracy_score
+        return alpaca_eval.score(JUDGED_SCORERS[scorer], records, options)
+    if scorer not in SCORERS:
+        known = ", ".join([*SCORERS, *JUDGED_SCORERS])
+        raise ScoringInputError(f"task {task}, protocol {protocol}: unknown scorer {scorer!r}; known: {known}")
+    metric = SCORERS[scorer](options)
 
     per_example = []
     for i, record in enumerate(records):
@@ -98,10 +144,7 @@ def score_records(task: str, lang: str, protocol: str, records: list[dict], opti
             raise ScoringInputError(f"record {i + 1}: not a JSON object", i)
         pred = _prediction(task, protocol, record, i)
         gold = _gold(task, record, i)
-        if task in CLASSIFICATION_TASKS:
-            scores = accuracy_score(task, protocol, pred, gold, record.get("choices"), i)
-        else:
-            scores = metric(protocol, lang, pred or "", gold)
+        scores = metric(task, protocol, lang, pred, gold, record, i)
         per_example.append({"id": record.get("id", i), "prediction": pred, "score": scores})
     summary = {"n": len(per_example)}
     for name in get_task(task).protocol(protocol).metrics:  # the registry names each protocol's metrics

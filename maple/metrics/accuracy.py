@@ -11,14 +11,8 @@ XNLI/XCOPA containment rule, which MEGAVERSE applied at comparison time.
 from __future__ import annotations
 
 from maple.metrics.errors import ScoringInputError
+from maple.tasks import get_task
 from maple.tasks.extract import megaverse_xnli_match, normalise
-
-# the text forms of each label index when a record brings no `choices`
-LABEL_WORDS = {
-    "xnli": (("true", "entailment"), ("neither", "neutral"), ("false", "contradiction")),
-    "xcopa": (("choice1", "1"), ("choice2", "2")),
-    "belebele": (("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")),  # letters, or the 1-based option number
-}
 
 
 def _is_index(value) -> bool:
@@ -30,7 +24,7 @@ def label_texts(task: str, gold: int, choices, index: int | None = None) -> tupl
     forms = []
     if choices and 0 <= gold < len(choices):
         forms.append(str(choices[gold]))
-    words = LABEL_WORDS.get(task, ())
+    words = get_task(task).label_words  # the registry's text forms of each label index
     if 0 <= gold < len(words):
         forms.extend(words[gold])
     if not forms:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from maple.tasks.specs import TASKS as REGISTRY
+
 # The tidy table (docs/interfaces.md): the score rows plus `source`; `reference` cites published rows.
 COLUMNS = [
     "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value", "n", "mode", "source",
@@ -16,21 +18,10 @@ NO_DATASET = "none"
 AVG_LANGUAGE = "avg"  # language of a published task-level average
 AVERAGE_TASK = "average"  # task of a published across-task average (Table 1's last column)
 
-# Headline metric of each task (the one Table 1 / Table 2 report).
-HEADLINE = {
-    "xnli": "accuracy",
-    "xcopa": "accuracy",
-    "belebele": "accuracy",
-    "xquad": "f1",
-    "mlqa": "f1",
-    "xlsum": "rougeL",
-    "alpaca_eval": "win_rate",
-}
+# Headline metric (the one Table 1 / Table 2 report) and display label of each task: the registry's.
+HEADLINE = {name: spec.headline_metric for name, spec in REGISTRY.items()}
 TABLE1_TASKS = ["xnli", "xcopa", "xquad", "belebele", "mlqa", "xlsum"]
-TASK_LABELS = {
-    "xnli": "XNLI", "xcopa": "XCOPA", "xquad": "XQuAD", "belebele": "Belebele", "mlqa": "MLQA",
-    "xlsum": "XL-Sum", "alpaca_eval": "AlpacaEval", "average": "average",
-}
+TASK_LABELS = {**{name: spec.display_label for name, spec in REGISTRY.items()}, "average": "average"}
 METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1", "rougeL": "ROUGE-L", "win_rate": "win rate %"}
 
 # The paper's finetuned model per family, as named in published.csv (= the keys of config/paper.yaml).

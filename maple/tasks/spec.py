@@ -79,6 +79,17 @@ class TaskSpec:
     truncatable: str | None = None
     fewshot_delimiter: str = "\n\n"  # between examples
     instruction: str = ""  # MEGAVERSE's task instruction: the system turn heading every prompt (chat_layout.py)
+    label: str = ""  # display name in tables and figures ("" = name)
+    headline: str = ""  # the metric Tables 1-2 report ("" = the first protocol's first metric)
+    label_words: tuple[tuple[str, ...], ...] = ()  # text forms of each label index (multiple choice)
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name
+
+    @property
+    def headline_metric(self) -> str:
+        return self.headline or next(iter(self.protocols.values())).metrics[0]
 
     def protocol(self, name: str) -> ProtocolSpec:
         try:

@@ -6,6 +6,7 @@ Scorer names (implemented by maple.metrics):
   label_match             prediction == gold (int labels)
   squad_whitespace        MEGAVERSE SQuAD EM/F1 on whitespace tokens (zh/th F1 degenerates to EM)
   squad_v1                official SQuAD v1.1 EM/F1, max over gold answers
+  mlqa_prediction_normalised  MEGAVERSE MLQA: the MLQA normaliser on the prediction only, then squad_whitespace
   mlqa_official           official MLQA normalisation per language (zh mixed segmentation)
   rougeL_mean_prf         the XL-Sum fork of rouge_score without lang=, stemming on, mean of P, R and F
   multilingual_rougeL_f1  XL-Sum authors' multilingual ROUGE-L F1 (lang set from the config name)
@@ -37,6 +38,8 @@ MEGAVERSE_NEW_TOKENS = 100
 
 XNLI = TaskSpec(
     name="xnli",
+    label="XNLI",
+    label_words=(("true", "entailment"), ("neither", "neutral"), ("false", "contradiction")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/xnli", "{lang}", "xnli"),
     query=p.xnli_query,
@@ -56,6 +59,8 @@ XNLI = TaskSpec(
 
 XCOPA = TaskSpec(
     name="xcopa",
+    label="XCOPA",
+    label_words=(("choice1", "1"), ("choice2", "2")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("cambridgeltl/xcopa", "{lang}", "xcopa"),
     # XCOPA has no English config: English is COPA from SuperGLUE (hub: aps/super_glue, config copa)
@@ -90,6 +95,7 @@ SQUAD_TRAIN = DataRef("rajpurkar/squad", "plain_text", "squad")
 
 XQUAD = TaskSpec(
     name="xquad",
+    label="XQuAD",
     kind=EXTRACTIVE_QA,
     data=DataRef("google/xquad", "xquad.{lang}", "xquad"),
     query=p.qa_query,
@@ -115,6 +121,7 @@ XQUAD = TaskSpec(
 
 MLQA = TaskSpec(
     name="mlqa",
+    label="MLQA",
     kind=EXTRACTIVE_QA,
     data=DataRef("facebook/mlqa", "mlqa.{lang}.{lang}", "mlqa"),
     query=p.qa_query,
@@ -127,7 +134,9 @@ MLQA = TaskSpec(
         # quirk: MEGAVERSE scored MLQA on validation with its 8 shots (run_mlqa_all.sh: -k 8 --eval_on_val)
         # drawn from validation too (mega/eval_qa_gptturbo.py, load_qa_dataset: MLQA "train" -> validation)
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
-        "megaverse": ProtocolSpec("validation", "validation", 8, ex.span_answer, QA_METRICS, "squad_whitespace"),
+        "megaverse": ProtocolSpec(
+            "validation", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_prediction_normalised"
+        ),
         "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -137,6 +146,8 @@ MLQA = TaskSpec(
 
 BELEBELE = TaskSpec(
     name="belebele",
+    label="Belebele",
+    label_words=(("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")),  # the text forms of each label index when a record brings no choices
     kind=MULTIPLE_CHOICE,
     data=DataRef("facebook/belebele", "{lang}", "belebele"),
     query=p.belebele_query,
@@ -164,6 +175,7 @@ BELEBELE = TaskSpec(
 
 XLSUM = TaskSpec(
     name="xlsum",
+    label="XL-Sum",
     kind=SUMMARISATION,
     data=DataRef("csebuetnlp/xlsum", "{lang}", "xlsum"),
     query=p.xlsum_query,
@@ -194,6 +206,7 @@ XLSUM = TaskSpec(
 
 ALPACA_EVAL = TaskSpec(
     name="alpaca_eval",
+    label="AlpacaEval",
     kind=INSTRUCTION,
     data=DataRef("tatsu-lab/alpaca_eval", "alpaca_eval", "alpaca_eval"),
     query=p.alpaca_query,

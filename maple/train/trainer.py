@@ -12,18 +12,6 @@ from pathlib import Path
 
 from maple.io import atomic_dir, versions, write_record
 
-# Keys of the training config that are ours, not TrainingArguments'.
-_NOT_TRAINER_ARGS = {
-    "rank",
-    "bits",
-    "seed",
-    "lora_alpha",
-    "lora_dropout",
-    "target_modules",
-    "fail",
-    "warmup_ratio",
-    "packing",
-}
 
 
 class InjectedFailure(ValueError):
@@ -37,7 +25,9 @@ def config_hash(payload: dict) -> str:
 def training_arguments(train_cfg: dict, output_dir: str, device: str):
     from transformers import TrainingArguments
 
-    kwargs = {k: v for k, v in train_cfg.items() if k not in _NOT_TRAINER_ARGS}
+    from maple.train.arguments import trainer_kwargs
+
+    kwargs = {"report_to": "none", **trainer_kwargs(train_cfg)}  # report_to: training.report_to
     return TrainingArguments(
         output_dir=output_dir,
         warmup_steps=train_cfg.get("warmup_ratio", 0.0),  # a float in [0, 1) is a ratio of total steps
@@ -46,7 +36,6 @@ def training_arguments(train_cfg: dict, output_dir: str, device: str):
         use_cpu=device == "cpu",
         bf16=device == "cuda",
         full_determinism=device == "cpu",
-        report_to="none",
         remove_unused_columns=False,
         save_strategy="steps",
         save_only_model=False,

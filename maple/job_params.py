@@ -1,0 +1,104 @@
+"""What each job reads of the config, canonical, for Snakemake `params`.
+
+Snakemake reruns a job when the repr of a param changes. A param holding the whole `evaluation`
+block reran every generation for any edit (a judge switch, one added language), and a dict's repr
+follows key order, so reformatting the config reran jobs too. Each function here picks only the keys
+its job reads and returns them with keys sorted at every level: equal configs give equal reprs.
+
+Pure functions on the validated config; imported at parse time, so no heavy imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+# per-task keys read at scoring only: changing them rescores without regenerating
+SCORING_KEYS = ("scoring",)
+# evaluation keys every generation job reads (loglikelihood only for multiple-choice tasks)
+GENERATION_KEYS = ("backend", "protocols", "max_examples", "max_model_len")
+PACKAGE = Path(__file__).resolve().parent
+# the code scoring runs: extraction, metrics, the registry's metric names
+SCORING_CODE = ("metrics", "score_cell.py", "tasks/extract.py", "tasks/spec.py", "tasks/specs.py")
+
+
+def canonical(value):
+    """A copy with every mapping's keys in sorted order: one repr per value, whatever the YAML's order."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def _model(config: dict, name: str) -> dict:
+    """What a serving job reads of a model entry (not `family`: a label for the report)."""
+    model = config["models"][name]
+    return {"path": model["path"], "revision": model.get("revision"), "max_model_len": model.get("max_model_len")}
+
+
+def _common(config: dict) -> dict:
+    return {
+        "prompt": config["prompt"],
+        "seed": config["seed"],
+        "device": config["device"],
+        "trust_remote_code": config["trust_remote_code"],
+    }
+
+
+def generation_settings(config: dict, task: str) -> dict:
+    """The settings one task's generation reads: that task's block (scoring keys left out)."""
+    from maple.tasks import get_task
+    from maple.tasks.spec import MULTIPLE_CHOICE
+
+    evaluation = config["evaluation"]
+    picked = {k: evaluation[k] for k in GENERATION_KEYS if k in evaluation}
+    if get_task(task).kind == MULTIPLE_CHOICE:
+        picked["loglikelihood"] = evaluation["loglikelihood"]
+    task_cfg = {k: v for k, v in evaluation["tasks"][task].items() if k not in SCORING_KEYS}
+    picked["tasks"] = {task: task_cfg}
+    return {"evaluation": picked, **_common(config)}
+
+
+def generation_params(config: dict, task: str) -> dict:
+    return canonical(generation_settings(config, task))
+
+
+def model_params(config: dict, name: str) -> dict:
+    return canonical(_model(config, name))
+
+
+def judge_params(config: dict) -> dict:
+    """Judge, judge model and serving settings; nothing of the tasks or their generation."""
+    judge = config["evaluation"]["judge"]
+    api = judge.get("api")
+    evaluation = config["evaluation"]
+    settings = {
+        "evaluation": {"backend": judge.get("backend") or evaluation["backend"], "max_model_len": evaluation["max_model_len"]},
+        **_common(config),
+    }
+    if api:  # an API judge reads no local model and no finetuning template
+        settings.pop("prompt")
+    return canonical(
+        {"judge": judge, "judge_model": None if api else _model(config, judge["model"]), "settings": settings}
+    )
+
+
+def scoring_params(config: dict, task: str) -> dict:
+    """What scoring one task reads: its scoring options and the backend (a column of the rows)."""
+    evaluation = config["evaluation"]
+    options = {k: evaluation["tasks"][task][k] for k in SCORING_KEYS if k in evaluation["tasks"][task]}
+    return canonical({"evaluation": {"backend": evaluation["backend"]}, **options})
+
+
+def code_digest(parts=SCORING_CODE, root: Path = PACKAGE) -> str:
+    """SHA-1 of the source files under `parts`: editing a metric reruns scoring, nothing else.
+    Snakemake itself only tracks the mtime of the rule's thin script."""
+    digest = hashlib.sha1()
+    for part in parts:
+        path = root / part
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,47 @@
+"""Snakemake targets for part of the study: one cell, one task, or both.
+
+    snakemake --cores 2 $(python -m maple.targets --task xnli)                       # one task, every cell
+    snakemake --cores 2 $(python -m maple.targets --cell tiny-llama/alpaca/r8-b16)   # one cell, every task
+    snakemake --cores 2 $(python -m maple.targets --configfile config/paper.yaml --cell llama-2-7b/none/base --task xquad)
+
+Prints the score files (the jobs that make them pull in training, generation and judging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from maple import config as maple_config
+from maple import grid, paths
+
+
+def score_targets(config: dict, cells=None, tasks=None) -> list[str]:
+    known_cells = [c.id for c in grid.eval_cells(config)]
+    known_tasks = grid.tasks(config)
+    for kind, picked, known in (("cell", cells, known_cells), ("task", tasks, known_tasks)):
+        for name in picked or []:
+            if name not in known:
+                raise maple_config.ConfigError(f"--{kind}: {name!r} is not in the config; known: {', '.join(known)}")
+    return [
+        paths.fill(paths.SCORES, cell=cell, task=task)
+        for cell in (cells or known_cells)
+        for task in (tasks or known_tasks)
+    ]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default="config.yaml")
+    parser.add_argument("--cell", action="append", help="model/dataset/r{rank}-b{bits} or model/none/base; repeatable")
+    parser.add_argument("--task", action="append", help="a task of evaluation.tasks; repeatable")
+    args = parser.parse_args(argv)
+    try:
+        config = maple_config.validate(maple_config.load_yaml(args.configfile), ".")
+        print(" ".join(score_targets(config, args.cell, args.task)))
+    except maple_config.ConfigError as err:
+        sys.exit(f"maple: config error: {err}")
+
+
+if __name__ == "__main__":
+    main()

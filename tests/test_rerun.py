@@ -1,0 +1,179 @@
+"""What `snakemake -n` plans after one edit to a finished study (the embedded default, both modes).
+
+The finished state is built cheaply: every planned output is created empty, then `--touch -F`
+records Snakemake's metadata (params, input, code) as a real run would. No job runs.
+"""
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from maple import job_params
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+REPORT_JOBS = {"aggregate_scores": 1, "make_tables": 1, "plot_figure": 12, "render_report": 1}
+EVAL_CELLS = 20  # 18 trained cells + 2 base models
+GROUPS = 4  # multi_lora: (model, rank) pairs
+
+
+def _snakemake(workdir: Path, config: dict, *args) -> str:
+    config_file = workdir / f"config-{abs(hash(repr(config)))}.yaml"
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(config_file),
+         "--cores", "1", *args],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    return result.stdout + result.stderr
+
+
+def planned(workdir: Path, config: dict) -> tuple[dict, list[str]]:
+    out = _snakemake(workdir, config, "-n")
+    block = out.split("Job stats:")[-1] if "Job stats:" in out else ""
+    jobs = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", block, re.M) if k not in ("total", "all")}
+    outputs = [o for line in re.findall(r"^\s+output: (.+)$", out, re.M) for o in line.split(", ")]
+    return jobs, outputs
+
+
+def default_config(mode: str) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["evaluation"]["mode"] = mode
+    # merged mode regenerates from kept checkpoints: a temp() one that is gone must be re-merged, and
+    # Snakemake then reruns every job that reads it (all tasks of the cell; see README)
+    config["merge"]["keep"] = mode == "merged"
+    return config
+
+
+def finished_study(workdir: Path, config: dict) -> None:
+    """Every output of the DAG present and recorded as if `snakemake` had made it."""
+    (workdir / "resources").mkdir()
+    for name in ("data", "eval"):
+        os.symlink(ROOT / "resources" / name, workdir / "resources" / name)
+    _, outputs = planned(workdir, config)
+    for out in outputs:
+        path = workdir / out
+        if path.suffix:  # every file output has an extension; directory outputs do not
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    _snakemake(workdir, config, "--touch", "-F")
+
+
+@pytest.fixture(scope="module", params=["multi_lora", "merged"])
+def study(request, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(f"study-{request.param}")
+    config = default_config(request.param)
+    finished_study(workdir, config)
+    return workdir, config
+
+
+def generation_jobs(jobs: dict) -> int:
+    return jobs.get("generate_outputs", 0) + jobs.get("generate_group_outputs", 0)
+
+
+def generation_counts(config: dict) -> dict:
+    """Jobs that generate one task for every evaluated cell (base models: one job each)."""
+    if config["evaluation"]["mode"] == "multi_lora":
+        return {"generate_group_outputs": GROUPS, "generate_outputs": 2}
+    return {"generate_outputs": EVAL_CELLS}
+
+
+def expected_generation(config: dict) -> int:
+    return sum(generation_counts(config).values())
+
+
+def test_finished_study_plans_nothing(study):
+    workdir, config = study
+    assert planned(workdir, config)[0] == {}
+
+
+def test_adding_a_language_plans_that_task_only(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["evaluation"]["tasks"]["xnli"]["languages"].append("zh")
+    jobs, outputs = planned(workdir, edited)
+    assert jobs == {**generation_counts(config), "score_outputs": EVAL_CELLS, **REPORT_JOBS}, jobs
+    results = [o for o in outputs if o.startswith(("results/outputs", "results/generations", "results/scores/"))]
+    assert results and all(re.search(r"/xnli(\.|/|$)", o) for o in results), results
+
+
+def test_switching_the_judge_plans_no_generation(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["evaluation"]["judge"]["model"] = "tiny-mistral"
+    jobs, outputs = planned(workdir, edited)
+    assert generation_jobs(jobs) == 0, jobs
+    judged = jobs.get("judge_alpaca_eval", 0) + jobs.get("judge_group_alpaca_eval", 0)
+    assert judged == expected_generation(config), jobs
+    assert jobs["score_outputs"] == EVAL_CELLS
+    scores = [o for o in outputs if o.startswith("results/scores/")]
+    assert all("alpaca_eval" in o for o in scores), scores
+
+
+def test_a_scoring_option_plans_scoring_only(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["evaluation"]["tasks"]["xlsum"]["scoring"] = {"stem": True}
+    jobs, outputs = planned(workdir, edited)
+    assert jobs == {"score_outputs": EVAL_CELLS, **REPORT_JOBS}, jobs
+    assert all("xlsum" in o for o in outputs if o.startswith("results/scores/"))
+
+
+def test_one_tasks_generation_setting_plans_that_task_only(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["evaluation"]["tasks"]["xlsum"]["max_new_tokens"] = 32
+    jobs, outputs = planned(workdir, edited)
+    assert generation_jobs(jobs) == expected_generation(config), jobs
+    assert "judge_alpaca_eval" not in jobs and "judge_group_alpaca_eval" not in jobs and "train_adapter" not in jobs
+    assert all("xlsum" in o for o in outputs if o.startswith(("results/outputs", "results/generations", "results/scores/")))
+
+
+def _reversed(value):
+    """Every mapping's keys in reverse order; lists (whose order means something) kept."""
+    if isinstance(value, dict):
+        return {k: _reversed(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed(v) for v in value]
+    return value
+
+
+def test_a_reordered_config_plans_nothing(study):
+    workdir, config = study
+    reordered = _reversed(config)
+    reordered["evaluation"]["tasks"] = config["evaluation"]["tasks"]  # task order is report order
+    assert list(reordered) != list(config)
+    assert planned(workdir, reordered)[0] == {}
+
+
+def test_canonical_params_ignore_key_order():
+    config = default_config("merged")
+    from maple.config import validate
+
+    validate(config, ROOT)
+    flipped = validate(_reversed(copy.deepcopy(default_config("merged"))), ROOT)
+    for task in config["evaluation"]["tasks"]:
+        assert repr(job_params.generation_params(config, task)) == repr(job_params.generation_params(flipped, task))
+    assert repr(job_params.judge_params(config)) == repr(job_params.judge_params(flipped))
+    # a task's generation params hold that task only, and no judge or scoring key
+    xnli = job_params.generation_params(config, "xnli")
+    assert list(xnli["evaluation"]["tasks"]) == ["xnli"] and "judge" not in xnli["evaluation"]
+
+
+def test_code_digest_follows_the_scoring_code(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "m.py").write_text("A = 1\n")
+    before = job_params.code_digest(("metrics",), tmp_path)
+    assert job_params.code_digest(("metrics",), tmp_path) == before
+    (tmp_path / "metrics" / "m.py").write_text("A = 2\n")
+    assert job_params.code_digest(("metrics",), tmp_path) != before
