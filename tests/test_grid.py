@@ -51,7 +51,7 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     assert counts["train_adapter"] == "120"
     # one generation job per cell (120 trained + 2 base models) and task (7)
     assert counts["merge_adapter"] == "120" and counts["generate_outputs"] == str(122 * 7)
-    # hub snapshots on the submit host: both models (the judge is one of them) and all 7 eval sets
-    assert counts["download_model"] == "2" and counts["download_eval"] == "7"
+    # hub snapshots on the submit host: both models, the instruction-tuned judge, and all 7 eval sets
+    assert counts["download_model"] == "3" and counts["download_eval"] == "7"
     assert elapsed < 20
     assert sorted(p.name for p in ROOT.iterdir()) == before

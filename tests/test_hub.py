@@ -151,7 +151,7 @@ def test_gpu_jobs_run_offline(monkeypatch):
 
 def test_embedded_default_needs_no_download_and_paper_lists_them():
     assert hub.model_repos(EMBEDDED) == {} and hub.eval_tasks_on_hub(EMBEDDED) == []
-    assert set(hub.model_repos(PAPER)) == {"llama-2-7b", "mistral-7b"}
+    assert set(hub.model_repos(PAPER)) == {"llama-2-7b", "mistral-7b", "mistral-7b-instruct"}  # the judge too
     assert hub.eval_tasks_on_hub(PAPER) == list(PAPER["evaluation"]["tasks"])
     out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
