@@ -3,6 +3,8 @@
 
 localrules:
     aggregate_scores,
+    bootstrap_scores,
+    export_lm_eval,
     make_tables,
     plot_figure,
     render_report,
@@ -32,6 +34,57 @@ rule aggregate_scores:
         expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
     script:
         "../scripts/aggregate_scores.py"
+
+
+rule bootstrap_scores:
+    input:
+        example_files,
+    output:
+        averages=paths.AVERAGES,
+        comparisons=report(
+            paths.COMPARISONS,
+            caption="../docs/report/comparisons.rst",
+            category="Scores",
+        ),
+    log:
+        paths.log("bootstrap_scores"),
+    benchmark:
+        paths.benchmark("bootstrap_scores")
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=0,
+    params:
+        bootstrap=bootstrap_params(),
+    script:
+        "../scripts/bootstrap_scores.py"
+
+
+rule export_lm_eval:
+    input:
+        expand(paths.SCORES, task=TASKS, allow_missing=True),
+    output:
+        paths.LM_EVAL,
+    log:
+        paths.log("export_lm_eval", "{cell}"),
+    benchmark:
+        paths.benchmark("export_lm_eval", "{cell}")
+    wildcard_constraints:
+        cell=grid.WILDCARD_CONSTRAINTS["cell"],
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    params:
+        cell="{cell}",
+    script:
+        "../scripts/export_lm_eval.py"
 
 
 rule make_tables:

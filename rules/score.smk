@@ -80,5 +80,6 @@ rule score_outputs:
         tasks=TASKS,
         mode=MODE,
         settings=eval_params(),
+        bootstrap=bootstrap_params(),
     script:
         "../scripts/score_outputs.py"

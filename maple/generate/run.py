@@ -8,7 +8,7 @@ from pathlib import Path
 
 from maple import grid
 from maple.generate.backends import Adapter, generation_key, make_backend
-from maple.io import atomic_dir, versions, write_jsonl, write_record
+from maple.io import atomic_dir, provenance, versions, write_jsonl, write_record
 
 
 def cell_requests(settings: dict) -> list[dict]:
@@ -150,5 +150,6 @@ def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started
         "generate_seconds": gen_seconds,
         "wall_seconds": time.time() - started,
         "versions": versions(),
+        **provenance(),
         "evaluation": settings["evaluation"],
     }

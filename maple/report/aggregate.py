@@ -109,6 +109,10 @@ def aggregate_scores(
     measured = pd.DataFrame(rows) if rows else pd.DataFrame(columns=COLUMNS)
     measured["source"] = "measured"
     measured["reference"] = None
+    if len(measured):  # score files written before rows named their cell
+        given = measured["cell"] if "cell" in measured.columns else pd.Series(None, index=measured.index)
+        measured["cell"] = [c if isinstance(c, str) and c else cell_id(r)
+                            for c, r in zip(given, measured.to_dict("records"))]
     measured = normalise(measured[[c for c in measured.columns if c in TIDY_COLUMNS]])
     published = load_published(published_csv)
     parts = [p for p in (measured, published) if not p.empty]

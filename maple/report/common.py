@@ -6,11 +6,20 @@ import numpy as np
 import pandas as pd
 
 # The tidy table (docs/interfaces.md): the score rows plus `source`; `reference` cites published rows.
+# `published` is `source == "published"` as a boolean; `unit` says how to read `value` (and its
+# interval): "fraction" (0..1) or "percent" (win rates); stderr/ci_* are empty on published rows.
 COLUMNS = [
-    "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value", "n", "mode", "source",
+    "cell", "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value",
+    "stderr", "ci_low", "ci_high", "unit", "n", "mode", "source", "published",
 ]
 EXTRA_COLUMNS = ["reference"]
 TIDY_COLUMNS = COLUMNS + EXTRA_COLUMNS
+PERCENT_METRICS = ("win_rate", "lc_win_rate")
+INTERVAL_COLUMNS = ("stderr", "ci_low", "ci_high")
+
+
+def unit_of(metric) -> str:
+    return "percent" if str(metric) in PERCENT_METRICS else "fraction"
 
 NO_DATASET = "none"
 AVG_LANGUAGE = "avg"  # language of a published task-level average
@@ -80,8 +89,12 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     df = df[TIDY_COLUMNS + [c for c in df.columns if c not in TIDY_COLUMNS]]
     for col in ("rank", "bits", "n"):
         df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
-    for col in ("model", "dataset", "task", "language", "protocol", "metric", "mode", "source", "reference"):
+    for col in ("value",) + INTERVAL_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    df["unit"] = [u if isinstance(u, str) and u else unit_of(m) for u, m in zip(df["unit"], df["metric"])]
+    df["published"] = (df["source"].astype("object") == "published").astype("bool")
+    for col in ("cell", "model", "dataset", "task", "language", "protocol", "metric", "unit", "mode", "source",
+                "reference"):
         df[col] = df[col].astype("object").where(df[col].notna(), None)
         df[col] = df[col].map(lambda v: None if v is None else str(v)).astype("string")
     return df.reset_index(drop=True)
