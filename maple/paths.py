@@ -27,7 +27,7 @@ FIGURES = "figures"
 FIGURE_PNG = FIGURES + "/{stem}_{protocol}.png"
 FIGURE_PDF = FIGURES + "/{stem}_{protocol}.pdf"
 REPORT = RESULTS + "/report.html"
-TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md")
+TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md", "reproduction.csv")
 
 
 def table_files(out_dir: str = TABLES) -> list[str]:

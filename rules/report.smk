@@ -89,7 +89,8 @@ rule export_lm_eval:
 
 rule make_tables:
     input:
-        paths.TIDY_PARQUET,
+        tidy=paths.TIDY_PARQUET,
+        averages=paths.AVERAGES,
     output:
         [report(f, category="Tables") for f in TABLE_FILES],
     log:

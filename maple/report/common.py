@@ -176,8 +176,42 @@ def pick_best(frame: pd.DataFrame, value: str, by: list[str], prefer_complete: s
     return best.drop(columns=["_rank", "_bits"]).sort_values(by, kind="mergesort").reset_index(drop=True)
 
 
+MISSING_TEXT = "–"
+
+
+def is_missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    try:
+        return bool(isinstance(value, (float, np.floating)) and np.isnan(value))
+    except TypeError:
+        return False
+
+
+def fmt_number(value, digits: int = 2, missing: str = MISSING_TEXT) -> str:
+    """The one number formatter of tables, HTML and figure labels: integers as integers, other
+    numbers with `digits` decimals, booleans as yes/no, missing values as `missing`, text as is."""
+    if is_missing(value):
+        return missing
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def fmt_interval(value, low, high, digits: int = 2) -> str:
+    """'0.52 [0.41, 0.63]', or the value alone without an interval."""
+    text = fmt_number(value, digits)
+    if is_missing(value) or is_missing(low) or is_missing(high):
+        return text
+    return f"{text} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+
+
 def fmt_int(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if is_missing(value):
         return ""
     try:
         return str(int(value))

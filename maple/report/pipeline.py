@@ -13,18 +13,60 @@ import pandas as pd
 from maple.paths import TABLE_NAMES
 
 
-def write_tables(tidy_parquet: str, config: dict, out_dir: str) -> dict:
-    """Table 1 and Table 2 as CSV + Markdown in out_dir; returns {name: path}."""
-    from maple.report.tables import families_from_config, table1, table2
+def read_averages(path: str | None) -> pd.DataFrame | None:
+    """results/averages.csv (intervals of averages), or None when absent."""
+    if not path or not Path(path).exists():
+        return None
+    return pd.read_csv(path, keep_default_na=True)
+
+
+def write_tables(tidy_parquet: str, config: dict, out_dir: str, averages_csv: str | None = None) -> dict:
+    """Table 1, Table 2 (CSV + Markdown) and the reproduction check (CSV) in out_dir; returns {name: path}."""
+    from maple.report.tables import families_from_config, reproduction, table1, table2
 
     tidy = pd.read_parquet(tidy_parquet)
+    averages = read_averages(averages_csv)
     families = families_from_config(config)
     protocols = (config.get("evaluation") or {}).get("protocols")
     out = Path(out_dir)
     paths = {name: str(out / name) for name in TABLE_NAMES}
-    table1(tidy, families, paths["table1.csv"], paths["table1.md"], protocols=protocols)
-    table2(tidy, families, paths["table2.csv"], paths["table2.md"], protocols=protocols)
+    t1 = table1(tidy, families, paths["table1.csv"], paths["table1.md"], protocols=protocols, averages=averages)
+    t2 = table2(tidy, families, paths["table2.csv"], paths["table2.md"], protocols=protocols, averages=averages)
+    reproduction(t1, t2, paths["reproduction.csv"])
     return paths
+
+
+PATH_PROOF_NOTE = (
+    "This run uses models the workflow builds itself (the embedded default: tiny models, a few examples per "
+    "language), so this section only proves the path from outputs to the check; whether a published value "
+    "falls inside a measured interval means nothing about the paper here."
+)
+
+
+def is_path_proof(config: dict) -> bool:
+    """True when the evaluated models are the tiny ones the workflow builds (`models.<name>.build`)."""
+    return any((spec or {}).get("build") for spec in (config.get("models") or {}).values())
+
+
+def report_tables(table_dir: str, config: dict) -> dict:
+    """Section name -> [(heading, note, display frame)] from the tables' CSVs (no Markdown read back);
+    an absent CSV stays a path, which the report lists as not produced."""
+    from maple.report.tables import TITLES, display_frame, protocol_blocks
+
+    out = {}
+    for key, name in (("table1", "table1.csv"), ("table2", "table2.csv"), ("reproduction", "reproduction.csv")):
+        path = Path(table_dir) / name
+        title, note = TITLES[key]
+        if not path.exists():
+            out[title] = str(path)
+            continue
+        frame = pd.read_csv(path)
+        if key == "reproduction" and is_path_proof(config):
+            note = f"{note} {PATH_PROOF_NOTE}"
+        blocks = [(f"protocol: {p}", note if i == 0 else "", display_frame(block))
+                  for i, (p, block) in enumerate(protocol_blocks(frame))]
+        out[title] = blocks or [("", note, frame)]
+    return out
 
 
 def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmark_dir: str, missing_json: str,
@@ -33,10 +75,7 @@ def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmar
     from maple.report.cost import cost_tables, gpus_from_config
     from maple.report.html import render_report
 
-    tables = {
-        "Table 1: task scores, best rank x bits": str(Path(table_dir) / "table1.md"),
-        "Table 2: best AlpacaEval win rate": str(Path(table_dir) / "table2.md"),
-    }
+    tables = report_tables(table_dir, config)
     cost = cost_tables(benchmark_dir, gpus_from_config(config), out_dir=cost_dir)
     missing = json.loads(Path(missing_json).read_text(encoding="utf-8")) if Path(missing_json).exists() else None
     return render_report(out_html, tables, figure_pngs, {"per stage": cost["per_stage"], "per cell": cost["per_cell"]},
