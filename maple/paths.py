@@ -26,6 +26,7 @@ TABLES = RESULTS + "/tables"
 FIGURES = "figures"
 FIGURE_PNG = FIGURES + "/{stem}_{protocol}.png"
 FIGURE_PDF = FIGURES + "/{stem}_{protocol}.pdf"
+FIGURE_CSV = FIGURES + "/{stem}_{protocol}.csv"  # the data frame the figure plots
 REPORT = RESULTS + "/report.html"
 TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md", "reproduction.csv")
 

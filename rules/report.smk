@@ -110,7 +110,9 @@ rule make_tables:
 
 rule plot_figure:
     input:
-        paths.TIDY_PARQUET,
+        tidy=paths.TIDY_PARQUET,
+        averages=paths.AVERAGES,
+        comparisons=paths.COMPARISONS,
     output:
         png=report(
             paths.FIGURE_PNG,
@@ -119,6 +121,7 @@ rule plot_figure:
             subcategory="{protocol}",
         ),
         pdf=paths.FIGURE_PDF,
+        data=paths.FIGURE_CSV,
     log:
         paths.log("plot_figure", "{stem}_{protocol}"),
     benchmark:

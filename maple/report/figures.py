@@ -1,9 +1,11 @@
-"""The study's figures, each drawn from the tidy table alone (PNG + PDF per output stem).
+"""The study's figures: each is a data frame, then a drawing of that frame alone.
 
-Every function takes the tidy DataFrame (`pd.read_parquet("results/scores.parquet")`), an output
-stem (`figures/fig1_rank_bits_heatmap_megaverse` -> `.png` and `.pdf`) and a protocol, draws what
-exists (missing cells/tasks leave gaps or "no data" panels, never an error) and returns the paths
-written. Measured numbers are solid; published ones (MAPLE / MEGAVERSE) are hatched and labelled
+`figN_data(tidy, protocol, ..., averages, comparisons)` returns what figure N plots (one row per bar,
+cell or point, with its interval); `draw_figN(data, protocol)` draws it; `plot_figure` writes
+`<stem>.png`, `.pdf` and the frame as `<stem>.csv` (`figures/fig1_rank_bits_heatmap_megaverse.*`).
+Inputs: the tidy table (`results/scores.parquet`), and for intervals and significance marks
+`results/averages.csv` and `results/comparisons.csv`. What exists is drawn (missing cells/tasks
+leave gaps or "no data" panels, never an error). Measured numbers are solid; published ones (MAPLE / MEGAVERSE) are hatched and labelled
 "published". Figures are `matplotlib.figure.Figure`s on the Agg canvas (no pyplot state); PNG and PDF
 carry no timestamps, so the same table gives the same files.
 """
@@ -74,21 +76,28 @@ CAPTIONS = {
     "fig1": "Average score over the six tasks (XNLI, XCOPA, XQuAD, Belebele, MLQA, XL-Sum; headline metric "
             "averaged over languages, 0..1) of every LoRA rank x base-model bits configuration, one panel per "
             "model x finetuning dataset. The boxed cell is the best configuration (the one Table 1 reports); "
-            "panel titles give MAPLE's published best average for the model family and dataset. Grey cells: "
-            "not in the grid or no scores; * marks cells with fewer tasks than the others.",
+            "panel titles give MAPLE's published best average for the model family and dataset. Below each value: "
+            "its 95% bootstrap interval (examples of every language resampled); \u2020: the paired bootstrap "
+            "difference from the best cell excludes zero (results/comparisons.csv). Grey cells: not in the grid "
+            "or no scores; * marks cells with fewer tasks than the others.",
     "fig2": "Task-wise best finetuned model (best over datasets, ranks and bits for each task) and the "
             "un-finetuned base model, measured (solid), against MAPLE's published best finetunes and the "
-            "published off-the-shelf baselines from MEGAVERSE (hatched). Right: AlpacaEval win rate (%).",
+            "published off-the-shelf baselines from MEGAVERSE (hatched). Whiskers: 95% bootstrap intervals over "
+            "the examples of every averaged language (instructions for AlpacaEval). Right: AlpacaEval win rate (%).",
     "fig3": "Belebele accuracy by language group for models finetuned on MultiAlpaca and on Bactrian-X-22: "
             "Group 1 = MultiAlpaca languages, Group 2 = Bactrian-X-22 languages not in MultiAlpaca, Group 3 = "
-            "the rest. Bars: mean over rank x bits configurations, whiskers: their range; grey: base model. "
-            "'All languages' adds MAPLE's published Belebele average (hatched).",
+            "the rest. Bars: mean over rank x bits configurations, whiskers: their range (not an interval); grey: "
+            "base model. 'All languages' adds MAPLE's published Belebele average (hatched); \u2020: the best "
+            "Bactrian-X-22 cell's Belebele score differs from the best MultiAlpaca cell's (paired bootstrap "
+            "interval excludes zero).",
     "fig4": "Language-wise XQuAD F1 of the best finetuned configuration (by XQuAD average) and of the base "
-            "model. The right-hand panel compares averages over languages with MAPLE's published numbers "
+            "model, with 95% bootstrap intervals over examples. The right-hand panel compares averages over "
+            "languages (intervals: every language's examples resampled) with MAPLE's published numbers "
             "(hatched; the paper gives no per-language numbers for these rows).",
     "fig5": "English degradation: score on the English rows of each task minus the base model's, averaged "
-            "over tasks, as a function of LoRA rank (left) and bits (right). Points: single cells; lines: "
-            "their mean per model. Below zero, finetuning hurt English. No published counterpart.",
+            "over tasks, as a function of LoRA rank (left) and bits (right). Points: single cells with the 95% "
+            "paired bootstrap interval of their difference from the base model (filled: it excludes zero); "
+            "lines: their mean per model. Below zero, finetuning hurt English. No published counterpart.",
     "fig6": "Finetuned minus base score per language, grouped by resource level (Joshi et al. 2020 classes: "
             "high 4-5, mid 3, low 0-2), as a function of LoRA rank (left) and bits (right); mean over tasks, "
             "languages, datasets and the other axis. No published counterpart.",
