@@ -130,8 +130,11 @@ def test_averages_and_comparisons(tmp_path):
     examples = intervals.load_examples(files)
     avg = intervals.averages(examples, B)
     xnli = avg[(avg["cell"] == "m/alpaca/r8-b16") & (avg["task"] == "xnli")].iloc[0]
-    en = np.mean(list(examples["m/alpaca/r8-b16"][("megaverse", "xnli", "en")].values()))
-    sw = np.mean(list(examples["m/alpaca/r8-b16"][("megaverse", "xnli", "sw")].values()))
+    en = examples["m/alpaca/r8-b16"][("megaverse", "xnli", "en")].values.mean()
+    sw = examples["m/alpaca/r8-b16"][("megaverse", "xnli", "sw")].values.mean()
+    # cells scored on the same examples share one ids tuple (memory at paper scale)
+    assert examples["m/alpaca/r8-b16"][("megaverse", "xnli", "en")].ids is \
+        examples["m/none/base"][("megaverse", "xnli", "en")].ids
     assert xnli["value"] == pytest.approx((en + sw) / 2)  # unweighted over languages, as Table 1
     assert xnli["ci_low"] <= xnli["value"] <= xnli["ci_high"] and xnli["n"] == 500
     overall = avg[(avg["task"] == "average") & (avg["language"] == "avg")]
@@ -149,6 +152,14 @@ def test_averages_and_comparisons(tmp_path):
     assert ds["cell_b"].startswith("m/multialpaca/") and ds["difference"] < 0 and ds["excludes_zero"]
     again = intervals.comparisons(examples, B, intervals.averages(examples, B))
     assert again.equals(comp)  # seeded: the same numbers every run
+
+
+def test_paired_matches_examples_by_id(tmp_path):
+    a = _write_examples(tmp_path, "m/alpaca/r8-b16", "xnli", {"en": [1, 1, 0, 1]})
+    b = _write_examples(tmp_path, "m/none/base", "xnli", {"en": [0, 1, 0]})  # lacks en-3
+    examples = intervals.load_examples([a, b])
+    got = intervals.paired(examples, "m/alpaca/r8-b16", "m/none/base", "megaverse", ["xnli"], False, B)
+    assert got["n"] == 3 and got["difference"] == pytest.approx(1 / 3)
 
 
 def test_lm_eval_layout(tmp_path):

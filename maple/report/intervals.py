@@ -10,16 +10,19 @@
                                       MultiAlpaca's (Table 1, Fig. 3), each finetuned cell against
                                       its base model (Fig. 5)
 
-`examples` maps a cell id to its per-example scores: {(protocol, task, language): {id: value}}
+`examples` maps a cell id to its per-example scores: {(protocol, task, language): Group(ids, values)}
 with the task's headline metric (`load_examples` reads them from the score stage's
-`{task}.examples.jsonl`).
+`{task}.examples.jsonl`). Cells scored on the same examples share one ids tuple, and values are
+float arrays: the paper grid (~270k examples per cell and protocol, 122 cells) fits in ~0.5 GB.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from maple import grid, stats
@@ -42,10 +45,18 @@ COMPARISON_KINDS = {
 }
 
 
+class Group(NamedTuple):
+    """One cell's per-example headline values of a protocol x task x language, in `ids` order."""
+
+    ids: tuple
+    values: np.ndarray
+
+
 def load_examples(files: list[str]) -> dict:
-    """{cell: {(protocol, task, language): {example id: headline value}}} from `.examples.jsonl` files
+    """{cell: {(protocol, task, language): Group}} from `.examples.jsonl` files
     (results/scores/{cell}/{task}.examples.jsonl); absent files are skipped."""
     out: dict = defaultdict(dict)
+    shared: dict = {}  # (protocol, task, language) -> the ids tuple cells share
     for path in files:
         if not os.path.exists(path):
             continue
@@ -62,12 +73,18 @@ def load_examples(files: list[str]) -> dict:
             if not values:
                 continue
             seen: dict = defaultdict(int)
-            keyed = {}
-            for e, v in zip(kept, values):
+            ids = []
+            for e in kept:
                 key = str(e.get("id"))
                 seen[key] += 1
-                keyed[key if seen[key] == 1 else f"{key}#{seen[key]}"] = v  # a repeated id stays a separate example
-            out[cell_id][(protocol, task, lang)] = keyed
+                ids.append(key if seen[key] == 1 else f"{key}#{seen[key]}")  # a repeated id stays its own example
+            ids = tuple(ids)
+            group_key = (protocol, task, lang)
+            if shared.get(group_key) == ids:
+                ids = shared[group_key]
+            else:
+                shared.setdefault(group_key, ids)
+            out[cell_id][group_key] = Group(ids, np.asarray(values, dtype="float64"))
     return dict(out)
 
 
@@ -106,7 +123,7 @@ def _cell_fields(cell_id: str) -> dict:
 
 def _average_row(cell_id, protocol, task, language, metric, strata, b) -> dict:
     keys, weights = _weights(strata)
-    groups = [list(strata[t][lang].values()) for t, lang in keys]
+    groups = [strata[t][lang].values for t, lang in keys]
     value, low, high = stats.weighted_interval(groups, weights, b["resamples"], b["seed"], b["confidence"])
     return {**_cell_fields(cell_id), "protocol": protocol, "task": task, "language": language, "metric": metric,
             "value": value, "ci_low": low, "ci_high": high, "unit": unit_of(metric), "n": sum(len(g) for g in groups),
@@ -141,17 +158,28 @@ def paired(examples: dict, cell_a: str, cell_b: str, protocol: str, tasks, engli
     diffs: dict = defaultdict(dict)
     for task in set(sa) & set(sb):
         for lang in set(sa[task]) & set(sb[task]):
-            a, b = sa[task][lang], sb[task][lang]
-            ids = sorted(set(a) & set(b))
-            if ids:
-                diffs[task][lang] = {i: a[i] - b[i] for i in ids}
+            d = _paired_values(sa[task][lang], sb[task][lang])
+            if d.size:
+                diffs[task][lang] = d
     if not diffs:
         return None
     keys, weights = _weights(diffs)
-    groups = [list(diffs[t][lang].values()) for t, lang in keys]
+    groups = [diffs[t][lang] for t, lang in keys]
     result = stats.paired_difference(groups, weights, bootstrap["resamples"], bootstrap["seed"], bootstrap["confidence"])
     result["n"] = sum(len(g) for g in groups)
     return result
+
+
+def _paired_values(a: Group, b: Group) -> np.ndarray:
+    """a - b on the examples both scored (matched by id)."""
+    if a.ids is b.ids or a.ids == b.ids:
+        return a.values - b.values
+    index_b = {k: i for i, k in enumerate(b.ids)}
+    pairs = [(i, index_b[k]) for i, k in enumerate(a.ids) if k in index_b]
+    if not pairs:
+        return np.empty(0)
+    ia, ib = np.array(pairs).T
+    return a.values[ia] - b.values[ib]
 
 
 def _targets(task_list) -> list[tuple[str, list[str], str, bool, str]]:
