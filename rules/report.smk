@@ -1,9 +1,9 @@
-# Tidy table, the study's tables and figures, the HTML report. All tiny: run on the submit host.
+# Tidy table, the study's tables and figures, the HTML report: tiny, run on the submit host; the
+# bootstrap (minutes on the paper grid) runs as a job.
 
 
 localrules:
     aggregate_scores,
-    bootstrap_scores,
     export_lm_eval,
     make_tables,
     plot_figure,
@@ -54,8 +54,8 @@ rule bootstrap_scores:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=res("bootstrap_scores", "mem_mb", 4000),
+        runtime=res("bootstrap_scores", "runtime", 120),
         gpu=0,
     params:
         bootstrap=bootstrap_params(),
@@ -143,6 +143,7 @@ rule plot_figure:
 rule render_report:
     input:
         tables=TABLE_FILES,
+        comparisons=paths.COMPARISONS,
         figures=FIGURE_PNGS,
         missing=paths.MISSING,
     output:

@@ -15,6 +15,7 @@ def main(smk):
         smk.input.missing,
         smk.config,
         cost_dir=str(Path(smk.output[0]).parent),
+        comparisons_csv=smk.input.comparisons,
     )
 
 

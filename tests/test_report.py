@@ -292,9 +292,16 @@ def test_write_report_pipeline(full, tmp_path):
     root = Path(full["html"]).parent
     bench = S.write_benchmarks(tmp_path)
     out = write_report(str(tmp_path / "report.html"), str(root / "tables"), full["pngs"][:2], str(bench),
-                       str(root / "missing_cells.json"), S.CONFIG, cost_dir=str(tmp_path / "cost"))
+                       str(root / "missing_cells.json"), S.CONFIG, cost_dir=str(tmp_path / "cost"),
+                       comparisons_csv=str(root / "comparisons.csv"))
     html = Path(out).read_text()
     assert html.count("<img ") == 2 and "Table 2" in html and (tmp_path / "cost" / "cost_per_cell.csv").exists()
+    assert "Differences tested (paired bootstrap)" in html and "finetuned_vs_base" in html
+    assert "Did we reproduce it?" in html and "only proves the path" not in html  # no tiny models built here
+    tiny = {**S.CONFIG, "models": {"tiny-llama": {"path": "x", "family": "llama", "build": {"layers": 2}}}}
+    html = Path(write_report(str(tmp_path / "r2.html"), str(root / "tables"), [], str(bench),
+                             str(root / "missing_cells.json"), tiny)).read_text()
+    assert "only proves the path" in html
 
 
 # ------------------------------------------------------------------------- data behind figures

@@ -21,7 +21,7 @@ from collections import defaultdict
 from maple.io import atomic_file, provenance, versions
 from maple.report.aggregate import read_score_file
 
-LM_EVAL_LAYOUT = "0.4"
+TASK_VERSION = 1.0  # lm-eval's per-task version number; maple's tasks have one definition each
 PERCENT_METRICS = ("win_rate", "lc_win_rate")
 
 
@@ -73,7 +73,7 @@ def lm_eval_results(cell_id: str, rows: list[dict], config: dict | None = None) 
         "groups": groups,
         "group_subtasks": dict(subtasks),
         "configs": configs,
-        "versions": {name: LM_EVAL_LAYOUT for name in results},
+        "versions": {name: TASK_VERSION for name in results},
         "n-shot": n_shot,
         "higher_is_better": higher,
         "n-samples": n_samples,

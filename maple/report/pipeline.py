@@ -69,13 +69,33 @@ def report_tables(table_dir: str, config: dict) -> dict:
     return out
 
 
+COMPARISONS_TITLE = "Differences tested (paired bootstrap)"
+COMPARISON_VIEW = ["comparison", "protocol", "cell_a", "cell_b", "task", "language", "value_a", "value_b",
+                   "difference", "ci_low", "ci_high", "p_value", "excludes_zero", "n"]
+
+
+def comparison_blocks(comparisons_csv: str | None) -> list:
+    """[(heading, note, frame)] of results/comparisons.csv, one block per kind of comparison."""
+    from maple.report.intervals import COMPARISON_KINDS
+
+    if not comparisons_csv or not Path(comparisons_csv).exists():
+        return []
+    comp = pd.read_csv(comparisons_csv)
+    return [(kind, f"{note}; a - b over the examples both scored, 95% interval, two-sided p-value.",
+             comp[comp["comparison"] == kind][COMPARISON_VIEW[1:]])
+            for kind, note in COMPARISON_KINDS.items() if (comp["comparison"] == kind).any()]
+
+
 def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmark_dir: str, missing_json: str,
-                 config: dict, cost_dir: str | None = None) -> str:
-    """The HTML report from the written tables, figures, benchmark files and missing-cells JSON."""
+                 config: dict, cost_dir: str | None = None, comparisons_csv: str | None = None) -> str:
+    """The HTML report from the written tables, comparisons, figures, benchmark files and missing-cells JSON."""
     from maple.report.cost import cost_tables, gpus_from_config
     from maple.report.html import render_report
 
     tables = report_tables(table_dir, config)
+    blocks = comparison_blocks(comparisons_csv)
+    if blocks:
+        tables[COMPARISONS_TITLE] = blocks
     cost = cost_tables(benchmark_dir, gpus_from_config(config), out_dir=cost_dir)
     missing = json.loads(Path(missing_json).read_text(encoding="utf-8")) if Path(missing_json).exists() else None
     return render_report(out_html, tables, figure_pngs, {"per stage": cost["per_stage"], "per cell": cost["per_cell"]},
