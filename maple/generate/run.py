@@ -77,6 +77,7 @@ def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, m
 
 
 def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) -> dict:
+    generator = {**generator, **provenance()}  # every raw output names the workflow commit that made it
     by_task = defaultdict(list)
     for request, output, extra in zip(requests, outputs, extras):
         by_task[request["task"]].append({**request, **extra, "output": output, "generator": generator})
