@@ -121,8 +121,12 @@ def save(fig: Figure, out_stem: str) -> list[str]:
             stem = stem[: -len(ext)]
     Path(stem).parent.mkdir(parents=True, exist_ok=True)
     png, pdf = stem + ".png", stem + ".pdf"
-    fig.savefig(png, dpi=DPI, metadata={"Software": None})
-    fig.savefig(pdf, metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    from maple.io import atomic_file
+
+    with atomic_file(png, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+    with atomic_file(pdf, "wb") as fh:
+        fig.savefig(fh, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
     return [png, pdf]
 
 
