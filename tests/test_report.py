@@ -382,3 +382,23 @@ def test_tidy_table_columns_load_cleanly(full):
     assert tidy[tidy["published"]][["stderr", "ci_low", "ci_high"]].isna().all().all()
     parquet = pd.read_parquet(Path(full["html"]).parent / "scores.parquet")
     assert str(parquet["rank"].dtype) == "Int64" and str(parquet["bits"].dtype) == "Int64"
+
+
+def test_fig3_fig6_data_are_the_plotted_values(full):
+    from maple.report import languages as L
+    from maple.report.figures import fig3_data, fig6_data
+
+    tidy = full["tidy"]
+    d3 = fig3_data(tidy, S.CONFIG["report"]["belebele_groups"], "megaverse", S.FAMILIES)
+    bar = d3[(d3["model"] == "tiny-llama") & (d3["slot"] == "all") & (d3["dataset"] == "multialpaca")
+             & (d3["kind"] == "measured")].iloc[0]
+    per_cfg = [sum(S.value("tiny-llama", "multialpaca", r, b, "belebele", lang, "megaverse", "accuracy")
+                   for lang in S.LANGS["belebele"]) / len(S.LANGS["belebele"]) for r in S.RANKS for b in S.BITS]
+    assert bar["value"] == pytest.approx(sum(per_cfg) / len(per_cfg))
+    assert (bar["low"], bar["high"]) == (pytest.approx(min(per_cfg)), pytest.approx(max(per_cfg)))
+    assert bar["n_configs"] == len(S.RANKS) * len(S.BITS) and bar["n_languages"] == len(S.LANGS["belebele"])
+    d6 = fig6_data(tidy, "megaverse")
+    assert set(d6["axis"]) == {"rank", "bits"} and set(d6["x"]) == set(S.RANKS) | set(S.BITS)
+    high = d6[(d6["model"] == "tiny-llama") & (d6["axis"] == "rank") & (d6["x"] == 16) & (d6["level"] == "high")]
+    assert len(high) == 1 and high["count"].item() > 0
+    assert {L.resource_level(lang) for t in S.LANGS for lang in S.LANGS[t]} >= set(d6["level"])
