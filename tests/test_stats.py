@@ -205,3 +205,15 @@ def test_provenance_names_the_commit_and_works_outside_git(tmp_path):
     assert clean["git_dirty"] is False and len(clean["git_commit"]) == 40
     (tmp_path / "f").write_text("b")
     assert provenance.__wrapped__(str(tmp_path))["git_dirty"] is True
+
+
+def test_lm_evals_own_table_reads_the_layout(tmp_path):
+    """lm-eval's make_table (its CLI's summary) on maple's file; skipped without lm_eval/pytablewriter."""
+    utils = pytest.importorskip("lm_eval.utils")
+    pytest.importorskip("pytablewriter")
+    rows = [{"cell": "m/none/base", "task": "xnli", "language": "en", "protocol": "reference", "metric": "accuracy",
+             "value": 0.25, "n": 4, "stderr": 0.25, "ci_low": 0.0, "ci_high": 0.75}]
+    got = lm_eval_results("m/none/base", rows, {})
+    table = utils.make_table(got)
+    assert "xnli_en_reference" in table and "accuracy" in table and "0.25" in table
+    assert "xnli_reference" in utils.make_table(got, "groups")

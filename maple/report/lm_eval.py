@@ -25,6 +25,18 @@ TASK_VERSION = 1.0  # lm-eval's per-task version number; maple's tasks have one 
 PERCENT_METRICS = ("win_rate", "lc_win_rate")
 
 
+def _shots(task: str, protocol: str, task_cfg: dict):
+    """Few-shot examples of a task under a protocol: the config's override, else the registry's."""
+    if "shots" in task_cfg:
+        return int(task_cfg["shots"])
+    try:
+        from maple.tasks import get_task
+
+        return int(get_task(task).protocol(protocol).shots)
+    except (ValueError, KeyError, AttributeError):
+        return None
+
+
 def _number(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "N/A"  # what lm-eval writes for a stderr it could not compute
@@ -52,7 +64,7 @@ def lm_eval_results(cell_id: str, rows: list[dict], config: dict | None = None) 
         configs[name] = {"task": name, "tag": [group], "dataset_path": task_cfg.get("source"),
                          "output_type": "generate_until", "metadata": {"protocol": row["protocol"],
                                                                         "language": row["language"]}}
-        n_shot[name] = task_cfg.get("shots", "protocol default")
+        n_shot[name] = _shots(row["task"], row["protocol"], task_cfg)
     # lm-eval keeps the interval-free keys flat; maple's percentile interval rides along in a side block
     maple_ci = {name: entry.pop("maple_ci") for name, entry in results.items()}
     groups = {}
@@ -65,6 +77,7 @@ def lm_eval_results(cell_id: str, rows: list[dict], config: dict | None = None) 
         entry = groups.setdefault(group, {"alias": group})
         entry[f"{metric},none"] = sum(values) / len(values)
         entry[f"{metric}_stderr,none"] = "N/A"
+        higher.setdefault(group, {})[metric] = True
     stats_cfg = config.get("statistics") or {}
     prov = provenance()
     evaluation = config.get("evaluation") or {}
@@ -73,7 +86,7 @@ def lm_eval_results(cell_id: str, rows: list[dict], config: dict | None = None) 
         "groups": groups,
         "group_subtasks": dict(subtasks),
         "configs": configs,
-        "versions": {name: TASK_VERSION for name in results},
+        "versions": {name: TASK_VERSION for name in [*results, *groups]},
         "n-shot": n_shot,
         "higher_is_better": higher,
         "n-samples": n_samples,
