@@ -6,6 +6,7 @@ percentile intervals over examples, and paired bootstrap tests of differences.
     weighted_interval(groups, weights, ...)     (value, low, high) of sum_g w_g mean(group_g), each
                                                 group resampled on its own (averages over languages)
     paired_difference(diff_groups, weights)     the same on per-example differences a - b, + p-value
+    holm(p_values)                              Holm's step-down adjustment for a family of tests
 
 Every interval uses a fresh numpy Generator seeded with `seed` (never global state), so the same
 inputs and seed give the same interval. scipy.stats.bootstrap does the single-sample case the same
@@ -113,3 +114,21 @@ def paired_difference(diff_groups, weights=None, resamples: int = RESAMPLES, see
         p = max(p, 1.0 / len(dist))
     return {"difference": diff, "ci_low": low, "ci_high": high, "p_value": float(p),
             "excludes_zero": bool(low > 0 or high < 0)}
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control, any dependence between tests).
+    NaN stays NaN and is not counted in the family."""
+    p = np.asarray(p_values, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    order = np.argsort(p[ok], kind="mergesort")
+    scaled = (m - np.arange(m)) * p[ok][order]
+    adjusted = np.minimum(1.0, np.maximum.accumulate(scaled))
+    values = np.empty(m)
+    values[order] = adjusted
+    out[ok] = values
+    return out

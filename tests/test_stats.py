@@ -217,3 +217,11 @@ def test_lm_evals_own_table_reads_the_layout(tmp_path):
     table = utils.make_table(got)
     assert "xnli_en_reference" in table and "accuracy" in table and "0.25" in table
     assert "xnli_reference" in utils.make_table(got, "groups")
+
+
+def test_holm_adjustment():
+    got = stats.holm([0.01, 0.04, 0.03, float("nan"), 0.5])
+    # sorted 0.01, 0.03, 0.04, 0.5 with m = 4: 0.04, 0.09, max(0.09, 0.08), 0.5
+    assert got[0] == pytest.approx(0.04) and got[2] == pytest.approx(0.09) and got[1] == pytest.approx(0.09)
+    assert got[4] == pytest.approx(0.5) and math.isnan(got[3])
+    assert np.all(stats.holm([0.9, 0.8]) <= 1.0)

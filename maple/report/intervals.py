@@ -8,7 +8,8 @@
                                       examples: each rank x bits cell against the best of its model
                                       and dataset (Fig. 1), each dataset's best cell against
                                       MultiAlpaca's (Table 1, Fig. 3), each finetuned cell against
-                                      its base model (Fig. 5)
+                                      its base model (Fig. 5); p_holm adjusts p_value within each
+                                      family (comparison kind x protocol x task x language)
 
 `examples` maps a cell id to its per-example scores: {(protocol, task, language): Group(ids, values)}
 with the task's headline metric (`load_examples` reads them from the score stage's
@@ -37,7 +38,10 @@ REFERENCE_DATASET = "multialpaca"  # what Table 1 and Fig. 3 compare every datas
 AVERAGE_COLUMNS = ["cell", "model", "dataset", "rank", "bits", "protocol", "task", "language", "metric", "value",
                    "ci_low", "ci_high", "unit", "n", "n_languages", "n_tasks"]
 COMPARISON_COLUMNS = ["comparison", "model", "protocol", "task", "language", "metric", "unit", "cell_a", "cell_b",
-                      "value_a", "value_b", "difference", "ci_low", "ci_high", "p_value", "excludes_zero", "n"]
+                      "value_a", "value_b", "difference", "ci_low", "ci_high", "p_value", "p_holm", "excludes_zero",
+                      "n"]
+# a family of tests for Holm's adjustment: one kind of comparison on one quantity under one protocol
+FAMILY = ["comparison", "protocol", "task", "language"]
 COMPARISON_KINDS = {
     "rank_bits_vs_best": "each rank x bits cell minus the best cell of its model and dataset (Fig. 1)",
     "dataset_vs_multialpaca": "each dataset's best cell minus MultiAlpaca's best cell, same model (Table 1, Fig. 3)",

@@ -71,7 +71,7 @@ def report_tables(table_dir: str, config: dict) -> dict:
 
 COMPARISONS_TITLE = "Differences tested (paired bootstrap)"
 COMPARISON_VIEW = ["comparison", "protocol", "cell_a", "cell_b", "task", "language", "value_a", "value_b",
-                   "difference", "ci_low", "ci_high", "p_value", "excludes_zero", "n"]
+                   "difference", "ci_low", "ci_high", "p_value", "p_holm", "excludes_zero", "n"]
 
 
 def comparison_blocks(comparisons_csv: str | None) -> list:
