@@ -76,12 +76,6 @@ def loglik_hits(records: list[dict]) -> list[float]:
             for r in records]
 
 
-def loglik_accuracy(records: list[dict]) -> float:
-    """Accuracy when the prediction is the choice of highest log-likelihood (lm-eval style)."""
-    hits = loglik_hits(records)
-    return sum(hits) / len(hits)
-
-
 def bootstrap_settings(config: dict | None) -> dict:
     """Resamples, confidence and seed of every interval (config `statistics`, top-level `seed`)."""
     from maple import stats

@@ -142,3 +142,16 @@ def test_import_is_light():
     code = "import sys, maple.score; bad = {'torch', 'transformers', 'multilingual_rouge'} & set(sys.modules); print(bad)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "set()"
+
+
+def test_intervals_flag_adds_stderr_and_ci(tmp_path):
+    rows = [{"prediction": 0, "label": 0}, {"prediction": 1, "label": 0}, {"prediction": 0, "label": 0},
+            {"prediction": 2, "label": 0}]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["--task", "xnli", "--lang", "en", "--protocol", "reference", "--input", str(path), "--intervals"]
+    out = subprocess.run([sys.executable, "-m", "maple.score", *args], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["accuracy"] == 0.5 and got["stderr"]["accuracy"] == pytest.approx((0.25 / 3) ** 0.5)
+    low, high = got["ci"]["accuracy"]
+    assert 0 <= low <= 0.5 <= high <= 1
