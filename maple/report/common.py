@@ -208,12 +208,3 @@ def fmt_interval(value, low, high, digits: int = 2) -> str:
     if is_missing(value) or is_missing(low) or is_missing(high):
         return text
     return f"{text} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
-
-
-def fmt_int(value) -> str:
-    if is_missing(value):
-        return ""
-    try:
-        return str(int(value))
-    except (TypeError, ValueError):
-        return str(value)

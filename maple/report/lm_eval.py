@@ -20,9 +20,9 @@ from collections import defaultdict
 
 from maple.io import atomic_file, provenance, versions
 from maple.report.aggregate import read_score_file
+from maple.report.common import PERCENT_METRICS
 
 TASK_VERSION = 1.0  # lm-eval's per-task version number; maple's tasks have one definition each
-PERCENT_METRICS = ("win_rate", "lc_win_rate")
 
 
 def _shots(task: str, protocol: str, task_cfg: dict):
