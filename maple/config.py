@@ -210,13 +210,17 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     return config
 
 
+SECRET_WORDS = ("token", "secret", "key", "password")
+
+
 def public_view(config: dict) -> dict:
-    """The config without anything that looks like a secret, for records and reports."""
+    """The config without anything that looks like a secret (keys naming a token, secret, key or
+    password, at any depth): the one redaction of records and reports."""
     if isinstance(config, dict):
         return {
             k: public_view(v)
             for k, v in config.items()
-            if not any(s in str(k).lower() for s in ("token", "secret", "api_key", "password"))
+            if not any(s in str(k).lower() for s in SECRET_WORDS)
         }
     if isinstance(config, list):
         return [public_view(v) for v in config]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +36,30 @@ def versions(packages=TRACKED_PACKAGES) -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+WORKFLOW_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=None)
+def provenance(root: str | os.PathLike = WORKFLOW_ROOT) -> dict:
+    """The workflow's git commit and whether its tracked files differ from it (git_dirty).
+
+    Both None outside a git work tree or without git: a copied or packaged workflow still runs.
+    Untracked files (results/, logs/) do not make the tree dirty; edits to tracked ones do.
+    """
+    def git(*args) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit.strip(), "git_dirty": None if status is None else bool(status.strip())}
 
 
 @contextlib.contextmanager
@@ -71,7 +97,9 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
 
 def write_record(path: str | os.PathLike, record: dict) -> None:
-    """A JSON provenance record (what produced an output), written atomically."""
+    """A JSON provenance record (what produced an output), written atomically; it always names the
+    workflow's git commit and dirty flag (`provenance`)."""
+    record = {**provenance(), **record}
     with atomic_file(path) as fh:
         json.dump(record, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")

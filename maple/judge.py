@@ -15,7 +15,7 @@ import os
 import re
 import time
 
-from maple.io import versions, write_jsonl
+from maple.io import provenance, versions, write_jsonl
 
 # The alpaca_eval "alpaca_eval_clf" style: the judge names the better output as (a) or (b).
 JUDGE_TEMPLATE = (
@@ -162,4 +162,5 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
         offset += len(reqs)
         unparsed += sum(r["preference"] is None for r in rows)
         write_jsonl(out_file, rows)
-    return {"judgements": len(flat), "unparsed": unparsed, "seconds": time.time() - started, "versions": versions()}
+    return {"judgements": len(flat), "unparsed": unparsed, "seconds": time.time() - started, "versions": versions(),
+            **provenance()}

@@ -21,12 +21,16 @@ GROUP_JUDGEMENTS = RESULTS + "/judgements/{model}/lora-r{rank}"  # multi_lora: o
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
+AVERAGES = RESULTS + "/averages.csv"  # averages over languages / tasks with stratified bootstrap intervals
+COMPARISONS = RESULTS + "/comparisons.csv"  # paired bootstrap tests of the paper's comparisons
+LM_EVAL = RESULTS + "/lm_eval/{cell}.json"  # one cell's scores in lm-evaluation-harness's layout
 TABLES = RESULTS + "/tables"
 FIGURES = "figures"
 FIGURE_PNG = FIGURES + "/{stem}_{protocol}.png"
 FIGURE_PDF = FIGURES + "/{stem}_{protocol}.pdf"
+FIGURE_CSV = FIGURES + "/{stem}_{protocol}.csv"  # the data frame the figure plots
 REPORT = RESULTS + "/report.html"
-TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md")
+TABLE_NAMES = ("table1.csv", "table1.md", "table2.csv", "table2.md", "reproduction.csv")
 
 
 def table_files(out_dir: str = TABLES) -> list[str]:
@@ -79,3 +83,11 @@ def group_member_file(group_dir: str, cell, task: str) -> str:
 
 def scores_file(cell, task: str) -> str:
     return fill(SCORES, cell=cell.id, task=task)
+
+
+def example_scores_file(cell, task: str) -> str:
+    return fill(EXAMPLE_SCORES, cell=cell.id, task=task)
+
+
+def lm_eval_file(cell) -> str:
+    return fill(LM_EVAL, cell=cell.id)

@@ -12,7 +12,10 @@ score does not depend on the language (xnli, xcopa, belebele, alpaca_eval). --in
 
 Prints one JSON object, the summary, on the last line of stdout: `f1` and `exact_match` (xquad,
 mlqa), `rougeL` (xlsum), `accuracy` (classification), `win_rate`/`lc_win_rate` (alpaca_eval),
-plus `n`; scores on 0..1 (win rates in %). Bad input prints one line to stderr and exits 2.
+plus `n`; scores on 0..1 (win rates in %). With --intervals it adds `stderr` and `ci`
+({metric: value} and {metric: [low, high]}: lm-eval's standard error and a seeded percentile
+bootstrap interval over the examples, as the workflow's score rows carry them).
+Bad input prints one line to stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -42,7 +45,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--input", default="-", help="JSONL file, one record per line ('-', the default: stdin)")
     parser.add_argument("--stem", action="store_true", help="xlsum reference: stem with the language's stemmer")
     parser.add_argument("--examples", help="also write per-example scores to this JSONL file")
+    parser.add_argument("--intervals", action="store_true", help="add stderr and a bootstrap interval per metric")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (with --intervals)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (with --intervals)")
     return parser.parse_args(argv)
+
+
+def intervals(summary: dict, per_example: list[dict], resamples: int, seed: int) -> dict:
+    """{"stderr": {metric: ...}, "ci": {metric: [low, high]}} for the metrics with per-example values."""
+    from maple.score_cell import example_values, uncertainty
+
+    out = {"stderr": {}, "ci": {}}
+    for metric, value in summary.items():
+        if metric == "n":
+            continue
+        u = uncertainty(example_values(per_example, metric), value, {"resamples": resamples, "seed": seed})
+        if u["ci_low"] is not None:
+            out["stderr"][metric] = u["stderr"]
+            out["ci"][metric] = [u["ci_low"], u["ci_high"]]
+    return out
 
 
 def read_records(path: str) -> tuple[list[dict], list[int]]:
@@ -110,6 +131,8 @@ def main(argv=None) -> int:
         with open(args.examples, "w", encoding="utf-8") as fh:
             for example in per_example:
                 fh.write(json.dumps(example, ensure_ascii=False) + "\n")
+    if args.intervals:
+        summary = {**summary, **intervals(summary, per_example, args.resamples, args.seed)}
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

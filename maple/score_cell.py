@@ -6,7 +6,7 @@ import os
 from collections import defaultdict
 
 from maple import grid, paths
-from maple.io import atomic_file, read_jsonl, write_jsonl
+from maple.io import atomic_file, provenance, read_jsonl, write_jsonl
 from maple.tasks.budget import budget_counts
 
 
@@ -20,10 +20,17 @@ def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> li
 
 
 def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict, mode: str,
-                served_as: str | None = None, judge: str | None = None) -> list[dict]:
+                served_as: str | None = None, judge: str | None = None,
+                per_example: list[dict] | None = None, bootstrap: dict | None = None) -> list[dict]:
+    """One row per metric of the summary, each with its stderr and bootstrap interval over examples
+    (None where the metric has no per-example values, e.g. the length-controlled win rate)."""
     cell = grid.parse_cell(cell_id)
-    return [
-        {
+    rows = []
+    for metric, value in summary.items():
+        if metric == "n" or not (value is None or isinstance(value, (int, float))):
+            continue
+        row = {
+            "cell": cell.id,
             "model": cell.model,
             "dataset": cell.dataset,
             "rank": cell.rank,
@@ -37,23 +44,58 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
             "mode": mode,
             "served_as": served_as,
             "judge": judge,  # AlpacaEval: the judge that produced the judgements
+            **uncertainty(example_values(per_example or [], metric), value, bootstrap),
+            **provenance(),
         }
-        for metric, value in summary.items()
-        if metric != "n" and (value is None or isinstance(value, (int, float)))
-    ]
+        rows.append(row)
+    return rows
 
 
-def loglik_accuracy(records: list[dict]) -> float:
-    """Accuracy when the prediction is the choice of highest log-likelihood (lm-eval style)."""
-    # a request that could not fit its context (failed) has no log-probs and counts as wrong
-    hits = [
-        not r.get("failed") and max(range(len(r["choice_logprobs"])), key=r["choice_logprobs"].__getitem__) == r["gold"]
+def example_values(per_example: list[dict], metric: str) -> list[float]:
+    """The per-example scores whose mean is `metric` (win rates: each instruction's share x 100)."""
+    if metric == "win_rate":
+        return [100.0 * e["score"]["win"] for e in per_example if e["score"].get("win") is not None]
+    values = [e["score"].get(metric) for e in per_example]
+    return [float(v) for v in values] if values and all(isinstance(v, (int, float)) for v in values) else []
+
+
+def uncertainty(values: list[float], value, bootstrap: dict | None) -> dict:
+    """stderr (lm-eval's mean_stderr) and the seeded percentile bootstrap interval of the mean."""
+    from maple import stats
+
+    out = {"stderr": None, "ci_low": None, "ci_high": None}
+    if not values or value is None:
+        return out
+    b = dict(bootstrap or {})
+    out["stderr"] = stats.stderr(values)
+    out["ci_low"], out["ci_high"] = stats.interval(
+        values, b.get("resamples", stats.RESAMPLES), b.get("seed", 0), b.get("confidence", stats.CONFIDENCE)
+    )
+    return out
+
+
+def loglik_hits(records: list[dict]) -> list[float]:
+    """Per example: 1 when the choice of highest log-likelihood is the gold one (lm-eval style);
+    a request that could not fit its context (failed) has no log-probs and counts as wrong."""
+    return [
+        0.0 if r.get("failed")
+        else float(max(range(len(r["choice_logprobs"])), key=r["choice_logprobs"].__getitem__) == r["gold"])
         for r in records
     ]
-    return sum(hits) / len(hits)
 
 
-def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None, served_as=None):
+def bootstrap_settings(config: dict | None) -> dict:
+    """Resamples, confidence and seed of every interval (config `statistics`, top-level `seed`)."""
+    from maple import stats
+
+    config = config or {}
+    b = dict(config.get("statistics") or {})
+    return {"resamples": int(b.get("resamples", stats.RESAMPLES)), "confidence": float(b.get("confidence", stats.CONFIDENCE)),
+            "seed": int(config.get("seed", 0))}
+
+
+def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=None, served_as=None,
+               bootstrap: dict | None = None):
     """Rows and per-example scores of one task, grouped by language and protocol."""
     from maple.metrics import score_records
 
@@ -66,17 +108,21 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
         if group and all("choice_logprobs" in r or r.get("failed") for r in group) and not all(
             r.get("failed") for r in group
         ):
-            summary["accuracy_loglik"] = loglik_accuracy(group)
+            hits = loglik_hits(group)
+            summary["accuracy_loglik"] = sum(hits) / len(hits)
+            for e, hit in zip(per_example, hits):
+                e["score"]["accuracy_loglik"] = hit
         judge = next((r["judge"] for r in group if r.get("judge")), None) if task == "alpaca_eval" else None
         if any("shots_used" in r for r in group):
             # how many requests lost shots, were truncated or failed to fit (maple.tasks.budget)
             summary.update(budget_counts(group))
-        rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as, judge)
+        rows += metric_rows(cell_id, task, lang, protocol, summary, mode, served_as, judge, per_example, bootstrap)
         examples += [{"lang": lang, "protocol": protocol, **e} for e in per_example]
     return rows, examples
 
 
-def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example_files, settings, mode) -> None:
+def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example_files, settings, mode,
+               bootstrap: dict | None = None) -> None:
     import json
 
     cell = grid.parse_cell(cell_id)
@@ -92,7 +138,8 @@ def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example
             records = read_jsonl(judgements_file)
         else:
             records = raw_records(cell_id, task, raw_inputs, mode)
-        rows, examples = score_task(cell_id, task, records, mode_label, settings.get("scoring"), served_as=served)
+        rows, examples = score_task(cell_id, task, records, mode_label, settings.get("scoring"), served_as=served,
+                                    bootstrap=bootstrap)
         write_jsonl(example_file, examples)
         with atomic_file(score_file) as fh:
             json.dump(rows, fh, indent=1, ensure_ascii=False)

@@ -114,8 +114,30 @@ def judge_model_inputs(wildcards):
     return [] if judge["api"] else model_inputs(judge["model"])
 
 
+def bootstrap_params():
+    """Resamples, confidence and seed of every interval and paired test."""
+    from maple.score_cell import bootstrap_settings
+
+    return bootstrap_settings(config)
+
+
 def report_targets():
-    return [paths.TIDY_CSV, *TABLE_FILES, *FIGURE_PNGS, paths.REPORT]
+    return [
+        paths.TIDY_CSV,
+        paths.COMPARISONS,
+        *[paths.lm_eval_file(c) for c in EVAL_CELLS],
+        *TABLE_FILES,
+        *FIGURE_PNGS,
+        paths.REPORT,
+    ]
+
+
+def example_files(wildcards):
+    """Every cell's per-example scores; with partial_report, only those that exist."""
+    files = [paths.example_scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
+    if str(config.get("partial_report", False)).lower() == "true":
+        return [f for f in files if os.path.exists(f)]
+    return files
 
 
 def score_files(wildcards):

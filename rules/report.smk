@@ -1,8 +1,10 @@
-# Tidy table, the study's tables and figures, the HTML report. All tiny: run on the submit host.
+# Tidy table, the study's tables and figures, the HTML report: tiny, run on the submit host; the
+# bootstrap (minutes on the paper grid) runs as a job.
 
 
 localrules:
     aggregate_scores,
+    export_lm_eval,
     make_tables,
     plot_figure,
     render_report,
@@ -34,9 +36,61 @@ rule aggregate_scores:
         "../scripts/aggregate_scores.py"
 
 
+rule bootstrap_scores:
+    input:
+        example_files,
+    output:
+        averages=paths.AVERAGES,
+        comparisons=report(
+            paths.COMPARISONS,
+            caption="../docs/report/comparisons.rst",
+            category="Scores",
+        ),
+    log:
+        paths.log("bootstrap_scores"),
+    benchmark:
+        paths.benchmark("bootstrap_scores")
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("bootstrap_scores", "mem_mb", 4000),
+        runtime=res("bootstrap_scores", "runtime", 120),
+        gpu=0,
+    params:
+        bootstrap=bootstrap_params(),
+    script:
+        "../scripts/bootstrap_scores.py"
+
+
+rule export_lm_eval:
+    input:
+        expand(paths.SCORES, task=TASKS, allow_missing=True),
+    output:
+        paths.LM_EVAL,
+    log:
+        paths.log("export_lm_eval", "{cell}"),
+    benchmark:
+        paths.benchmark("export_lm_eval", "{cell}")
+    wildcard_constraints:
+        cell=grid.WILDCARD_CONSTRAINTS["cell"],
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+        gpu=0,
+    params:
+        cell="{cell}",
+    script:
+        "../scripts/export_lm_eval.py"
+
+
 rule make_tables:
     input:
-        paths.TIDY_PARQUET,
+        tidy=paths.TIDY_PARQUET,
+        averages=paths.AVERAGES,
     output:
         [report(f, category="Tables") for f in TABLE_FILES],
     log:
@@ -56,7 +110,9 @@ rule make_tables:
 
 rule plot_figure:
     input:
-        paths.TIDY_PARQUET,
+        tidy=paths.TIDY_PARQUET,
+        averages=paths.AVERAGES,
+        comparisons=paths.COMPARISONS,
     output:
         png=report(
             paths.FIGURE_PNG,
@@ -65,6 +121,7 @@ rule plot_figure:
             subcategory="{protocol}",
         ),
         pdf=paths.FIGURE_PDF,
+        data=paths.FIGURE_CSV,
     log:
         paths.log("plot_figure", "{stem}_{protocol}"),
     benchmark:
@@ -87,6 +144,7 @@ rule render_report:
     input:
         scores=paths.TIDY_PARQUET,
         tables=TABLE_FILES,
+        comparisons=paths.COMPARISONS,
         figures=FIGURE_PNGS,
         missing=paths.MISSING,
     output:

@@ -82,5 +82,6 @@ rule score_outputs:
         mode=MODE,
         settings=lambda wc: job_params.scoring_params(config, wc.task),
         code=job_params.code_digest(),
+        bootstrap=bootstrap_params(),
     script:
         "../scripts/score_outputs.py"

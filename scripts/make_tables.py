@@ -7,7 +7,7 @@ from maple.rule_script import run
 
 
 def main(smk):
-    write_tables(smk.input[0], smk.config, str(Path(smk.output[0]).parent))
+    write_tables(smk.input.tidy, smk.config, str(Path(smk.output[0]).parent), smk.input.averages)
 
 
 run(snakemake, main)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rule plot_figure: one of the study's figures, for one protocol, from the tidy table alone."""
+"""Rule plot_figure: one figure for one protocol: its data frame (CSV), then its PNG and PDF."""
 
 import pandas as pd
 
@@ -10,7 +10,8 @@ from maple.rule_script import run
 def main(smk):
     key = next(k for k, stem in STEMS.items() if stem == smk.wildcards.stem)
     out_stem = smk.output.png[: -len(".png")]
-    plot_figure(key, pd.read_parquet(smk.input[0]), out_stem, smk.wildcards.protocol, smk.config)
+    plot_figure(key, pd.read_parquet(smk.input.tidy), out_stem, smk.wildcards.protocol, smk.config,
+                averages=pd.read_csv(smk.input.averages), comparisons=pd.read_csv(smk.input.comparisons))
 
 
 run(snakemake, main)  # noqa: F821

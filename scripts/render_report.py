@@ -16,6 +16,7 @@ def main(smk):
         smk.config,
         cost_dir=str(Path(smk.output[0]).parent),
         tidy_parquet=getattr(smk.input, "scores", None),
+        comparisons_csv=smk.input.comparisons,
     )
 
 

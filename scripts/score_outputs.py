@@ -15,6 +15,7 @@ def main(smk):
         [smk.output.examples],
         smk.params.settings,
         smk.params.mode,
+        smk.params.bootstrap,
     )
 
 

@@ -148,3 +148,12 @@ def test_snakemake_names_line_of_malformed_default_config(tmp_path):
     assert result.returncode != 0
     assert "maple: config error: config file config.yaml is not valid YAML at line" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_statistics_settings_are_checked(paper_config):
+    paper_config["statistics"] = {"resamples": 5}
+    assert _error(paper_config).startswith("statistics.resamples")
+    paper_config["statistics"] = {"resamples": 1000, "confidence": 1.5}
+    assert _error(paper_config).startswith("statistics.confidence")
+    paper_config["statistics"] = {"resamples": 1000, "bootstraps": 3}
+    assert "bootstraps" in _error(paper_config)

@@ -292,6 +292,113 @@ def test_write_report_pipeline(full, tmp_path):
     root = Path(full["html"]).parent
     bench = S.write_benchmarks(tmp_path)
     out = write_report(str(tmp_path / "report.html"), str(root / "tables"), full["pngs"][:2], str(bench),
-                       str(root / "missing_cells.json"), S.CONFIG, cost_dir=str(tmp_path / "cost"))
+                       str(root / "missing_cells.json"), S.CONFIG, cost_dir=str(tmp_path / "cost"),
+                       comparisons_csv=str(root / "comparisons.csv"))
     html = Path(out).read_text()
     assert html.count("<img ") == 2 and "Table 2" in html and (tmp_path / "cost" / "cost_per_cell.csv").exists()
+    assert "Differences tested (paired bootstrap)" in html and "finetuned_vs_base" in html
+    assert "Did we reproduce it?" in html and "only proves the path" not in html  # no tiny models built here
+    tiny = {**S.CONFIG, "models": {"tiny-llama": {"path": "x", "family": "llama", "build": {"layers": 2}}}}
+    html = Path(write_report(str(tmp_path / "r2.html"), str(root / "tables"), [], str(bench),
+                             str(root / "missing_cells.json"), tiny)).read_text()
+    assert "only proves the path" in html
+
+
+# ------------------------------------------------------------------------- data behind figures
+def _avg_over_langs(model, dataset, rank, bits, task, protocol="megaverse"):
+    metric = {"xquad": "f1", "mlqa": "f1", "xlsum": "rougeL"}.get(task, "accuracy")
+    return sum(S.value(model, dataset, rank, bits, task, lang, protocol, metric)
+               for lang in S.LANGS[task]) / len(S.LANGS[task])
+
+
+def test_fig1_data_is_what_is_plotted(full):
+    from maple.report.common import TABLE1_TASKS
+
+    csv = Path(full["pngs"][0]).with_suffix(".csv")  # fig1, megaverse
+    data = pd.read_csv(csv)
+    assert len(data) == len(S.MODELS) * len(S.DATASETS) * len(S.RANKS) * len(S.BITS)
+    row = data[(data["model"] == "tiny-llama") & (data["dataset"] == "multialpaca") & (data["rank"] == 8)
+               & (data["bits"] == 4)].iloc[0]
+    expected = sum(_avg_over_langs("tiny-llama", "multialpaca", 8, 4, t) for t in TABLE1_TASKS) / len(TABLE1_TASKS)
+    assert row["value"] == pytest.approx(expected, abs=1e-9)
+    assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+    best = data[data["best"]]
+    assert set(zip(best["rank"], best["bits"])) == {(16, 16)}
+    # the dagger marks exactly the cells whose paired difference from the best excludes zero
+    comp = full["comparisons"]
+    comp = comp[(comp["comparison"] == "rank_bits_vs_best") & (comp["protocol"] == "megaverse")]
+    assert dict(zip(data[~data["best"]]["cell"], data[~data["best"]]["differs_from_best"])) == \
+        dict(zip(comp["cell_a"], comp["excludes_zero"]))
+
+
+def test_fig2_fig4_fig5_data_carry_intervals(full):
+    from maple.report.figures import fig2_data, fig4_data, fig5_data
+
+    tidy, avg, comp = full["tidy"], full["averages"], full["comparisons"]
+    d2 = fig2_data(tidy, "megaverse", S.FAMILIES, avg)
+    bar = d2[(d2["series"] == "tiny-mistral: best finetune (measured)") & (d2["task"] == "xquad")].iloc[0]
+    best = max(_avg_over_langs("tiny-mistral", d, r, b, "xquad") for d in S.DATASETS for r in S.RANKS for b in S.BITS)
+    assert bar["value"] == pytest.approx(best) and bar["ci_low"] <= bar["value"] <= bar["ci_high"]
+    assert d2[d2["kind"] == "published"]["ci_low"].isna().all()
+    d4 = fig4_data(tidy, "megaverse", S.FAMILIES, avg)
+    de = d4[(d4["model"] == "tiny-llama") & (d4["panel"] == "languages") & (d4["kind"] == "base")
+            & (d4["label"] == "de")].iloc[0]
+    assert de["value"] == pytest.approx(S.value("tiny-llama", None, None, None, "xquad", "de", "megaverse", "f1"))
+    d5 = fig5_data(tidy, "megaverse", S.FAMILIES, comp)
+    cell = d5[d5["cell"] == "tiny-mistral/multialpaca/r8-b4"].iloc[0]
+    english = {"xnli": "en", "xquad": "en", "mlqa": "en", "belebele": "eng_Latn", "xlsum": "english"}
+    metric = {"xquad": "f1", "mlqa": "f1", "xlsum": "rougeL"}
+    deltas = [S.value("tiny-mistral", "multialpaca", 8, 4, t, lang, "megaverse", metric.get(t, "accuracy"))
+              - S.value("tiny-mistral", None, None, None, t, lang, "megaverse", metric.get(t, "accuracy"))
+              for t, lang in english.items()]
+    assert cell["delta"] == pytest.approx(sum(deltas) / len(deltas))
+    assert cell["ci_low"] <= cell["delta"] <= cell["ci_high"]
+    assert cell["excludes_zero"] == (cell["ci_low"] > 0 or cell["ci_high"] < 0)
+
+
+def test_tables_carry_intervals_and_the_reproduction_check(full):
+    t1 = pd.read_csv(full["tables"]["table1.csv"])
+    row = t1[(t1["protocol"] == "megaverse") & (t1["model"] == "tiny-llama") & (t1["dataset"] == "multialpaca")]
+    row = row.iloc[0]
+    assert row["cell"] == "tiny-llama/multialpaca/r16-b16"
+    for task in ("XQuAD", "average"):
+        assert row[f"{task} (measured ci_low)"] <= row[f"{task} (measured)"] <= row[f"{task} (measured ci_high)"]
+    rep = pd.read_csv(full["tables"]["reproduction.csv"])
+    assert set(rep["table"]) == {"Table 1", "Table 2"}
+    inside = (rep["ci_low"] <= rep["published"]) & (rep["published"] <= rep["ci_high"])
+    assert (rep["inside"] == inside).all()
+    md = Path(full["tables"]["table1.md"]).read_text()
+    assert f"{row['XQuAD (measured)']:.2f} [{row['XQuAD (measured ci_low)']:.2f}, " in md
+    html = Path(full["html"]).read_text(encoding="utf-8")
+    assert "Did we reproduce it?" in html and "measured ci_low" not in html  # folded into '0.52 [0.41, 0.63]'
+
+
+def test_tidy_table_columns_load_cleanly(full):
+    tidy = pd.read_csv(Path(full["html"]).parent / "scores.csv")
+    assert tidy["published"].dtype == bool
+    assert set(tidy["unit"]) == {"fraction", "percent"}
+    assert (tidy[tidy["metric"].isin(["win_rate", "lc_win_rate"])]["unit"] == "percent").all()
+    assert tidy[~tidy["published"]]["cell"].notna().all()
+    assert tidy[tidy["published"]][["stderr", "ci_low", "ci_high"]].isna().all().all()
+    parquet = pd.read_parquet(Path(full["html"]).parent / "scores.parquet")
+    assert str(parquet["rank"].dtype) == "Int64" and str(parquet["bits"].dtype) == "Int64"
+
+
+def test_fig3_fig6_data_are_the_plotted_values(full):
+    from maple.report import languages as L
+    from maple.report.figures import fig3_data, fig6_data
+
+    tidy = full["tidy"]
+    d3 = fig3_data(tidy, S.CONFIG["report"]["belebele_groups"], "megaverse", S.FAMILIES)
+    bar = d3[(d3["model"] == "tiny-llama") & (d3["slot"] == "all") & (d3["dataset"] == "multialpaca")
+             & (d3["kind"] == "measured")].iloc[0]
+    per_cfg = [sum(S.value("tiny-llama", "multialpaca", r, b, "belebele", lang, "megaverse", "accuracy")
+                   for lang in S.LANGS["belebele"]) / len(S.LANGS["belebele"]) for r in S.RANKS for b in S.BITS]
+    assert bar["value"] == pytest.approx(sum(per_cfg) / len(per_cfg))
+    assert (bar["low"], bar["high"]) == (pytest.approx(min(per_cfg)), pytest.approx(max(per_cfg)))
+    assert bar["n_configs"] == len(S.RANKS) * len(S.BITS) and bar["n_languages"] == len(S.LANGS["belebele"])
+    d6 = fig6_data(tidy, "megaverse")
+    assert set(d6["axis"]) == {"rank", "bits"} and set(d6["x"]) == set(S.RANKS) | set(S.BITS)
+    high = d6[(d6["model"] == "tiny-llama") & (d6["axis"] == "rank") & (d6["x"] == 16) & (d6["level"] == "high")]
+    assert len(high) == 1 and high["count"].item() > 0
+    assert {L.resource_level(lang) for t in S.LANGS for lang in S.LANGS[t]} >= set(d6["level"])

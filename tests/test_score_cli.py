@@ -169,3 +169,14 @@ def test_belebele_megaverse_cli_is_parse_pred(tmp_path):
     # a language-dependent task still needs --lang
     proc = run_score("--task", "xquad", "--protocol", "megaverse", "--input", str(path))
     assert proc.returncode == 2 and "--lang is required" in proc.stderr
+def test_intervals_flag_adds_stderr_and_ci(tmp_path):
+    rows = [{"prediction": 0, "label": 0}, {"prediction": 1, "label": 0}, {"prediction": 0, "label": 0},
+            {"prediction": 2, "label": 0}]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["--task", "xnli", "--lang", "en", "--protocol", "reference", "--input", str(path), "--intervals"]
+    out = subprocess.run([sys.executable, "-m", "maple.score", *args], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["accuracy"] == 0.5 and got["stderr"]["accuracy"] == pytest.approx((0.25 / 3) ** 0.5)
+    low, high = got["ci"]["accuracy"]
+    assert 0 <= low <= 0.5 <= high <= 1

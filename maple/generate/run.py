@@ -8,7 +8,7 @@ from pathlib import Path
 
 from maple import grid
 from maple.generate.backends import Adapter, generation_key, make_backend
-from maple.io import atomic_dir, versions, write_jsonl, write_record
+from maple.io import atomic_dir, provenance, versions, write_jsonl, write_record
 from maple.tasks.budget import budget_counts
 
 
@@ -99,6 +99,7 @@ def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, m
 
 
 def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) -> dict:
+    generator = {**generator, **provenance()}  # every raw output names the workflow commit that made it
     by_task = defaultdict(list)
     for request, output, extra in zip(requests, outputs, extras):
         by_task[request["task"]].append({**request, **extra, "output": output, "generator": generator})
@@ -181,5 +182,6 @@ def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started
         "generate_seconds": gen_seconds,
         "wall_seconds": time.time() - started,
         "versions": versions(),
+        **provenance(),
         "evaluation": settings["evaluation"],
     }

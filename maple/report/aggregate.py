@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from maple.io import atomic_file
 from maple.report.common import COLUMNS, TIDY_COLUMNS, empty_tidy, normalise
 
 PUBLISHED_CSV = Path(__file__).with_name("published.csv")
@@ -109,6 +110,10 @@ def aggregate_scores(
     measured = pd.DataFrame(rows) if rows else pd.DataFrame(columns=COLUMNS)
     measured["source"] = "measured"
     measured["reference"] = None
+    if len(measured):  # score files written before rows named their cell
+        given = measured["cell"] if "cell" in measured.columns else pd.Series(None, index=measured.index)
+        measured["cell"] = [c if isinstance(c, str) and c else cell_id(r)
+                            for c, r in zip(given, measured.to_dict("records"))]
     measured = normalise(measured[[c for c in measured.columns if c in TIDY_COLUMNS]])
     published = load_published(published_csv)
     parts = [p for p in (measured, published) if not p.empty]
@@ -121,22 +126,13 @@ def aggregate_scores(
     missing = _missing_report(expected_cells, read, problems)
     missing["n_rows"] = {"measured": int(len(measured)), "published": int(len(published))}
 
-    for out in (out_parquet, out_csv, missing_out):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_parquet, lambda p: tidy.to_parquet(p, index=False))
-    _write_atomic(out_csv, lambda p: tidy.to_csv(p, index=False))
-    _write_atomic(missing_out, lambda p: Path(p).write_text(json.dumps(missing, indent=1) + "\n", encoding="utf-8"))
+    with atomic_file(out_parquet, "wb") as fh:
+        tidy.to_parquet(fh, index=False)
+    with atomic_file(out_csv) as fh:
+        tidy.to_csv(fh, index=False)
+    with atomic_file(missing_out) as fh:
+        fh.write(json.dumps(missing, indent=1) + "\n")
     return tidy
-
-
-def _write_atomic(path: str, write) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _missing_report(expected_cells: list[dict], read: set, problems: dict) -> dict:

@@ -8,11 +8,20 @@ import pandas as pd
 from maple.tasks.specs import TASKS as REGISTRY
 
 # The tidy table (docs/interfaces.md): the score rows plus `source`; `reference` cites published rows.
+# `published` is `source == "published"` as a boolean; `unit` says how to read `value` (and its
+# interval): "fraction" (0..1) or "percent" (win rates); stderr/ci_* are empty on published rows.
 COLUMNS = [
-    "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value", "n", "mode", "source",
+    "cell", "model", "dataset", "rank", "bits", "task", "language", "protocol", "metric", "value",
+    "stderr", "ci_low", "ci_high", "unit", "n", "mode", "source", "published",
 ]
 EXTRA_COLUMNS = ["reference", "served_as", "judge"]  # served_as: maple.generate.served; judge: AlpacaEval rows
 TIDY_COLUMNS = COLUMNS + EXTRA_COLUMNS
+PERCENT_METRICS = ("win_rate", "lc_win_rate")
+INTERVAL_COLUMNS = ("stderr", "ci_low", "ci_high")
+
+
+def unit_of(metric) -> str:
+    return "percent" if str(metric) in PERCENT_METRICS else "fraction"
 
 NO_DATASET = "none"
 AVG_LANGUAGE = "avg"  # language of a published task-level average
@@ -73,9 +82,12 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     df = df[TIDY_COLUMNS + [c for c in df.columns if c not in TIDY_COLUMNS]]
     for col in ("rank", "bits", "n"):
         df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype("float64")
-    for col in ("model", "dataset", "task", "language", "protocol", "metric", "mode", "source", "reference",
-                "served_as", "judge"):
+    for col in ("value",) + INTERVAL_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    df["unit"] = [u if isinstance(u, str) and u else unit_of(m) for u, m in zip(df["unit"], df["metric"])]
+    df["published"] = (df["source"].astype("object") == "published").astype("bool")
+    for col in ("cell", "model", "dataset", "task", "language", "protocol", "metric", "unit", "mode", "source",
+                "reference", "served_as", "judge"):
         df[col] = df[col].astype("object").where(df[col].notna(), None)
         df[col] = df[col].map(lambda v: None if v is None else str(v)).astype("string")
     return df.reset_index(drop=True)
@@ -157,10 +169,35 @@ def pick_best(frame: pd.DataFrame, value: str, by: list[str], prefer_complete: s
     return best.drop(columns=["_rank", "_bits"]).sort_values(by, kind="mergesort").reset_index(drop=True)
 
 
-def fmt_int(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
+MISSING_TEXT = "–"
+
+
+def is_missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
     try:
+        return bool(isinstance(value, (float, np.floating)) and np.isnan(value))
+    except TypeError:
+        return False
+
+
+def fmt_number(value, digits: int = 2, missing: str = MISSING_TEXT) -> str:
+    """The one number formatter of tables, HTML and figure labels: integers as integers, other
+    numbers with `digits` decimals, booleans as yes/no, missing values as `missing`, text as is."""
+    if is_missing(value):
+        return missing
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
         return str(int(value))
-    except (TypeError, ValueError):
-        return str(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def fmt_interval(value, low, high, digits: int = 2) -> str:
+    """'0.52 [0.41, 0.63]', or the value alone without an interval."""
+    text = fmt_number(value, digits)
+    if is_missing(value) or is_missing(low) or is_missing(high):
+        return text
+    return f"{text} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from maple.io import atomic_file
+
 CELL_RE = re.compile(r"^(?P<model>[^/]+)/(?P<dataset>[^/]+)/(?P<tail>base|r\d+-b\d+)$")
 JOB_COLUMNS = ["stage", "wildcards", "cell", "model", "dataset", "rank", "bits", "repeats", "wall_h", "cpu_h",
                "gpus", "gpu_h", "max_rss_gb", "max_vms_gb", "io_in_gb", "io_out_gb", "mean_load"]
@@ -129,5 +131,6 @@ def cost_tables(benchmark_dir: str = "benchmarks", gpus: dict | None = None, out
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         for name, df in tables.items():
-            df.to_csv(Path(out_dir) / f"cost_{name}.csv", index=False)
+            with atomic_file(Path(out_dir) / f"cost_{name}.csv") as fh:
+                df.to_csv(fh, index=False)
     return tables

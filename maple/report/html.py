@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import base64
 import html as _html
-import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-SECRET_WORDS = ("token", "key", "secret")
+from maple.report.common import fmt_number
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -37,12 +36,10 @@ nav ul{columns:2;font-size:.9rem}
 
 # ------------------------------------------------------------------------------------- config
 def redact(obj):
-    """A copy without keys whose names contain token, key or secret (any case, any depth)."""
-    if isinstance(obj, dict):
-        return {k: redact(v) for k, v in obj.items() if not any(w in str(k).lower() for w in SECRET_WORDS)}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v) for v in obj]
-    return obj
+    """A copy without keys naming a token, key, secret or password (maple.config.public_view)."""
+    from maple.config import public_view
+
+    return public_view(obj)
 
 
 def config_yaml(config: dict) -> str:
@@ -70,19 +67,11 @@ def _esc(text) -> str:
     return _html.escape(str(text), quote=True)
 
 
-def _fmt(value, digits: int) -> tuple[str, bool]:
-    """(text, is_text) for a table cell."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–", False
-    if isinstance(value, bool):
-        return str(value), True
-    if isinstance(value, float):
-        return f"{value:.{digits}f}", False
-    if isinstance(value, int) or (hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu"):
-        return str(int(value)), False
-    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "f":
-        return f"{float(value):.{digits}f}", False
-    return str(value), True
+def _is_text(value) -> bool:
+    return isinstance(value, str) and not _NUMBER.fullmatch(value.strip())
+
+
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?( \[[-+]?\d+(\.\d+)?, [-+]?\d+(\.\d+)?\])?|–")
 
 
 def _col_class(name: str) -> str:
@@ -95,7 +84,8 @@ def _col_class(name: str) -> str:
 
 
 def df_to_html(df: pd.DataFrame, digits: int = 3) -> str:
-    """A plain HTML table; columns named '... (published)' / '(measured)' are tinted."""
+    """A plain HTML table (numbers through fmt_number); columns named '... (published)' / '(measured)'
+    are tinted."""
     if df is None or len(df.columns) == 0:
         return "<p class='note'>No data.</p>"
     cols = list(df.columns)
@@ -105,8 +95,8 @@ def df_to_html(df: pd.DataFrame, digits: int = 3) -> str:
     for row in df.itertuples(index=False):
         cells = []
         for value, k in zip(row, classes):
-            text, is_text = _fmt(value, digits)
-            cls = " ".join(x for x in (k, "text" if is_text else "") if x)
+            text = fmt_number(value, digits)
+            cls = " ".join(x for x in (k, "text" if _is_text(text) else "") if x)
             cells.append(f"<td class='{cls}'>{_esc(text)}</td>" if cls else f"<td>{_esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     if not body:
@@ -115,71 +105,20 @@ def df_to_html(df: pd.DataFrame, digits: int = 3) -> str:
             + "".join(body) + "</tbody></table></div>")
 
 
-def _inline_md(text: str) -> str:
-    out = _esc(text)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
-    out = re.sub(r"\*([^*]+)\*", r"<em>\1</em>", out)
-    return out
-
-
-def _split_row(line: str) -> list[str]:
-    inner = line.strip()
-    inner = inner[1:] if inner.startswith("|") else inner
-    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
-    parts = re.split(r"(?<!\\)\|", inner)
-    return [p.strip().replace("\\|", "|") for p in parts]
-
-
-def markdown_to_html(text: str) -> str:
-    """The subset of Markdown the report's tables use: headings, pipe tables, paragraphs."""
-    out, para, lines = [], [], text.splitlines()
-    i = 0
-
-    def flush():
-        if para:
-            out.append("<p class='note'>" + _inline_md(" ".join(para)) + "</p>")
-            para.clear()
-
-    while i < len(lines):
-        line = lines[i]
-        if line.strip().startswith("|"):
-            flush()
-            block = []
-            while i < len(lines) and lines[i].strip().startswith("|"):
-                block.append(lines[i])
-                i += 1
-            header = _split_row(block[0])
-            rows = [_split_row(b) for b in block[1:] if not re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", b)]
-            frame = pd.DataFrame(rows, columns=header) if rows and all(len(r) == len(header) for r in rows) else None
-            if frame is not None:
-                out.append(df_to_html(frame))
-            else:
-                out.append("<pre>" + _esc("\n".join(block)) + "</pre>")
-            continue
-        m = re.match(r"^(#{1,6})\s+(.*)$", line)
-        if m:
-            flush()
-            level = min(len(m.group(1)) + 1, 6)  # the report's own h1/h2 come first
-            out.append(f"<h{level}>{_inline_md(m.group(2))}</h{level}>")
-        elif not line.strip():
-            flush()
-        else:
-            para.append(line.strip())
-        i += 1
-    flush()
-    return "\n".join(out)
-
-
 def table_html(obj) -> str:
-    """A DataFrame, or a path to .md / .csv / .parquet, as HTML."""
+    """A DataFrame, a list of (heading, note, DataFrame) blocks, or a path to .csv / .parquet, as HTML."""
     if isinstance(obj, pd.DataFrame):
         return df_to_html(obj)
+    if isinstance(obj, list):
+        parts = []
+        for heading, note, frame in obj:
+            parts.append(f"<h3>{_esc(heading)}</h3>" if heading else "")
+            parts.append(f"<p class='note'>{_esc(note)}</p>" if note else "")
+            parts.append(df_to_html(frame) if len(frame) else "<p class='note'>No data.</p>")
+        return "\n".join(parts) or "<p class='note'>No data.</p>"
     path = Path(str(obj))
     if not path.exists():
         return f"<p class='missing'>table not produced: {_esc(path)}</p>"
-    if path.suffix == ".md":
-        return markdown_to_html(path.read_text(encoding="utf-8"))
     if path.suffix == ".csv":
         return df_to_html(pd.read_csv(path))
     if path.suffix == ".parquet":
@@ -253,7 +192,7 @@ def render_report(
 ) -> str:
     """Write one self-contained HTML file and return its path.
 
-    tables    name -> DataFrame or path (.md / .csv / .parquet), shown in order
+    tables    name -> DataFrame, [(heading, note, DataFrame)] or path (.csv / .parquet), in order
     figures   PNG paths (embedded as data URIs; a missing file is reported, not an error)
     cost      a DataFrame, a dict name -> DataFrame (see cost.cost_tables), or None
     config    the config that produced the results (keys naming token/key/secret are dropped)
@@ -306,8 +245,8 @@ def render_report(
         "<span style='background:#fff7e6'>published</span>.</p>\n"
         "<nav><ul>" + "".join(toc) + "</ul></nav>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
-    Path(out_html).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(out_html) + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(out_html)
+    from maple.io import atomic_file
+
+    with atomic_file(out_html) as fh:
+        fh.write(doc)
     return str(out_html)

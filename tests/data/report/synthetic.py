@@ -107,9 +107,29 @@ def score_paths(root: Path) -> tuple[list[str], list[dict]]:
     return files, expected
 
 
+SPREAD = (-0.05, 0.05, -0.03, 0.03, 0.0, 0.0)  # n = 6 examples whose mean is the row's value
+
+
+def examples_for(model, dataset, rank, bits, task) -> list[dict]:
+    """Per-example scores (score stage's `.examples.jsonl` records) averaging to each headline row's value."""
+    metric = {"alpaca_eval": "win_rate"}.get(task) or METRICS[task][0]
+    out = []
+    for row in rows_for(model, dataset, rank, bits, task):
+        if row["metric"] != metric:
+            continue
+        for i, d in enumerate(SPREAD):
+            if task == "alpaca_eval":
+                score = {"win": row["value"] / 100 + d, "judgements": 2, "unparsed": 0}
+            else:
+                score = {metric: row["value"] + d}
+            out.append({"id": f"{row['language']}-{i}", "lang": row["language"], "protocol": row["protocol"],
+                        "prediction": None, "score": score})
+    return out
+
+
 def write_scores(root: Path, skip=()) -> tuple[list[str], list[dict]]:
-    """Write results/scores/{cell}/{task}.json under root; `skip` = {(cell_id, task)} or {cell_id}
-    left unwritten. Returns score_paths(root) (the skipped paths included)."""
+    """Write results/scores/{cell}/{task}.json (and .examples.jsonl) under root; `skip` = {(cell_id, task)}
+    or {cell_id} left unwritten. Returns score_paths(root) (the skipped paths included)."""
     for model, dataset, rank, bits in cells():
         cid = cell_id(model, dataset, rank, bits)
         for task in TASKS:
@@ -118,7 +138,12 @@ def write_scores(root: Path, skip=()) -> tuple[list[str], list[dict]]:
             path = root / "results" / "scores" / cid / f"{task}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(rows_for(model, dataset, rank, bits, task), indent=1), encoding="utf-8")
+            examples = "".join(json.dumps(e) + "\n" for e in examples_for(model, dataset, rank, bits, task))
+            path.with_name(f"{task}.examples.jsonl").write_text(examples, encoding="utf-8")
     return score_paths(root)
+
+
+BOOTSTRAP = {"resamples": 200, "seed": 1, "confidence": 0.95}
 
 
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -155,18 +180,24 @@ def build_report(root: Path, skip=(), protocols=None) -> dict:
     from maple.report.cost import cost_tables, gpus_from_config
     from maple.report.figures import make_figures
     from maple.report.html import render_report
-    from maple.report.pipeline import write_tables
+    from maple.report.intervals import write_intervals
+    from maple.report.pipeline import report_tables, write_tables
 
     files, expected = write_scores(root, skip=skip)
     results = root / "results"
     tidy = aggregate_scores(files, expected, str(results / "scores.parquet"), str(results / "scores.csv"),
                             str(results / "missing_cells.json"))
-    tables = write_tables(str(results / "scores.parquet"), CONFIG, str(results / "tables"))
-    pngs = make_figures(tidy, str(root / "figures"), CONFIG, protocols=protocols)
+    example_files = [f[: -len(".json")] + ".examples.jsonl" for f in files]
+    averages, comparisons = write_intervals(example_files, BOOTSTRAP, str(results / "averages.csv"),
+                                            str(results / "comparisons.csv"))
+    tables = write_tables(str(results / "scores.parquet"), CONFIG, str(results / "tables"),
+                          str(results / "averages.csv"))
+    pngs = make_figures(tidy, str(root / "figures"), CONFIG, protocols=protocols, averages=averages,
+                        comparisons=comparisons)
     cost = cost_tables(str(write_benchmarks(root)), gpus_from_config(CONFIG), out_dir=str(results / "cost"))
     missing = json.loads((results / "missing_cells.json").read_text())
     html = render_report(str(results / "report.html"),
-                         {"Table 1": tables["table1.md"], "Table 2": tables["table2.md"],
-                          "Tidy table (head)": tidy.head(5)},
+                         {**report_tables(str(results / "tables"), CONFIG), "Tidy table (head)": tidy.head(5)},
                          pngs, {"per stage": cost["per_stage"], "per cell": cost["per_cell"]}, CONFIG, missing)
-    return {"tidy": tidy, "tables": tables, "pngs": pngs, "cost": cost, "missing": missing, "html": html}
+    return {"tidy": tidy, "tables": tables, "pngs": pngs, "cost": cost, "missing": missing, "html": html,
+            "averages": averages, "comparisons": comparisons}
