@@ -24,6 +24,7 @@ import gc
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -151,7 +152,8 @@ def build_base(out_dir: Path, shape: dict, layers: int, tokenizer, device: str, 
 
 def layer_and_head_params(shape: dict) -> tuple[int, int]:
     """Parameters of one decoder layer and of embedding + LM head (for scaling to 32 layers)."""
-    h, i, heads, kv = shape["hidden_size"], shape["intermediate_size"], shape["num_attention_heads"], shape["num_key_value_heads"]
+    h, i = shape["hidden_size"], shape["intermediate_size"]
+    heads, kv = shape["num_attention_heads"], shape["num_key_value_heads"]
     head_dim = h // heads
     layer = h * h * 2 + 2 * h * kv * head_dim + 3 * h * i
     return layer, 2 * shape["vocab_size"] * h
@@ -441,8 +443,6 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
             generation = run_generation(str(merged_dir), paper, device, max_examples)
             phases["generation_seconds"] = time.time() - t0
             generation["model"] = f"{model} r8-b{b} merged (de-quantised base + adapter), written by merge_adapter"
-        import shutil
-
         shutil.rmtree(base_dir, ignore_errors=True)  # 2+ GB each at 7B width: keep the disk free
 
     result = {
@@ -460,15 +460,19 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
         "training": {"batch": BATCH, "learning_rate": LEARNING_RATE, "steps": steps,
                      "paper_settings_kept": "bits/quantisation, bf16 on CUDA, LoRA r8 alpha 16 dropout 0.1 all-linear, "
                                             "max_grad_norm 0.3, gradient checkpointing, optim "
-                                            + ("paged_adamw_32bit" if device == "cuda" else "adamw_torch (paged is CUDA-only)"),
-                     "data": ds_cfg, "max_length": prompt["max_length"]},
+                                            + ("paged_adamw_32bit" if device == "cuda"
+                                               else "adamw_torch (paged is CUDA-only)"),
+                     "data": {**ds_cfg, "source": {**ds_cfg["source"],
+                                                   "path": os.path.relpath(ds_cfg["source"]["path"], ROOT)}},
+                     "max_length": prompt["max_length"]},
         "tolerances": {"merge_relative_to_max_abs_logit": MERGE_REL_TOL[device],
                        "packing_abs_nats": PACKING_TOL[device]},
         "bases": bases,
         "details": details,
         "generation": generation,
         "vllm": "not run: the CUDA vllm wheel and its pinned torch are far over the 64 MiB a lent machine takes; "
-                "its CUDA engine settings (bf16, prefix caching, LoRA ranks) are unit-tested on CPU",
+                "its CUDA engine settings (bf16, CUDA graphs, prefix caching, LoRA ranks) are pinned by "
+                "tests/gpu/test_vllm_cuda_settings.py",
         "phases": phases,
         "wall_seconds": time.time() - started,
     }
@@ -487,7 +491,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", choices=["cuda", "cpu"], default=None, help="default: cuda for 7b, cpu for tiny")
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--data", default=None, help="hub-layout dir with train.{en,zh}.jsonl (default: real Alpaca-GPT4 rows if present)")
+    ap.add_argument("--data", default=None,
+                    help="hub-layout dir with train.{en,zh}.jsonl (default: real Alpaca-GPT4 rows if present)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     device = args.device or ("cuda" if args.gpu_shapes == "7b" else "cpu")
