@@ -55,3 +55,13 @@ clean:
 .PHONY: test-slurm
 test-slurm: $(STAMP)
 	bash slurm/test.sh
+
+# make test-gpu: the GPU proof (tests/gpu -> benchmarks/gpu_smoke.py): train 16/8/4-bit, merge,
+# packing, hf generation and log-likelihoods at 7B width on CUDA; writes benchmarks/results/gpu_smoke.json.
+# Not through the CPU venv: GPU_PYTHON is the interpreter with CUDA torch (envs/train.yaml + pytest, pyyaml).
+# CPU proof of the same command: $(PY) benchmarks/gpu_smoke.py --gpu-shapes tiny
+GPU_PYTHON ?= python3
+.PHONY: test-gpu
+test-gpu:
+	$(GPU_PYTHON) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'make test-gpu: no CUDA device visible')"
+	$(GPU_PYTHON) -m pytest -m gpu tests/gpu -q -rs -p no:cacheprovider
