@@ -23,6 +23,8 @@ _NOT_TRAINER_ARGS = {
     "fail",
     "warmup_ratio",
     "packing",
+    "speed",  # maple.train.levers: per bits/rank speed settings
+    "gradient_checkpointing",  # applied by maple.train.lora (full or selective), not by Trainer
 }
 
 
@@ -34,10 +36,16 @@ def config_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def training_arguments(train_cfg: dict, output_dir: str, device: str):
+def training_arguments(train_cfg: dict, output_dir: str, device: str, levers: dict | None = None):
     from transformers import TrainingArguments
 
+    from maple.train.levers import resolve
+
+    levers = levers or resolve(train_cfg)
     kwargs = {k: v for k, v in train_cfg.items() if k not in _NOT_TRAINER_ARGS}
+    # same examples per optimizer step; the micro-batch is the speed config's choice
+    kwargs["per_device_train_batch_size"] = levers["micro_batch_size"]
+    kwargs["gradient_accumulation_steps"] = levers["gradient_accumulation_steps"]
     return TrainingArguments(
         output_dir=output_dir,
         warmup_steps=train_cfg.get("warmup_ratio", 0.0),  # a float in [0, 1) is a ratio of total steps
@@ -96,6 +104,42 @@ def data_collator(tokenizer, packing: bool):
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=8)
 
 
+def build_trainer(
+    model_cfg: dict,
+    train_cfg: dict,
+    tokenised_dir: str,
+    output_dir: str,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    callbacks: list | None = None,
+):
+    """The Trainer of one cell exactly as the train rule runs it, with the cell's speed levers.
+
+    Returns (trainer, levers as applied, trainable parameter counts)."""
+    from transformers import Trainer
+
+    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.train.levers import resolve
+    from maple.train.lora import add_lora, trainable_parameters
+
+    levers = resolve(train_cfg)
+    tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)
+    model = load_base_model(
+        model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code,
+        attn_implementation=levers["attn_implementation"],
+    )
+    model = add_lora(model, train_cfg, levers, device)
+    params = trainable_parameters(model)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(train_cfg, output_dir, device, levers),
+        train_dataset=load_tokenised(tokenised_dir),
+        data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
+        callbacks=callbacks,
+    )
+    return trainer, levers, params
+
+
 def train_adapter(
     cell_id: str,
     model_cfg: dict,
@@ -111,10 +155,6 @@ def train_adapter(
 
     A rerun after a crash or kill resumes from the last checkpoint in `checkpoint_dir`."""
     import torch
-    from transformers import Trainer
-
-    from maple.train.base_model import load_base_model, load_tokenizer
-    from maple.train.lora import add_lora, trainable_parameters
 
     if train_cfg.get("fail"):
         raise InjectedFailure(f"training.fail is set for cell {cell_id}: failing on purpose")
@@ -125,19 +165,10 @@ def train_adapter(
         print(f"resuming {cell_id} from {resume_from}", file=sys.stderr)
 
     torch.manual_seed(train_cfg["seed"])
-    tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)
-    model = load_base_model(model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code)
-    model = add_lora(model, train_cfg)
-    params = trainable_parameters(model)
-    dataset = load_tokenised(tokenised_dir)
-
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(train_cfg, checkpoint_dir, device),
-        train_dataset=dataset,
-        data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
-        callbacks=callbacks,
+    trainer, levers, params = build_trainer(
+        model_cfg, train_cfg, tokenised_dir, checkpoint_dir, device, trust_remote_code, callbacks
     )
+    model = trainer.model
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.time() - t0
@@ -155,6 +186,7 @@ def train_adapter(
             "versions": versions(),
             "resumed_from": resume_from,
             "parameters": params,
+            "speed": levers,  # the speed levers this cell ran with (maple.train.levers)
             "steps": state.global_step,
             "loss_curve": [
                 {"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h
