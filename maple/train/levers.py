@@ -14,7 +14,7 @@ LIGER = (True, False, "auto")
 ATTENTION = ("sdpa", "eager", "flash_attention_2", "maple_varlen")  # maple_varlen: maple.train.varlen
 DEFAULTS = {
     "recompute": None,  # None: follow training.gradient_checkpointing (full or none)
-    "micro_batch_size": None,  # None: per_device_train_batch_size as given
+    "micro_batch_size": None,  # None: per_device_train_batch_size as given; else at most this many per pass
     "compile": False,  # torch.compile each decoder layer
     "fused_lora": False,  # base + low-rank projection in one autograd function
     "int8_dequant": False,  # 8-bit: int8-stored weight run as a compute-dtype matmul (needs fused_lora)
@@ -69,7 +69,7 @@ def resolve(train_cfg: dict) -> dict:
 def batch_plan(train_cfg: dict, micro: int | None) -> tuple[int, int]:
     """Micro-batch and accumulation with the same examples per optimizer step as configured."""
     per_step = train_cfg.get("per_device_train_batch_size", 8) * train_cfg.get("gradient_accumulation_steps", 1)
-    micro = micro or train_cfg.get("per_device_train_batch_size", 8)
+    micro = min(micro, per_step) if micro else train_cfg.get("per_device_train_batch_size", 8)  # at most one step
     if per_step % micro:
         raise LeverError(
             f"training.speed.micro_batch_size: {micro} does not divide the {per_step} examples per optimizer step "
