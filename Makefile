@@ -55,3 +55,14 @@ clean:
 .PHONY: test-slurm
 test-slurm: $(STAMP)
 	bash slurm/test.sh
+
+# make bench-gpu: LoRA/QLoRA training step, plain HF+peft vs maple, on a CUDA machine (issue 15;
+# benchmarks/NOTES.md). Needs bitsandbytes (and liger-kernel for its kernels) where it runs, and
+# .bench/real_lengths.json (python benchmarks/train_throughput.py --prepare-lengths, needs ../shared/data).
+.PHONY: bench-gpu bench-cpu-tiny
+bench-gpu:
+	PYTHONPATH=$(CURDIR) python3 benchmarks/train_throughput.py --real-lengths
+
+bench-cpu-tiny: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/train_throughput.py --prepare-lengths
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/train_throughput.py --tiny --real-lengths

@@ -302,6 +302,7 @@ def main(argv=None):
     ap.add_argument("--real-lengths", action="store_true", help="also item 3: ragged real lengths, padded plain vs packed maple")
     ap.add_argument("--prepare-lengths", action="store_true", help="write .bench/real_lengths.json from ../shared/data and exit")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--resume", action="store_true", help="keep the rows already in --out and measure only the missing ones")
     args = ap.parse_args(argv)
     if args.prepare_lengths:
         p = prepare_lengths()
@@ -329,6 +330,10 @@ def main(argv=None):
                          "batches": "the same 8 (CPU: 4) random-token rows every optimizer step",
                          "not_goal_metric": device == "cpu"}}
     overrides = {"optim": "adamw_torch"} if device == "cpu" else {}  # paged optimizers need CUDA
+    done = set()
+    if args.resume and out.exists():
+        payload["rows"] = json.loads(out.read_text())["rows"]
+        done = {(r["impl"], r["bits"], r["rank"]) for r in payload["rows"]}
     rows = fixed_rows(per_step, seq, shape["vocab_size"])
     with tempfile.TemporaryDirectory(prefix="maple-bench-") as tmp:
         t0 = time.time()
@@ -339,6 +344,8 @@ def main(argv=None):
         # plain first: Liger patches transformers' Llama module globally once applied
         for impl in [i for i in ("plain", "maple") if i in impls]:
             for bits, rank in cells:
+                if (impl, bits, rank) in done:
+                    continue
                 _reset(device)
                 t0 = time.time()
                 if impl == "plain":

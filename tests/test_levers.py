@@ -219,6 +219,12 @@ def test_varlen_attention_on_packed_rows_equals_padded(tiny_model, tiny_tokenise
     varlen.zero_grad()
     out = varlen(input_ids=packed["input_ids"], position_ids=packed["position_ids"], labels=packed["labels"])
     out.loss.backward()
+    # the same with the boundaries from the collator (what training passes: no device sync)
+    with_kwargs = data_collator(tok, packing=True, varlen=True)(rows)
+    assert with_kwargs["cu_seq_lens_q"].tolist() == cu_seqlens(packed["position_ids"]).tolist()
+    with torch.no_grad():
+        again = varlen(**{k: v for k, v in with_kwargs.items()})
+    assert abs(again.loss.item() - out.loss.item()) < 1e-6
     sdpa.zero_grad()
     ref = sdpa(**{k: padded[k] for k in ("input_ids", "attention_mask", "labels")})
     ref.loss.backward()

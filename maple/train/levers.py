@@ -7,8 +7,6 @@ applied in that order."""
 
 from __future__ import annotations
 
-import functools
-
 RECOMPUTE = ("full", "selective", "none")
 LIGER = (True, False, "auto")
 ATTENTION = ("sdpa", "eager", "flash_attention_2", "maple_varlen")  # maple_varlen: maple.train.varlen
@@ -188,9 +186,14 @@ def _make_fused():
     return FusedLoRA
 
 
-@functools.cache
+_FUSED = []
+
+
 def fused_function():
-    return _make_fused()
+    """The autograd function, built on first use (torch imported lazily; no cache wrapper for dynamo)."""
+    if not _FUSED:
+        _FUSED.append(_make_fused())
+    return _FUSED[0]
 
 
 def _fused_forward(self, x, *args, **kwargs):

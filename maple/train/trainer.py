@@ -95,12 +95,13 @@ def load_tokenised(path: str):
     return ds.remove_columns([c for c in ds.column_names if c not in ("input_ids", "attention_mask", "labels")])
 
 
-def data_collator(tokenizer, packing: bool):
+def data_collator(tokenizer, packing: bool, varlen: bool = False):
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
     if packing:
-        # one row per batch, position ids restart per example: no cross-example attention
-        return DataCollatorWithFlattening(return_position_ids=True)
+        # one row per batch, position ids restart per example: no cross-example attention;
+        # varlen attention also gets the example boundaries (computed here, not on the device)
+        return DataCollatorWithFlattening(return_position_ids=True, return_flash_attn_kwargs=varlen)
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=8)
 
 
@@ -134,7 +135,9 @@ def build_trainer(
         model=model,
         args=training_arguments(train_cfg, output_dir, device, levers),
         train_dataset=load_tokenised(tokenised_dir),
-        data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
+        data_collator=data_collator(
+            tokenizer, train_cfg.get("packing", False), varlen=levers["attn_implementation"] == "maple_varlen"
+        ),
         callbacks=callbacks,
     )
     return trainer, levers, params

@@ -51,10 +51,13 @@ def varlen_attention_forward(module, query, key, value, attention_mask, scaling=
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-    cu = cu_seqlens(position_ids)
+    if kwargs.get("cu_seq_lens_q") is not None:  # from DataCollatorWithFlattening: no device sync
+        cu, max_len = kwargs["cu_seq_lens_q"].to(torch.int32), int(kwargs["max_length_q"])
+    else:
+        cu = cu_seqlens(position_ids)
+        max_len = int((cu[1:] - cu[:-1]).max().item())
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # [tokens, heads, dim]
     if query.is_cuda:
-        max_len = int((cu[1:] - cu[:-1]).max().item())
         out = _cuda_varlen(q.contiguous(), k.contiguous(), v.contiguous(), cu, max_len, scaling)
     else:
         parts = []
