@@ -247,3 +247,15 @@ def test_training_with_levers_matches_plain(tmp_path, tiny_model, tiny_tokenised
     import json
 
     assert json.loads((tmp_path / "b" / "train.json").read_text())["speed"]["recompute"] == "selective"
+
+
+def test_skipping_kbit_upcast_trains_the_same_on_cpu(tmp_path, tiny_model, tiny_tokenised):
+    """kbit_upcast: false skips peft's fp32 cast of norms/embeddings (a no-op in fp32 on CPU): same curve."""
+    common = dict(bits=4, max_steps=2)
+    a = train_adapter("u", {"path": tiny_model}, train_cfg(**common), tiny_tokenised, str(tmp_path / "a"), str(tmp_path / "ca"))
+    speed = {"b4": {"kbit_upcast": False, "fused_lora": True}}
+    b = train_adapter("v", {"path": tiny_model}, train_cfg(speed=speed, **common), tiny_tokenised, str(tmp_path / "b"), str(tmp_path / "cb"))
+    assert b["speed"]["kbit_upcast"] is False and b["speed"]["fused_modules"] == 14
+    # fused 4-bit is the exact dequantised product; bitsandbytes' CPU 4-bit matmul differs by ~3e-4
+    for x, y in zip(a["loss_curve"], b["loss_curve"], strict=True):
+        assert abs(x["loss"] - y["loss"]) < 1e-3 * max(1.0, abs(x["loss"]))
