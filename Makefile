@@ -65,3 +65,13 @@ GPU_PYTHON ?= python3
 test-gpu:
 	$(GPU_PYTHON) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'make test-gpu: no CUDA device visible')"
 	$(GPU_PYTHON) -m pytest -m gpu tests/gpu -q -rs -p no:cacheprovider
+# make bench-gpu: LoRA/QLoRA training step, plain HF+peft vs maple, on a CUDA machine (issue 15;
+# benchmarks/NOTES.md). Needs bitsandbytes (and liger-kernel for its kernels) where it runs, and
+# .bench/real_lengths.json (python benchmarks/train_throughput.py --prepare-lengths, needs ../shared/data).
+.PHONY: bench-gpu bench-cpu-tiny
+bench-gpu:
+	PYTHONPATH=$(CURDIR) python3 benchmarks/train_throughput.py --real-lengths
+
+bench-cpu-tiny: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/train_throughput.py --prepare-lengths
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/train_throughput.py --tiny --real-lengths

@@ -13,7 +13,9 @@ import importlib.util
 from pathlib import Path
 
 # Keys of the training config that maple reads itself (LoRA, packing, test switch, overrides).
-MAPLE_KEYS = {"lora_alpha", "lora_dropout", "target_modules", "fail", "warmup_ratio", "packing"}
+MAPLE_KEYS = {"lora_alpha", "lora_dropout", "target_modules", "fail", "warmup_ratio", "packing",
+              "speed",  # maple.train.levers: per bits/rank speed settings
+              "gradient_checkpointing"}  # applied by maple.train.lora (full or selective), not by Trainer
 # TrainingArguments fields maple sets from elsewhere; a config value for them would be ignored or clash.
 SET_BY_MAPLE = {
     "output_dir": "the cell's checkpoint directory",

@@ -29,10 +29,16 @@ def quantization_config(bits: int, device: str):
     raise ValueError(f"bits: {bits!r} is not allowed; allowed values: {', '.join(map(str, BITS))}")
 
 
-def load_base_model(path: str, bits: int, device: str, revision=None, trust_remote_code: bool = False):
+def load_base_model(
+    path: str, bits: int, device: str, revision=None, trust_remote_code: bool = False, attn_implementation=None
+):
     """from_pretrained exactly as for a hub model; weights only from safetensors."""
     from transformers import AutoModelForCausalLM
 
+    if attn_implementation == "maple_varlen":
+        from maple.train.varlen import register
+
+        register()
     model = AutoModelForCausalLM.from_pretrained(
         path,
         revision=revision,
@@ -41,6 +47,7 @@ def load_base_model(path: str, bits: int, device: str, revision=None, trust_remo
         device_map={"": 0} if device == "cuda" else {"": "cpu"},
         use_safetensors=True,
         trust_remote_code=trust_remote_code,
+        **({"attn_implementation": attn_implementation} if attn_implementation else {}),
     )
     model.config.use_cache = False
     if bits == 4 and device != "cuda":

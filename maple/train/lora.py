@@ -16,17 +16,28 @@ def lora_config(train_cfg: dict):
     )
 
 
-def add_lora(model, train_cfg: dict):
+def add_lora(model, train_cfg: dict, levers: dict | None = None, device: str = "cpu"):
+    """peft LoRA on the base, with the cell's speed levers (maple.train.levers) applied."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if train_cfg["bits"] in (4, 8):
+    from maple.train import levers as lv
+
+    levers = levers or lv.resolve(train_cfg)
+    gc_kwargs = lv.checkpointing_kwargs(levers["recompute"])
+    levers["liger_status"] = lv.apply_liger(model, levers["liger"], device)  # before peft wraps the modules
+    if train_cfg["bits"] in (4, 8) and levers["kbit_upcast"]:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=train_cfg.get("gradient_checkpointing", False)
+            model, use_gradient_checkpointing=gc_kwargs is not None, gradient_checkpointing_kwargs=gc_kwargs
         )
-    elif train_cfg.get("gradient_checkpointing"):
-        model.gradient_checkpointing_enable()
+    elif gc_kwargs is not None:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
         model.enable_input_require_grads()
-    return get_peft_model(model, lora_config(train_cfg))
+    model = get_peft_model(model, lora_config(train_cfg))
+    if levers["fused_lora"]:
+        levers["fused_modules"] = lv.fuse_lora(model, int8_dequant=levers["int8_dequant"])
+    if levers["compile"]:
+        levers["compiled_blocks"] = lv.compile_blocks(model)
+    return model
 
 
 def trainable_parameters(model) -> dict:

@@ -22,12 +22,17 @@ def config_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def training_arguments(train_cfg: dict, output_dir: str, device: str):
+def training_arguments(train_cfg: dict, output_dir: str, device: str, levers: dict | None = None):
     from transformers import TrainingArguments
 
     from maple.train.arguments import trainer_kwargs
+    from maple.train.levers import resolve
 
+    levers = levers or resolve(train_cfg)
     kwargs = {"report_to": "none", **trainer_kwargs(train_cfg)}  # report_to: training.report_to
+    # same examples per optimizer step; the micro-batch is the speed config's choice
+    kwargs["per_device_train_batch_size"] = levers["micro_batch_size"]
+    kwargs["gradient_accumulation_steps"] = levers["gradient_accumulation_steps"]
     return TrainingArguments(
         output_dir=output_dir,
         warmup_steps=train_cfg.get("warmup_ratio", 0.0),  # a float in [0, 1) is a ratio of total steps
@@ -85,13 +90,52 @@ def load_tokenised(path: str):
     return ds.remove_columns([c for c in ds.column_names if c not in ("input_ids", "attention_mask", "labels")])
 
 
-def data_collator(tokenizer, packing: bool):
+def data_collator(tokenizer, packing: bool, varlen: bool = False):
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
     if packing:
-        # one row per batch, position ids restart per example: no cross-example attention
-        return DataCollatorWithFlattening(return_position_ids=True)
+        # one row per batch, position ids restart per example: no cross-example attention;
+        # varlen attention also gets the example boundaries (computed here, not on the device)
+        return DataCollatorWithFlattening(return_position_ids=True, return_flash_attn_kwargs=varlen)
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=8)
+
+
+def build_trainer(
+    model_cfg: dict,
+    train_cfg: dict,
+    tokenised_dir: str,
+    output_dir: str,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    callbacks: list | None = None,
+):
+    """The Trainer of one cell exactly as the train rule runs it, with the cell's speed levers.
+
+    Returns (trainer, levers as applied, trainable parameter counts)."""
+    from transformers import Trainer
+
+    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.train.levers import resolve
+    from maple.train.lora import add_lora, trainable_parameters
+
+    levers = resolve(train_cfg)
+    tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)
+    model = load_base_model(
+        model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code,
+        attn_implementation=levers["attn_implementation"],
+    )
+    model = add_lora(model, train_cfg, levers, device)
+    params = trainable_parameters(model)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(train_cfg, output_dir, device, levers),
+        train_dataset=load_tokenised(tokenised_dir),
+        data_collator=data_collator(
+            tokenizer, train_cfg.get("packing", False), varlen=levers["attn_implementation"] == "maple_varlen"
+        ),
+        callbacks=callbacks,
+    )
+    return trainer, levers, params
 
 
 def train_adapter(
@@ -109,10 +153,6 @@ def train_adapter(
 
     A rerun after a crash or kill resumes from the last checkpoint in `checkpoint_dir`."""
     import torch
-    from transformers import Trainer
-
-    from maple.train.base_model import load_base_model, load_tokenizer
-    from maple.train.lora import add_lora, trainable_parameters
 
     if train_cfg.get("fail"):
         raise InjectedFailure(f"training.fail is set for cell {cell_id}: failing on purpose")
@@ -123,19 +163,10 @@ def train_adapter(
         print(f"resuming {cell_id} from {resume_from}", file=sys.stderr)
 
     torch.manual_seed(train_cfg["seed"])
-    tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)
-    model = load_base_model(model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code)
-    model = add_lora(model, train_cfg)
-    params = trainable_parameters(model)
-    dataset = load_tokenised(tokenised_dir)
-
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(train_cfg, checkpoint_dir, device),
-        train_dataset=dataset,
-        data_collator=data_collator(tokenizer, train_cfg.get("packing", False)),
-        callbacks=callbacks,
+    trainer, levers, params = build_trainer(
+        model_cfg, train_cfg, tokenised_dir, checkpoint_dir, device, trust_remote_code, callbacks
     )
+    model = trainer.model
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.time() - t0
@@ -153,6 +184,7 @@ def train_adapter(
             "versions": versions(),
             "resumed_from": resume_from,
             "parameters": params,
+            "speed": levers,  # the speed levers this cell ran with (maple.train.levers)
             "steps": state.global_step,
             "loss_curve": [
                 {"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h
