@@ -80,7 +80,9 @@ def judge_params(config: dict) -> dict:
     if api:  # an API judge reads no local model and no finetuning template
         settings.pop("prompt")
     return canonical(
-        {"judge": judge, "judge_model": None if api else _model(config, judge["model"]), "settings": settings}
+        # no judge model without alpaca_eval (the config check asks for one when it is evaluated)
+        {"judge": judge, "judge_model": _model(config, judge["model"]) if judge.get("model") and not api else None,
+         "settings": settings}
     )
 
 
