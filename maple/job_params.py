@@ -104,3 +104,10 @@ def code_digest(parts=SCORING_CODE, root: Path = PACKAGE) -> str:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def split_overrides(config: dict) -> dict:
+    """What the tiny models' contamination exclusion reads of the tasks: their `split` overrides only
+    (maple.data.contamination), so adding a language or a scoring option does not rebuild the models."""
+    tasks = config["evaluation"]["tasks"]
+    return canonical({name: {"split": cfg["split"]} for name, cfg in tasks.items() if cfg.get("split")})

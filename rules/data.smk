@@ -25,7 +25,8 @@ rule build_tiny_model:
     params:
         build=lambda wc: job_params.canonical(config["models"][wc.model]["build"]),
         seed=config["seed"],
-        tasks=config["evaluation"]["tasks"],  # a task's `split` override is excluded from the text too
+        # a task's `split` override is excluded from the text too
+        tasks=job_params.split_overrides(config),
     script:
         "../scripts/build_tiny_model.py"
 

@@ -15,11 +15,14 @@ import pytest
 import yaml
 
 from maple import job_params
+from maple.report.figure_names import STEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-REPORT_JOBS = {"aggregate_scores": 1, "make_tables": 1, "plot_figure": 12, "render_report": 1}
 EVAL_CELLS = 20  # 18 trained cells + 2 base models
+# what follows any rescoring: every cell's lm-eval export, the aggregates, tables, each figure per protocol
+REPORT_JOBS = {"export_lm_eval": EVAL_CELLS, "aggregate_scores": 1, "bootstrap_scores": 1, "make_tables": 1,
+               "plot_figure": 2 * len(STEMS), "render_report": 1}
 GROUPS = 4  # multi_lora: (model, rank) pairs
 
 
