@@ -140,7 +140,7 @@ def test_one_recipe_and_effective_warmup(tmp_path):
     train = PAPER["training"]
     assert not train.get("per_dataset")  # no Bactrian-X-only learning rate / dropout by default
     assert train["lr_scheduler_type"] == "constant_with_warmup" and train["warmup_ratio"] == 0.03
-    base = {"seed": 1, "learning_rate": 1e-3, "max_steps": 100, "per_device_train_batch_size": 1}
+    base = {"seed": 1, "bits": 16, "rank": 8, "learning_rate": 1e-3, "max_steps": 100, "per_device_train_batch_size": 1}
     on = training_arguments({**base, "lr_scheduler_type": "constant_with_warmup", "warmup_ratio": 0.03},
                             str(tmp_path), "cpu")
     off = training_arguments({**base, "lr_scheduler_type": "constant", "warmup_ratio": 0.03}, str(tmp_path), "cpu")
