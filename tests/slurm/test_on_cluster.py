@@ -154,12 +154,23 @@ def assert_only_failed_cell(jobs: list[tuple[str, dict]]):
         assert cell_of_job(rule, wildcards) in (None, FAIL_CELL), (rule, wildcards)
 
 
+def expected_per_cell(config: dict, planned: dict) -> dict:
+    """One cell's jobs: one per stage, generation and scoring one per task (rules/generate.smk);
+    the aggregate report jobs as planned (they read every cell)."""
+    if SCOPE != "all":
+        return {"train_adapter": 1}
+    tasks = len(config["evaluation"]["tasks"])
+    own = {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": tasks, "score_outputs": tasks,
+           "export_lm_eval": 1}
+    if "alpaca_eval" in config["evaluation"]["tasks"]:
+        own["judge_alpaca_eval"] = 1
+    return {**{r: n for r, n in planned.items() if r not in own and r not in DATA_RULES}, **own}
+
+
 def test_b_rerun_redoes_only_the_failed_cell(rerun):
     workdir, config, run, planned_with_switch, planned = rerun
     assert planned_with_switch == planned, (planned_with_switch, planned)
-    per_cell = ("train_adapter",) if SCOPE != "all" else (
-        "train_adapter", "merge_adapter", "generate_outputs", "judge_alpaca_eval", "score_outputs")
-    assert all(planned.get(rule) == 1 for rule in per_cell), planned
+    assert planned == expected_per_cell(config, planned), planned
     assert run.returncode == 0, run.tail()
     assert_only_failed_cell(planned_job_list(run.output))
     # what SLURM actually ran in the rerun: only the failed cell's jobs
@@ -189,7 +200,8 @@ def test_e_editing_one_cell_reruns_only_that_cell(rerun):
     assert planned.get("train_adapter") == 1, planned
     assert not DATA_RULES & planned.keys(), planned
     if SCOPE == "all":
-        assert all(planned.get(rule) == 1 for rule in ("merge_adapter", "generate_outputs", "score_outputs")), planned
+        cell_rules = ("merge_adapter", "generate_outputs", "score_outputs", "export_lm_eval")
+        assert {r: planned.get(r) for r in cell_rules} == {r: expected_per_cell(config, planned)[r] for r in cell_rules}
     # every planned job is the edited cell's, or an aggregate one (report stage)
     cells = {cell_of_job(r, w) for r, w in planned_job_list(run.output)}
     assert cells <= {edited_cell, None} and edited_cell in cells, cells
