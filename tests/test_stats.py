@@ -152,6 +152,10 @@ def test_averages_and_comparisons(tmp_path):
     assert ds["cell_b"].startswith("m/multialpaca/") and ds["difference"] < 0 and ds["excludes_zero"]
     again = intervals.comparisons(examples, B, intervals.averages(examples, B))
     assert again.equals(comp)  # seeded: the same numbers every run
+    # Holm within each family (kind x protocol x task x language): filled, never below the raw p-value
+    assert comp["p_holm"].notna().all() and (comp["p_holm"] >= comp["p_value"] - 1e-12).all()
+    for _, family in comp.groupby(intervals.FAMILY):
+        assert np.allclose(family["p_holm"], stats.holm(family["p_value"].to_numpy()))
 
 
 def test_paired_matches_examples_by_id(tmp_path):

@@ -243,7 +243,10 @@ def comparisons(examples: dict, bootstrap: dict, avg: pd.DataFrame | None = None
                 AVERAGE_METRIC)
             add("finetuned_vs_base", cell_id, base, protocol, AVERAGE_TASK, TABLE1_TASKS, AVG_LANGUAGE, False,
                 AVERAGE_METRIC)
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    if len(out):
+        out["p_holm"] = out.groupby(FAMILY, dropna=False)["p_value"].transform(lambda p: stats.holm(p.to_numpy()))
+    return out
 
 
 def write_intervals(example_files: list[str], bootstrap: dict, out_averages: str, out_comparisons: str) -> tuple:
