@@ -37,6 +37,12 @@ def cell_id(entry: dict) -> str:
     return f"{entry['model']}/{dataset}/r{entry['rank']}-b{entry['bits']}"
 
 
+def cell_of(model, dataset, rank, bits) -> str:
+    """Cell id from tidy-table fields, whose rank and bits are nullable (NA or float)."""
+    return cell_id({"model": model, "dataset": dataset,
+                    "rank": None if pd.isna(rank) else int(rank), "bits": None if pd.isna(bits) else int(bits)})
+
+
 def expected_path(entry: dict) -> str:
     if entry.get("path"):
         return str(entry["path"])

@@ -24,6 +24,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from maple.report import languages as L
 from maple.report.figure_names import STEMS
+from maple.report.aggregate import cell_of
 from maple.report.common import (
     AVG_LANGUAGE,
     BASELINES,
@@ -249,12 +250,6 @@ def _interval_map(averages: pd.DataFrame | None) -> dict:
     return {(r.cell, r.protocol, r.task, r.language): (r.ci_low, r.ci_high) for r in averages.itertuples(index=False)}
 
 
-def _cell_id(model, dataset, rank, bits) -> str:
-    if dataset == NO_DATASET or pd.isna(rank) or pd.isna(bits):
-        return f"{model}/{NO_DATASET}/base"
-    return f"{model}/{dataset}/r{int(rank)}-b{int(bits)}"
-
-
 def _comparisons_of(comparisons: pd.DataFrame | None, kind: str, protocol: str) -> pd.DataFrame:
     if comparisons is None or len(comparisons) == 0:
         return pd.DataFrame(columns=["cell_a", "cell_b", "task", "language", "difference", "ci_low", "ci_high",
@@ -312,11 +307,11 @@ def fig1_data(tidy: pd.DataFrame, protocol: str = "megaverse", families: dict | 
     rows = []
     for (model, dataset), sub in avg.groupby(["model", "dataset"], sort=True):
         best = pick_best(sub, "average", ["model", "dataset"], prefer_complete="n_tasks").iloc[0]
-        best_cell = _cell_id(model, dataset, best["rank"], best["bits"])
+        best_cell = cell_of(model, dataset, best["rank"], best["bits"])
         pm = paper_model(model, families)
         p = pub[(pub["model"] == pm) & (pub["dataset"] == dataset)]["value"]
         for r in sub.itertuples(index=False):
-            cell = _cell_id(model, dataset, r.rank, r.bits)
+            cell = cell_of(model, dataset, r.rank, r.bits)
             low, high = ci.get((cell, protocol, ci_task, AVG_LANGUAGE), (np.nan, np.nan))
             c = comp.get(cell)
             rows.append({"model": model, "dataset": dataset, "rank": int(r.rank), "bits": int(r.bits), "cell": cell,
@@ -421,7 +416,7 @@ def fig2_data(tidy: pd.DataFrame, protocol: str = "megaverse", families: dict | 
                 continue
             best = part.sort_values("value", ascending=False, kind="mergesort").groupby("task", sort=True).head(1)
             for r in best.itertuples(index=False):
-                cell = _cell_id(model, r.dataset, r.rank, r.bits)
+                cell = cell_of(model, r.dataset, r.rank, r.bits)
                 low, high = ci.get((cell, protocol, r.task, AVG_LANGUAGE), (np.nan, np.nan))
                 rows.append({"series": label, "kind": kind, "colour": colour, "task": r.task, "cell": cell,
                              "value": float(r.value), "ci_low": low, "ci_high": high})
@@ -656,7 +651,7 @@ def fig4_data(tidy: pd.DataFrame, protocol: str = "megaverse", families: dict | 
             parts.append(("base, not finetuned", "base", f"{model} base", base))
         for series, kind, avg_label, sel in parts:
             r0 = sel.iloc[0]
-            cell = _cell_id(model, r0["dataset"], r0["rank"], r0["bits"])
+            cell = cell_of(model, r0["dataset"], r0["rank"], r0["bits"])
             per_lang = sel.groupby("language").agg(value=("value", "mean"), ci_low=("ci_low", "first"),
                                                    ci_high=("ci_high", "first"))
             for lang in sorted(per_lang.index, key=lambda x: (XQUAD_ORDER.index(x) if x in XQUAD_ORDER else 99, x)):
@@ -763,7 +758,7 @@ def fig5_data(tidy: pd.DataFrame, protocol: str = "megaverse", families: dict | 
     models = sorted(cell["model"].unique())
     rows = []
     for r in cell.itertuples(index=False):
-        cid = _cell_id(r.model, r.dataset, r.rank, r.bits)
+        cid = cell_of(r.model, r.dataset, r.rank, r.bits)
         c = comp.get(cid)
         rows.append({"model": r.model, "dataset": r.dataset, "rank": int(r.rank), "bits": int(r.bits), "cell": cid,
                      "colour": _model_colour(r.model, families, models), "delta": float(r.delta),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from maple.report.aggregate import cell_of
 from maple.report.common import (
     AVERAGE_TASK,
     BASELINES,
@@ -42,13 +43,6 @@ def _interval_lookup(averages: pd.DataFrame | None) -> dict:
         return {}
     avg = averages[averages["language"] == "avg"]
     return {(r.cell, r.protocol, r.task): (r.ci_low, r.ci_high) for r in avg.itertuples(index=False)}
-
-
-def _cell(model, dataset, rank, bits) -> str:
-    from maple.report.aggregate import cell_id
-
-    return cell_id({"model": model, "dataset": dataset,
-                    "rank": None if pd.isna(rank) else int(rank), "bits": None if pd.isna(bits) else int(bits)})
 
 
 def table1_languages() -> dict:
@@ -152,7 +146,7 @@ def table1(
                          & (scores["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
             values = dict(zip(sel["task"], sel["value"]))
             values[AVERAGE_TASK] = float(b.average)
-            cell = _cell(b.model, b.dataset, b.rank, b.bits)
+            cell = cell_of(b.model, b.dataset, b.rank, b.bits)
             rec = {"protocol": protocol, "cell": cell, "model": b.model,
                    "paper model": model_label(pm) if pm else None,
                    "dataset": b.dataset, "rank": b.rank, "bits": b.bits, "tasks measured": int(b.n_tasks)}
@@ -247,7 +241,7 @@ def table2(
             lc_sel = lc[(lc["model"] == b.model) & (lc["dataset"] == b.dataset)
                         & (lc["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
                         & (lc["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
-            cell = _cell(b.model, b.dataset, b.rank, b.bits)
+            cell = cell_of(b.model, b.dataset, b.rank, b.bits)
             low, high = ci.get((cell, protocol, "alpaca_eval"), (None, None))
             records.append({
                 "protocol": protocol, "cell": cell, "model": b.model, "paper model": model_label(pm) if pm else None,
