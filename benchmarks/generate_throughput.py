@@ -42,7 +42,7 @@ def run_backend(backend: str, model_path: str, config: dict, out: str) -> None:
     requests = workload(config)
     t0 = time.time()
     engine = make_backend(backend, model_path, device="cpu", seed=config["seed"],
-                          max_model_len=config["evaluation"].get("max_model_len", 2048))
+                          max_model_len=config["evaluation"]["max_model_len"])
     load_s = time.time() - t0
     t1 = time.time()
     outputs = engine.generate(requests)
@@ -101,9 +101,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("BACKEND", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    import yaml
+    from maple import config as maple_config
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = maple_config.load(args.config, ROOT)
     if args.max_examples:
         config["evaluation"]["max_examples"] = args.max_examples
     model_path = str(ROOT / config["models"][args.model]["path"])

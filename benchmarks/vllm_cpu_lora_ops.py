@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    import yaml
+    from maple import config as maple_config
 
     os.chdir(ROOT)  # the config's local paths are relative to the project
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = maple_config.load(args.config, ROOT)
     if args.child:
         child(args.child[0], config, args.model, args.rank, args.child[1])
         return

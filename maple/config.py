@@ -213,6 +213,11 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
 SECRET_WORDS = ("token", "secret", "key", "password")
 
 
+def load(path: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
+    """A config file, validated and with the schema's defaults filled in (as the Snakefile sees it)."""
+    return validate(load_yaml(path), root)
+
+
 def public_view(config: dict) -> dict:
     """The config without anything that looks like a secret (keys naming a token, secret, key or
     password, at any depth): the one redaction of records and reports."""

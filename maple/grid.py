@@ -77,7 +77,7 @@ def training_cells(config: dict) -> list[Cell]:
 
 
 def base_cells(config: dict) -> list[Cell]:
-    if not config.get("evaluate_base_models", True):
+    if not config["evaluate_base_models"]:
         return []
     models = sorted({m for block in config["grid"] for m in block["models"]})
     return [Cell(m) for m in models]
@@ -105,18 +105,46 @@ def training_config(config: dict, cell: Cell) -> dict:
     """Training hyperparameters of one cell: defaults < per-dataset < per-cell overrides."""
     training = config["training"]
     defaults = {k: v for k, v in training.items() if k not in ("per_dataset", "per_cell")}
-    merged = _deep_update(defaults, training.get("per_dataset", {}).get(cell.dataset, {}))
-    merged = _deep_update(merged, training.get("per_cell", {}).get(cell.id, {}))
+    merged = _deep_update(defaults, training["per_dataset"].get(cell.dataset, {}))
+    merged = _deep_update(merged, training["per_cell"].get(cell.id, {}))
     merged.update(rank=cell.rank, bits=cell.bits, seed=config["seed"])
     return merged
 
 
+def lora_servable(config: dict, cell: Cell) -> bool:
+    """Whether multi_lora mode serves this cell by a LoRA request on its group's 16-bit base. Not
+    4/8-bit cells on CUDA: that base is not the precision they were trained at, so they go to
+    merged mode. On CPU vLLM loads no bitsandbytes model: they stay (served_as says so)."""
+    return not (cell.bits in (4, 8) and config["device"] == "cuda")
+
+
+def serving_mode(config: dict, cell: Cell) -> str:
+    """How a cell's outputs are generated: `merged` (its own checkpoint, a job per cell and task) or
+    `multi_lora` (a LoRA request on its (model, rank) group's base). Base models keep the
+    configured mode (their outputs are per cell in both)."""
+    mode = config["evaluation"]["mode"]
+    if mode == "multi_lora" and not cell.is_base and not lora_servable(config, cell):
+        return "merged"
+    return mode
+
+
 def generation_groups(config: dict) -> dict[str, list[Cell]]:
-    """multi_lora mode serves one base per job: cells grouped by model and rank."""
+    """multi_lora mode serves one base per job: the cells it serves by LoRA, grouped by model and rank."""
     groups: dict[str, list[Cell]] = {}
     for cell in training_cells(config):
-        groups.setdefault(group_id(cell), []).append(cell)
+        if lora_servable(config, cell):
+            groups.setdefault(group_id(cell), []).append(cell)
     return groups
+
+
+def per_cell_generation_constraint(config: dict) -> str:
+    """The `cell` wildcard of the per-cell generation and judging rules: every cell in merged mode;
+    in multi_lora mode base models, plus 4/8-bit cells where serving_mode routes them to merged."""
+    if config["evaluation"]["mode"] == "merged":
+        return WILDCARD_CONSTRAINTS["cell"]
+    if config["device"] == "cuda":
+        return r"[A-Za-z0-9._-]+/(none/base|[A-Za-z0-9._-]+/r\d+-b(4|8))"
+    return r"[A-Za-z0-9._-]+/none/base"
 
 
 def group_id(cell: Cell) -> str:
@@ -125,5 +153,5 @@ def group_id(cell: Cell) -> str:
 
 def resources(config: dict, rule: str) -> dict:
     """Declared resources of a rule (defaults < per-rule), for Snakemake and the SLURM profile."""
-    res = config.get("resources", {})
-    return {**res.get("default", {}), **res.get(rule, {})}
+    res = config["resources"]
+    return {**res.get("default", {}), **res.get(rule, {})}  # a rule absent from the map declares nothing

@@ -132,9 +132,8 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
         outputs = _api_generate(judge_cfg["api"], flat)
         judge_name = judge_cfg["api"]
     else:
-        backend_name = judge_cfg.get("backend", settings["evaluation"].get("backend", "vllm"))
-        backend_settings = {**settings, "evaluation": {**settings["evaluation"], "backend": backend_name}}
-        backend = _backend(backend_settings, judge_model_cfg, judge_model_cfg["path"])
+        # settings.evaluation.backend is the judge's own (job_params.judge_params resolved it)
+        backend = _backend(settings, judge_model_cfg, judge_model_cfg["path"])
         outputs = generate_unique(backend, flat)
         weighted = [weighted_preference(lp) for lp in backend.choice_logprobs(flat)]
         judge_name = judge_model_cfg["path"]

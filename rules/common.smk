@@ -89,13 +89,17 @@ def as_list(value):
     return [value] if isinstance(value, str) else list(value)
 
 
+def serving_mode(cell):
+    return grid.serving_mode(config, cell)
+
+
 def group_cells(wildcards):
     return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
 
 
 def raw_output(cell, task):
     """The file or multi_lora group directory holding one cell's raw generations of one task."""
-    if MODE == "multi_lora" and not cell.is_base:
+    if serving_mode(cell) == "multi_lora" and not cell.is_base:
         return paths.group_outputs_dir(cell.model, cell.rank, task)
     return paths.outputs_file(cell, task)
 
@@ -104,7 +108,7 @@ def judge_inputs(wildcards):
     if wildcards.task != "alpaca_eval":
         return []
     cell = grid.parse_cell(wildcards.cell)
-    if MODE == "multi_lora" and not cell.is_base:
+    if serving_mode(cell) == "multi_lora" and not cell.is_base:
         return paths.fill(paths.GROUP_JUDGEMENTS, model=cell.model, rank=cell.rank)
     return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
 

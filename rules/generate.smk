@@ -14,11 +14,7 @@ rule generate_outputs:
     benchmark:
         paths.benchmark("generate_outputs", "{cell}/{task}")
     wildcard_constraints:
-        cell=(
-            r"[A-Za-z0-9._-]+/none/base"
-            if MODE == "multi_lora"
-            else grid.WILDCARD_CONSTRAINTS["cell"]
-        ),
+        cell=grid.per_cell_generation_constraint(config),
     conda:
         "../envs/generate.yaml"
     threads: res("generate_outputs", "threads", 1)

@@ -13,11 +13,7 @@ rule judge_alpaca_eval:
     benchmark:
         paths.benchmark("judge_alpaca_eval", "{cell}")
     wildcard_constraints:
-        cell=(
-            r"[A-Za-z0-9._-]+/none/base"
-            if MODE == "multi_lora"
-            else grid.WILDCARD_CONSTRAINTS["cell"]
-        ),
+        cell=grid.per_cell_generation_constraint(config),
     conda:
         "../envs/generate.yaml"
     threads: res("judge_alpaca_eval", "threads", 1)
@@ -28,7 +24,7 @@ rule judge_alpaca_eval:
     params:
         **job_params.judge_params(config),
         cell="{cell}",
-        mode=MODE,
+        mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
     script:
         "../scripts/judge_alpaca_eval.py"
 
@@ -79,7 +75,7 @@ rule score_outputs:
     params:
         cell="{cell}",
         task="{task}",
-        mode=MODE,
+        mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
         settings=lambda wc: job_params.scoring_params(config, wc.task),
         code=job_params.code_digest(),
         bootstrap=bootstrap_params(),

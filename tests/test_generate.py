@@ -3,7 +3,7 @@
 import importlib.util
 
 import pytest
-import yaml
+from maple import config as maple_config
 
 from conftest import ROOT, train_cfg
 
@@ -14,7 +14,7 @@ VLLM_BUILD = {"architecture": "mistral", "hidden_size": 256, "layers": 2, "heads
 
 @pytest.fixture(scope="module")
 def settings():
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = maple_config.load(ROOT / "config.yaml", ROOT)
     evaluation = config["evaluation"]
     evaluation["max_examples"] = 2
     evaluation["tasks"] = {
@@ -24,7 +24,7 @@ def settings():
     }
     for task in evaluation["tasks"].values():
         task["source"] = str(ROOT / task["source"])
-    return {"evaluation": evaluation, "prompt": config["prompt"], "seed": 0, "device": "cpu"}
+    return {"evaluation": evaluation, "prompt": config["prompt"], "seed": 0, "device": "cpu", "trust_remote_code": False}
 
 
 @pytest.fixture(scope="module")

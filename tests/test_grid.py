@@ -55,3 +55,56 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     assert counts["download_model"] == "3" and counts["download_eval"] == "7"
     assert elapsed < 20
     assert sorted(p.name for p in ROOT.iterdir()) == before
+
+
+def _embedded(**top) -> dict:
+    config = maple_config.load(ROOT / "config.yaml", ROOT)
+    config.update(top)
+    return config
+
+
+def test_multi_lora_on_cuda_routes_quantised_cells_to_merged_mode():
+    """vLLM's LoRA requests would run 4/8-bit adapters on the group's 16-bit base: on CUDA they go to
+    merged mode (de-quantised merge); on CPU, where vLLM loads no bitsandbytes model, they stay."""
+    from maple.generate.served import DEQUANTISED_MERGE, UNQUANTISED_BASE, served_as
+
+    for device, quantised_mode, served in (("cuda", "merged", DEQUANTISED_MERGE), ("cpu", "multi_lora", UNQUANTISED_BASE)):
+        config = _embedded(device=device)
+        assert config["evaluation"]["mode"] == "multi_lora"
+        cells = grid.training_cells(config)
+        quantised = [c for c in cells if c.bits in (4, 8)]
+        assert quantised and all(grid.serving_mode(config, c) == quantised_mode for c in quantised)
+        assert all(served_as(c, grid.serving_mode(config, c)) == served for c in quantised)
+        assert all(grid.serving_mode(config, c) == "multi_lora" for c in cells if c.bits == 16)
+        grouped = {c for group in grid.generation_groups(config).values() for c in group}
+        assert grouped == {c for c in cells if c.bits == 16 or device == "cpu"}
+        constraint = grid.per_cell_generation_constraint(config)
+        assert re.fullmatch(constraint, "tiny-llama/none/base")
+        assert bool(re.fullmatch(constraint, quantised[0].id)) == (device == "cuda")
+        assert not re.fullmatch(constraint, "tiny-llama/alpaca/r8-b16")
+    merged = _embedded()
+    merged["evaluation"]["mode"] = "merged"
+    assert all(grid.serving_mode(merged, c) == "merged" for c in grid.training_cells(merged))
+
+
+def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_path):
+    """The embedded grid (18 cells, 8 at 4/8 bits, 2 models x 2 ranks) planned for CUDA: quantised
+    cells get a merge and a per-cell generation and judging job, 16-bit cells stay in rank groups."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    (tmp_path / "cuda.yaml").write_text(re.sub(r"(?m)^device: cpu.*$", "device: cuda", text), encoding="utf-8")
+    plans = {}
+    for name, configfile in (("cuda", tmp_path / "cuda.yaml"), ("cpu", ROOT / "config.yaml")):
+        result = subprocess.run(
+            # --forceall: the whole plan, whatever a run in this checkout already produced
+            [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "--configfile", str(configfile)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        plans[name] = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    tasks = len(grid.tasks(_embedded()))
+    cuda, cpu = plans["cuda"], plans["cpu"]
+    assert cuda["merge_adapter"] == 8 and "merge_adapter" not in cpu  # merge.keep is false in the embedded config
+    assert cuda["generate_outputs"] == (8 + 2) * tasks and cpu["generate_outputs"] == 2 * tasks
+    assert cuda["generate_group_outputs"] == cpu["generate_group_outputs"] == 4 * tasks
+    assert cuda["judge_alpaca_eval"] == 10 and cuda["judge_group_alpaca_eval"] == 4
+    assert cuda["score_outputs"] == cpu["score_outputs"] == 20 * tasks

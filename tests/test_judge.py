@@ -30,7 +30,8 @@ def test_requests_show_both_orders():
 
 def test_local_judge_always_chooses_and_scores(tmp_path, tiny_model):
     out = tmp_path / "judgements.jsonl"
-    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "evaluation": {"backend": "hf"}}
+    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "trust_remote_code": False,
+                "evaluation": {"backend": "hf", "max_model_len": 2048}}
     summary = judge_cells([(_records(), str(out))], {"backend": "hf"}, {"path": tiny_model}, settings)
     rows = read_jsonl(out)
     assert len(rows) == 6 and summary["unparsed"] == 0
@@ -66,7 +67,8 @@ def test_weighted_preference_is_not_the_argmax(tmp_path, monkeypatch):
     assert weighted_preference([0.0, 0.0]) == 1.5 and abs(weighted_preference([-0.2231435513, -1.6094379124]) - 1.2) < 1e-9
     monkeypatch.setattr(run, "_backend", lambda *a, **k: _FakeJudge())
     out = tmp_path / "j.jsonl"
-    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "evaluation": {"backend": "hf"}}
+    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "trust_remote_code": False,
+                "evaluation": {"backend": "hf", "max_model_len": 2048}}
     judge_cells([(_records(), str(out))], {"model": "judge"}, {"path": "judge"}, settings)
     rows = read_jsonl(out)
     assert [round(r["preference"], 6) for r in rows[:2]] == [1.2, 1.7]
@@ -97,7 +99,8 @@ def test_api_judge_uses_alpaca_eval_annotator_config(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "alpaca_eval.annotators", module)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
     out = tmp_path / "j.jsonl"
-    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "evaluation": {"backend": "hf"}}
+    settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "trust_remote_code": False,
+                "evaluation": {"backend": "hf", "max_model_len": 2048}}
     judge_cells([(_records(), str(out))], {"api": "gpt-4", "annotator": "alpaca_eval_gpt4"}, {}, settings)
     rows = read_jsonl(out)
     assert calls["config"] == "alpaca_eval_gpt4" and len(calls["pairs"]) == 6

@@ -13,8 +13,8 @@ from maple.tasks.budget import budget_counts
 
 
 def context_length(settings: dict, model_cfg: dict) -> int:
-    """The model's context: models.<m>.max_model_len, else evaluation.max_model_len, else 2048."""
-    return int(model_cfg.get("max_model_len") or settings["evaluation"].get("max_model_len") or 2048)
+    """The model's context: models.<m>.max_model_len, else evaluation.max_model_len (schema default)."""
+    return int(model_cfg.get("max_model_len") or settings["evaluation"]["max_model_len"])
 
 
 def request_budget(settings: dict, model_cfg: dict, model_path: str):
@@ -23,7 +23,7 @@ def request_budget(settings: dict, model_cfg: dict, model_path: str):
     from maple.train.base_model import load_tokenizer
 
     revision = model_cfg.get("revision") if model_path == model_cfg["path"] else None
-    tokenizer = load_tokenizer(model_path, revision, settings.get("trust_remote_code", False))
+    tokenizer = load_tokenizer(model_path, revision, settings["trust_remote_code"])
     return Budget(tokenizer, context_length(settings, model_cfg))
 
 
@@ -35,7 +35,7 @@ def cell_requests(settings: dict, budget=None) -> list[dict]:
     requests = []
     for task, task_cfg in evaluation["tasks"].items():
         for lang in task_cfg["languages"]:
-            for protocol in evaluation.get("protocols", ["megaverse", "reference"]):
+            for protocol in evaluation["protocols"]:
                 requests += tasks.build_requests(
                     task,
                     lang,
@@ -74,7 +74,8 @@ def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
 def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -> list[dict]:
     """The log-likelihood option for multiple-choice tasks (lm-eval style), kept beside the output."""
     extras = [{} for _ in requests]
-    if settings["evaluation"].get("loglikelihood", False):
+    # job_params passes `loglikelihood` to multiple-choice tasks' jobs only: absent means off
+    if settings["evaluation"].get("loglikelihood"):
         idx = [i for i, r in enumerate(requests) if r.get("choices") and not r.get("failed")]
         scores = _once_per_key(lambda batch: backend.choice_logprobs(batch, adapter), [requests[i] for i in idx],
                                lambda r: (r["prompt"], tuple(r["choices"])))
@@ -86,14 +87,14 @@ def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -
 def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, max_loras=1):
     evaluation = settings["evaluation"]
     return make_backend(
-        evaluation.get("backend", "vllm"),
+        evaluation["backend"],
         model_path,
-        device=settings.get("device", "cpu"),
+        device=settings["device"],
         seed=settings["seed"],
         max_model_len=context_length(settings, model_cfg),
         lora_rank=lora_rank,
         max_loras=max_loras,
-        trust_remote_code=settings.get("trust_remote_code", False),
+        trust_remote_code=settings["trust_remote_code"],
         revision=model_cfg.get("revision") if model_path == model_cfg["path"] else None,
     )
 

@@ -4,8 +4,9 @@
     dequantised merge  merged mode, 4/8 bits: the adapter merged into the base loaded quantised, then
                        de-quantised (maple.train.merge); the merged model holds the quantisation error
     unquantised base   multi_lora mode: the adapter on the 16-bit base. For 16-bit cells that is how
-                       they were trained; for 4/8-bit cells it is not (vLLM serves no bitsandbytes base
-                       with LoRA requests here), and the report flags those rows
+                       they were trained; 4/8-bit cells get it only on CPU (vLLM loads no bitsandbytes
+                       model there; on CUDA maple.grid.serving_mode sends them to merged mode), and
+                       the report flags those rows
     16-bit merge       merged mode, 16-bit cells
     base model         the un-finetuned base
 """
@@ -20,13 +21,13 @@ BASE_MODEL = "base model"
 
 
 def served_as(cell, mode: str) -> str:
-    """`cell` a maple.grid cell; `mode` the evaluation mode that generated its outputs."""
+    """`cell` a maple.grid cell; `mode` the mode that generated its outputs (maple.grid.serving_mode)."""
     if cell.is_base:
         return BASE_MODEL
     quantised = cell.bits in (4, 8)
     if mode == "merged":
         return DEQUANTISED_MERGE if quantised else MERGE_16
-    # multi_lora: one 16-bit base per (model, rank) group serves every adapter, on every device
+    # multi_lora: one 16-bit base per (model, rank) group serves its adapters
     return UNQUANTISED_BASE
 
 
