@@ -115,5 +115,38 @@ def write_jsonl(path: str | os.PathLike, rows) -> int:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """JSONL the workflow wrote itself (trusted): every non-blank line one record."""
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_user_jsonl(path: str, error: type[Exception] = ValueError) -> tuple[list[dict], list[int]]:
+    """JSONL a user hands in (`-` is stdin): the objects and their line numbers, blank lines skipped.
+    A missing or unreadable file, a bad line or no records raise `error` with one line naming it."""
+    import sys
+
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read ({err.__class__.__name__}: {err})") from None
+    records, line_numbers = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise error(f"{path} line {number}: malformed JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise error(f"{path} line {number}: not a JSON object")
+        records.append(record)
+        line_numbers.append(number)
+    if not records:
+        raise error(f"{path}: empty, no records")
+    return records, line_numbers

@@ -68,31 +68,9 @@ def intervals(summary: dict, per_example: list[dict], resamples: int, seed: int)
 
 def read_records(path: str) -> tuple[list[dict], list[int]]:
     """The JSON objects of a JSONL file and their line numbers (blank lines skipped)."""
-    try:
-        if path == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
-    except FileNotFoundError:
-        raise ScoringInputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScoringInputError(f"{path}: cannot read ({err.__class__.__name__}: {err})") from None
-    records, line_numbers = [], []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ScoringInputError(f"{path} line {number}: malformed JSON ({err.msg})") from None
-        if not isinstance(record, dict):
-            raise ScoringInputError(f"{path} line {number}: not a JSON object")
-        records.append(record)
-        line_numbers.append(number)
-    if not records:
-        raise ScoringInputError(f"{path}: empty, no records to score")
-    return records, line_numbers
+    from maple.io import read_user_jsonl
+
+    return read_user_jsonl(path, ScoringInputError)
 
 
 LANGUAGE_FREE = ("xnli", "xcopa", "belebele", "alpaca_eval")  # the metric reads no language

@@ -14,7 +14,7 @@ from maple.report import languages as L
 from maple.report.aggregate import aggregate_scores, load_published
 from maple.report.common import TIDY_COLUMNS, empty_tidy
 from maple.report.cost import cost_tables, gpus_from_config
-from maple.report.figures import STEMS, fig1_heatmaps, make_figures
+from maple.report.figures import STEMS, make_figures, plot_figure
 from maple.report.html import redact, render_report
 from maple import paths
 from maple.report.pipeline import write_report, write_tables
@@ -231,8 +231,8 @@ def test_figures_never_crash(tmp_path, which):
 
 
 def test_figures_are_deterministic(full, tmp_path):
-    a = fig1_heatmaps(full["tidy"], str(tmp_path / "a"), "megaverse", S.FAMILIES)
-    b = fig1_heatmaps(full["tidy"], str(tmp_path / "b"), "megaverse", S.FAMILIES)
+    a = plot_figure("fig1", full["tidy"], str(tmp_path / "a"), "megaverse", S.CONFIG)
+    b = plot_figure("fig1", full["tidy"], str(tmp_path / "b"), "megaverse", S.CONFIG)
     for x, y in zip(a, b):
         assert hashlib.sha256(Path(x).read_bytes()).digest() == hashlib.sha256(Path(y).read_bytes()).digest()
 

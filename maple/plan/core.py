@@ -3,7 +3,6 @@ and the statistics the plan prints (maple.plan)."""
 
 from __future__ import annotations
 
-import json
 import statistics
 
 from maple.tasks import get_task
@@ -13,24 +12,13 @@ from maple.tasks.spec import TaskDataError
 
 
 def read_rows(path: str, what: str) -> list[dict]:
-    """JSONL rows; a missing file or a bad line is a one-line TaskDataError."""
+    """JSONL rows; a missing file or a bad line is a one-line TaskDataError naming `what`."""
+    from maple.io import read_user_jsonl
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = [line for line in fh if line.strip()]
-    except OSError as err:
-        raise TaskDataError(f"{what}: cannot read {path}: {err.strerror or err}") from None
-    rows = []
-    for i, line in enumerate(lines, start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TaskDataError(f"{what}: {path} line {i} is not JSON: {err.msg}") from None
-        if not isinstance(row, dict):
-            raise TaskDataError(f"{what}: {path} line {i} is not a JSON object")
-        rows.append(row)
-    if not rows:
-        raise TaskDataError(f"{what}: {path} has no rows")
-    return rows
+        return read_user_jsonl(path, TaskDataError)[0]
+    except TaskDataError as err:
+        raise TaskDataError(f"{what}: {err}") from None
 
 
 def _valid(spec, rows: list[dict]) -> list[int]:

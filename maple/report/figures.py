@@ -930,12 +930,6 @@ def make_figures(tidy: pd.DataFrame, out_dir: str, config: dict, protocols: list
     ]
 
 
-def fig1_heatmaps(tidy: pd.DataFrame, out_stem: str, protocol: str = "megaverse", families: dict | None = None,
-                  averages: pd.DataFrame | None = None, comparisons: pd.DataFrame | None = None) -> list[str]:
-    """Figure 1 from the tidy table in one call (data, drawing, files)."""
-    return draw_figure("fig1", fig1_data(tidy, protocol, families, averages, comparisons), out_stem, protocol)
-
-
 def caption_for(path: str) -> str:
     """The caption of a figure file (by its `figN_` prefix), with the protocol named."""
     name = Path(path).stem

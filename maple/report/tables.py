@@ -61,6 +61,13 @@ def _table1_rows(tidy: pd.DataFrame) -> pd.DataFrame:
     return tidy[keep.fillna(True).astype(bool)]
 
 
+def _rows_of_cell(frame: pd.DataFrame, b) -> pd.DataFrame:
+    """The rows of `frame` for the cell of row tuple `b` (rank and bits are NA for base models)."""
+    return frame[(frame["model"] == b.model) & (frame["dataset"] == b.dataset)
+                 & (frame["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
+                 & (frame["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+
+
 def _served_label(tidy: pd.DataFrame, b, protocol: str) -> str | None:
     """How the measured config's outputs were produced (scores.csv `served_as`); flagged where a
     4/8-bit adapter ran on a base of another precision than it was trained on."""
@@ -69,9 +76,7 @@ def _served_label(tidy: pd.DataFrame, b, protocol: str) -> str | None:
     if "served_as" not in tidy.columns:
         return None
     m = measured(tidy)
-    sel = m[(m["model"] == b.model) & (m["dataset"] == b.dataset) & (m["protocol"] == protocol)
-            & (m["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
-            & (m["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+    sel = _rows_of_cell(m[m["protocol"] == protocol], b)
     values = sorted({str(v) for v in sel["served_as"].dropna()})
     if not values:
         return None
@@ -141,9 +146,7 @@ def table1(
             else:
                 published_row = pub.get((pm, b.dataset), {})
                 seen.add((pm, b.dataset))
-            sel = scores[(scores["model"] == b.model) & (scores["dataset"] == b.dataset)
-                         & (scores["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
-                         & (scores["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+            sel = _rows_of_cell(scores, b)
             values = dict(zip(sel["task"], sel["value"]))
             values[AVERAGE_TASK] = float(b.average)
             cell = cell_of(b.model, b.dataset, b.rank, b.bits)
@@ -193,9 +196,7 @@ def judge_matches_paper(judge) -> bool:
 def _judge_label(mp: pd.DataFrame, b) -> str | None:
     if "judge" not in mp.columns:
         return None
-    sel = mp[(mp["model"] == b.model) & (mp["dataset"] == b.dataset)
-             & (mp["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
-             & (mp["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+    sel = _rows_of_cell(mp, b)
     judges = sorted({str(j) for j in sel["judge"].dropna()})
     if not judges:
         return None
@@ -238,9 +239,7 @@ def table2(
             p = pub.get((pm, b.dataset)) if b.dataset != NO_DATASET else None
             if b.dataset != NO_DATASET:
                 seen.add((pm, b.dataset))
-            lc_sel = lc[(lc["model"] == b.model) & (lc["dataset"] == b.dataset)
-                        & (lc["rank"].fillna(-1) == (-1 if pd.isna(b.rank) else b.rank))
-                        & (lc["bits"].fillna(-1) == (-1 if pd.isna(b.bits) else b.bits))]
+            lc_sel = _rows_of_cell(lc, b)
             cell = cell_of(b.model, b.dataset, b.rank, b.bits)
             low, high = ci.get((cell, protocol, "alpaca_eval"), (None, None))
             records.append({
