@@ -34,22 +34,53 @@ def parse_preference(text: str) -> int | None:
     return 1 if (match.group(1) or match.group(2)).lower() == "a" else 2
 
 
-def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens: int = 8) -> list[dict]:
+def fit_outputs(render, a: str, b: str, max_new_tokens: int, budget=None) -> tuple[str, str, int, bool]:
+    """Outputs (a, b) cut so that render(a, b) plus the judge's reply fits its context: AlpacaEval
+    outputs run to 2,048 tokens each. The shorter keeps up to half the room, the longer the rest;
+    returns (a, b, tokens cut, failed) where failed means not even the empty pair fits."""
+    if budget is None:
+        return a, b, 0, False
+    limit = budget.max_model_len - max_new_tokens
+    if budget.count(render(a, b)) <= limit:
+        return a, b, 0, False
+    room = limit - budget.count(render("", ""))
+    if room <= 0:
+        return a, b, 0, True
+    cuts_a, cuts_b = budget.cuts(a), budget.cuts(b)
+    keep_a = min(len(cuts_a), max(room // 2, room - len(cuts_b)))
+    keep_b = min(len(cuts_b), room - keep_a)
+    while True:  # pieces tokenise a little differently inside the template: shrink until it fits
+        cut_a = a[: cuts_a[keep_a - 1]] if keep_a else ""
+        cut_b = b[: cuts_b[keep_b - 1]] if keep_b else ""
+        if budget.count(render(cut_a, cut_b)) <= limit or keep_a + keep_b == 0:
+            break
+        keep_a, keep_b = max(0, keep_a - 4), max(0, keep_b - 4)
+    return cut_a, cut_b, (len(cuts_a) - keep_a) + (len(cuts_b) - keep_b), False
+
+
+def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens: int = 8, budget=None) -> list[dict]:
+    """Both orders of each record; with `budget` (the local judge's tokenizer and context) the two
+    outputs are cut to fit (fit_outputs) and the request records `tokens_truncated` and `failed`."""
     from maple.tasks import wrap_prompt
 
     out = []
     for rec in records:
         reference = rec["gold"][0] if isinstance(rec["gold"], list) else rec["gold"]
         instruction = rec.get("instruction") or rec["prompt"]
-        for order, (a, b) in {"ab": (rec["output"], reference), "ba": (reference, rec["output"])}.items():
+
+        def render(a, b, instruction=instruction):
             text = JUDGE_TEMPLATE.format(instruction=instruction, output_a=a, output_b=b)
+            return wrap_prompt(text, prompt_cfg) if prompt_cfg else text
+
+        for order, (a, b) in {"ab": (rec["output"], reference), "ba": (reference, rec["output"])}.items():
+            a, b, cut, failed = fit_outputs(render, a, b, max_new_tokens, budget)
             out.append(
                 {
                     "id": rec["id"],
                     "protocol": rec["protocol"],
                     "lang": rec.get("lang", "en"),
                     "order": order,  # ab: the model's output is shown first
-                    "prompt": wrap_prompt(text, prompt_cfg) if prompt_cfg else text,
+                    "prompt": render(a, b),
                     "max_new_tokens": max_new_tokens,
                     "stop": ["\n"],
                     # a local judge chooses between the two letters, as alpaca_eval's logprob judges do
@@ -60,6 +91,8 @@ def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens:
                     "output_b": b,
                     "output_length": len(rec["output"]),
                     "reference_length": len(reference),
+                    "tokens_truncated": cut,
+                    "failed": failed,
                 }
             )
     return out
@@ -117,11 +150,14 @@ def _alpaca_eval_annotate(annotator: str, requests: list[dict]) -> list[float | 
 
 def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_model_cfg: dict, settings: dict) -> dict:
     """Judge several cells' AlpacaEval outputs with one judge load; batches are (records, out_file)."""
-    from maple.generate.run import _backend, generate_unique
+    from maple.generate.run import _backend, generate_unique, request_budget
 
     started = time.time()
-    prompt_cfg = None if judge_cfg.get("api") else settings["prompt"]
-    requests = [judge_requests(records, prompt_cfg) for records, _ in batches]
+    local = not judge_cfg.get("api")
+    prompt_cfg = settings["prompt"] if local else None
+    # a local judge's prompts are fitted to its own context (an API judge's context is its own affair)
+    budget = request_budget(settings, judge_model_cfg, judge_model_cfg["path"]) if local else None
+    requests = [judge_requests(records, prompt_cfg, budget=budget) for records, _ in batches]
     flat = [r for reqs in requests for r in reqs]
     weighted = None
     if judge_cfg.get("api") and judge_cfg.get("annotator"):
@@ -134,8 +170,11 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
     else:
         # settings.evaluation.backend is the judge's own (job_params.judge_params resolved it)
         backend = _backend(settings, judge_model_cfg, judge_model_cfg["path"])
-        outputs = generate_unique(backend, flat)
-        weighted = [weighted_preference(lp) for lp in backend.choice_logprobs(flat)]
+        outputs = generate_unique(backend, flat)  # "" for a request that cannot fit
+        live = [i for i, r in enumerate(flat) if not r["failed"]]
+        weighted = [None] * len(flat)
+        for i, lp in zip(live, backend.choice_logprobs([flat[i] for i in live])):
+            weighted[i] = weighted_preference(lp)
         judge_name = judge_model_cfg["path"]
     unparsed = 0
     offset = 0
@@ -156,10 +195,13 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
                     "judge": judge_name,
                     "output_length": req["output_length"],
                     "reference_length": req["reference_length"],
+                    "tokens_truncated": req["tokens_truncated"],
+                    "failed": req["failed"],
                 }
             )
         offset += len(reqs)
         unparsed += sum(r["preference"] is None for r in rows)
         write_jsonl(out_file, rows)
-    return {"judgements": len(flat), "unparsed": unparsed, "seconds": time.time() - started, "versions": versions(),
+    return {"judgements": len(flat), "unparsed": unparsed,
+            "truncated": sum(r["tokens_truncated"] > 0 for r in flat), "failed": sum(r["failed"] for r in flat), "seconds": time.time() - started, "versions": versions(),
             **provenance()}

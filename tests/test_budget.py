@@ -1,6 +1,7 @@
 """Context budgeting (maple.tasks.budget): shots dropped one at a time, then the passage cut, then failed."""
 
 import pytest
+from conftest import SHARED_DATA
 
 from maple.generate.run import generate_unique
 from maple.plan.tokenizer import load_tokenizer, mistral_v1_model
@@ -108,3 +109,43 @@ def test_report_budget_table_counts_per_model_task_language(tmp_path):
     table = budget_table(normalise(pd.DataFrame(rows)))
     assert table.to_dict("records") == [{"model": "m", "task": "xlsum", "language": "thai", "protocol": "megaverse",
                                          "requests": 10, "fewer shots": 3, "truncated": 1, "failed (scored 0)": 0}]
+
+
+SHARED_ALPACA = SHARED_DATA / "alpaca_eval"
+
+
+@needs_mistral
+def test_judge_prompts_fit_the_judges_context(tok):
+    """AlpacaEval outputs run to 2,048 new tokens; two of them plus the instruction overflow a
+    4,096-token judge. The pair is cut to fit (the shorter keeps what it can), recorded, never raised."""
+    import json
+
+    from maple.judge import judge_requests
+
+    path = SHARED_ALPACA / "model_outputs_gpt4.eval.jsonl"
+    if not path.exists():
+        pytest.skip("../shared/data/alpaca_eval is absent")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[:3]]
+    budget = Budget(tok, 4096)
+    long_output = " ".join(r["output"] for r in rows) * 8  # far beyond 2,048 tokens
+    records = [
+        {"id": "long", "protocol": "reference", "instruction": rows[0]["instruction"], "gold": [long_output],
+         "output": long_output},
+        {"id": "one-long", "protocol": "reference", "instruction": rows[1]["instruction"], "gold": [rows[1]["output"]],
+         "output": long_output},
+        {"id": "short", "protocol": "reference", "instruction": rows[2]["instruction"], "gold": [rows[2]["output"]],
+         "output": rows[2]["output"]},
+    ]
+    assert budget.count_bare(long_output) > 4096
+    reqs = judge_requests(records, PROMPT, budget=budget)
+    assert len(reqs) == 6 and not any(r["failed"] for r in reqs)
+    assert all(budget.count(r["prompt"]) + r["max_new_tokens"] <= 4096 for r in reqs)
+    long_ab, _, one_ab, one_ba, short_ab, _ = reqs
+    assert long_ab["tokens_truncated"] > 0 and long_ab["output_a"] and long_ab["output_b"]
+    # the short reference is kept whole, only the long output is cut, in both orders
+    assert one_ab["output_b"] == rows[1]["output"] and one_ba["output_a"] == rows[1]["output"]
+    assert one_ab["output_a"] == one_ba["output_b"] and long_output.startswith(one_ab["output_a"])
+    assert short_ab["tokens_truncated"] == 0 and short_ab["output_a"] == rows[2]["output"]
+    # an instruction that alone overflows the context fails the request instead of raising
+    huge = [{**records[2], "id": "huge", "instruction": long_output * 2}]
+    assert all(r["failed"] for r in judge_requests(huge, PROMPT, budget=budget))

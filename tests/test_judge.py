@@ -66,6 +66,7 @@ def test_weighted_preference_is_not_the_argmax(tmp_path, monkeypatch):
 
     assert weighted_preference([0.0, 0.0]) == 1.5 and abs(weighted_preference([-0.2231435513, -1.6094379124]) - 1.2) < 1e-9
     monkeypatch.setattr(run, "_backend", lambda *a, **k: _FakeJudge())
+    monkeypatch.setattr(run, "request_budget", lambda *a, **k: None)  # no tokenizer behind the fake
     out = tmp_path / "j.jsonl"
     settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "trust_remote_code": False,
                 "evaluation": {"backend": "hf", "max_model_len": 2048}}
