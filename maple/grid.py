@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 
 BASE = "base"
@@ -138,13 +139,12 @@ def generation_groups(config: dict) -> dict[str, list[Cell]]:
 
 
 def per_cell_generation_constraint(config: dict) -> str:
-    """The `cell` wildcard of the per-cell generation and judging rules: every cell in merged mode;
-    in multi_lora mode base models, plus 4/8-bit cells where serving_mode routes them to merged."""
+    """The `cell` wildcard of the per-cell generation and judging rules: the cells serving_mode does
+    not serve by LoRA (every cell in merged mode; base models and routed cells in multi_lora)."""
     if config["evaluation"]["mode"] == "merged":
         return WILDCARD_CONSTRAINTS["cell"]
-    if config["device"] == "cuda":
-        return r"[A-Za-z0-9._-]+/(none/base|[A-Za-z0-9._-]+/r\d+-b(4|8))"
-    return r"[A-Za-z0-9._-]+/none/base"
+    own = [c.id for c in eval_cells(config) if c.is_base or serving_mode(config, c) == "merged"]
+    return "|".join(re.escape(i) for i in own) or r"(?!)"  # (?!) matches nothing
 
 
 def group_id(cell: Cell) -> str:

@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -123,8 +124,6 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 def read_user_jsonl(path: str, error: type[Exception] = ValueError) -> tuple[list[dict], list[int]]:
     """JSONL a user hands in (`-` is stdin): the objects and their line numbers, blank lines skipped.
     A missing or unreadable file, a bad line or no records raise `error` with one line naming it."""
-    import sys
-
     try:
         if path == "-":
             lines = sys.stdin.read().splitlines()

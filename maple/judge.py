@@ -202,6 +202,6 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
         offset += len(reqs)
         unparsed += sum(r["preference"] is None for r in rows)
         write_jsonl(out_file, rows)
-    return {"judgements": len(flat), "unparsed": unparsed,
-            "truncated": sum(r["tokens_truncated"] > 0 for r in flat), "failed": sum(r["failed"] for r in flat), "seconds": time.time() - started, "versions": versions(),
+    return {"judgements": len(flat), "unparsed": unparsed, "truncated": sum(r["tokens_truncated"] > 0 for r in flat),
+            "failed": sum(r["failed"] for r in flat), "seconds": time.time() - started, "versions": versions(),
             **provenance()}

@@ -108,3 +108,22 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     assert cuda["generate_group_outputs"] == cpu["generate_group_outputs"] == 4 * tasks
     assert cuda["judge_alpaca_eval"] == 10 and cuda["judge_group_alpaca_eval"] == 4
     assert cuda["score_outputs"] == cpu["score_outputs"] == 20 * tasks
+
+
+def test_paper_grid_in_multi_lora_mode_on_cuda_plans_644_engine_loads(tmp_path):
+    """The paper config (device cuda) switched to multi_lora: 10 rank groups x 7 tasks serve the 40
+    16-bit cells by LoRA; the 80 4/8-bit cells and 2 base models get per-cell jobs (82 x 7)."""
+    text = (ROOT / "config" / "paper.yaml").read_text(encoding="utf-8")
+    edited, n = re.subn(r"(?m)^  mode: merged\b", "  mode: multi_lora", text)
+    assert n == 1
+    (tmp_path / "paper_multi_lora.yaml").write_text(edited, encoding="utf-8")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "--configfile",
+         str(tmp_path / "paper_multi_lora.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 82 * 7
+    assert counts["merge_adapter"] == 80 and counts["score_outputs"] == 122 * 7
+    assert counts["judge_alpaca_eval"] == 82 and counts["judge_group_alpaca_eval"] == 10
