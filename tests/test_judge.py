@@ -32,7 +32,7 @@ def test_local_judge_always_chooses_and_scores(tmp_path, tiny_model):
     out = tmp_path / "judgements.jsonl"
     settings = {"prompt": PROMPT, "seed": 0, "device": "cpu", "trust_remote_code": False,
                 "evaluation": {"backend": "hf", "max_model_len": 2048}}
-    summary = judge_cells([(_records(), str(out))], {"backend": "hf"}, {"path": tiny_model}, settings)
+    summary = judge_cells([(_records(), str(out))], {"model": "tiny"}, {"path": tiny_model}, settings)  # backend: settings
     rows = read_jsonl(out)
     assert len(rows) == 6 and summary["unparsed"] == 0
     # weighted by the judge's probabilities of the two letters; the argmax letter is kept beside it
