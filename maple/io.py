@@ -125,11 +125,13 @@ def read_user_jsonl(path: str, error: type[Exception] = ValueError) -> tuple[lis
     """JSONL a user hands in (`-` is stdin): the objects and their line numbers, blank lines skipped.
     A missing or unreadable file, a bad line or no records raise `error` with one line naming it."""
     try:
+        # JSON Lines end at "\n" only: str.splitlines() would also cut at U+2028, NEL or a form feed,
+        # which JSON strings may hold raw (a model's output often does)
         if path == "-":
-            lines = sys.stdin.read().splitlines()
+            lines = sys.stdin.read().split("\n")
         else:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            with open(path, encoding="utf-8", newline="") as fh:
+                lines = fh.read().split("\n")
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -255,3 +255,259 @@ def test_alpaca_eval_budget_and_paper_judge():
     judge = PAPER["evaluation"]["judge"]["model"]
     assert "instruct" in PAPER["models"][judge]["path"].lower()
     assert judge not in {m for block in PAPER["grid"] for m in block["models"]}
+
+
+# --- the megaverse protocol scores raw outputs as MEGAVERSE's HF path does ---------------------
+# Oracle: MEGAVERSE's own functions, excerpted verbatim in tests/data/metrics/official/megaverse_excerpts.py.
+# Rows: the real subsets in ../shared/data (skipped when absent). Outputs: what 7B models write after
+# a few-shot prompt (an explanation after the answer, the restated question, a second line, the next
+# example, "\r", U+2028, form feed, NEL, leading blank lines and dots, the template's next turn).
+
+SHARED = ROOT.parent / "shared" / "data"
+OFFICIAL = ROOT / "tests" / "data" / "metrics" / "official"
+MEGA_TOL = 1e-6
+
+
+def _load(name: str, filename: str):
+    import importlib.util
+    import warnings
+
+    spec = importlib.util.spec_from_file_location(name, OFFICIAL / filename)
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec.loader.exec_module(module)
+    return module
+
+
+MV = _load("megaverse_excerpts", "megaverse_excerpts.py")
+
+
+def _shared_files(pattern: str):
+    import pytest
+
+    if not SHARED.is_dir():
+        pytest.skip(f"no shared data at {SHARED}")
+    files = sorted(SHARED.glob(pattern))
+    if not files:
+        pytest.skip(f"no {pattern} under {SHARED}")
+    return files
+
+
+def _rows(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _requests(task: str, lang: str, rows: list[dict]) -> list[dict]:
+    """The workflow's megaverse requests for these rows (gold and choices as the workflow records them)."""
+    from maple.tasks.build import requests_from_rows
+
+    spec = get_task(task)
+    triples = [(f"r{i}", i, row) for i, row in enumerate(rows)]
+    return requests_from_rows(spec, lang, "megaverse", triples, lambda _i: [], spec.max_new_tokens)
+
+
+def _cls_outputs(answer: str, other: str, row: dict, restated: str) -> list[str]:
+    return [
+        answer,
+        f" {answer}\n\n{restated}",  # the next few-shot example
+        f"{answer}. {restated[:80]} supports it.",
+        f"\n{other}\nExplanation: {restated[:60]}",
+        f"{restated}\nAnswer: {answer}",  # the question restated first
+        f"{answer}\r\n{restated}",
+        f"{other}\u2028{answer}",
+        f"...\n{answer}",
+        f". \n{answer}",
+        f"The answer is {other.lower()}.\n\n### Instruction:\nYou are an NLP assistant",
+        "</s>",
+        "",
+        f"{answer}\x0c{other}",
+        f"{other}\x85{answer}",
+        f"  {answer.upper()}!!\n",
+        f"I think it is {answer.lower()}, because",
+        f"\n\n\n{other}.",
+    ]
+
+
+def _qa_outputs(answer: str, row: dict) -> list[str]:
+    context, question = row["context"], row["question"]
+    return [
+        answer,
+        f"{answer}.",
+        f" {answer}\n\nQ: {question}",
+        f"The answer is {answer}.",
+        f"According to the passage, {answer}.\nExplanation: {context[:80]}",
+        f"{answer}\r\nQ: {question}",
+        f"{answer}\u2028{question}",
+        f"Referring to the passage above, the correct answer to the given question is: {answer}",
+        f"\n\n{answer}\n\n{context[:100]}\nQ: {question}",
+        f"«{answer}»",
+        context[:60],
+        "",
+        f"{answer} {answer}",
+        f"...{answer}...",
+        f"Answer: {answer}\n\n### Instruction:",
+    ]
+
+
+def _belebele_outputs(letter: str, other: str, row: dict) -> list[str]:
+    option = row[f"mc_answer{'ABCD'.index(letter) + 1}"]
+    return [
+        f"({letter})",
+        f"({letter}) {option}",
+        f"Answer: ({letter})",
+        f"The correct answer is ({letter}).",
+        f"\n\n({letter})\n###\nPassage:\n{row['flores_passage'][:80]}",
+        f"{letter}\n\nExplanation: {row['question']}",
+        str("ABCD".index(letter) + 1),
+        f"({letter.lower()})",
+        f"Option {letter}: {option}",
+        f"###\nAnswer:\n({other})",
+        f"{row['question'][:30]} ({letter})",
+        f" {letter}.",
+        "",
+        "...",
+    ]
+
+
+def _xlsum_outputs(row: dict) -> list[str]:
+    summary, title, text = row["summary"], row["title"], row["text"]
+    return [
+        summary,
+        f"{summary}\n\n===\n\nWrite a summary of the text above : {text[:100]}",
+        f"Summary: {text[:200]}",
+        f"{title}\n{text[:300]}",
+        f"\n\n{summary}.",
+        summary[: len(summary) // 2],
+        "",
+        f"{summary}\r\n{title}",
+        f"{summary}\u2028{title}",
+        f"...{summary}...\n\n### Instruction:",
+    ]
+
+
+def _cli_summary(task: str, lang: str, records: list[dict], tmp_path, capsys) -> dict:
+    """`python -m maple.score --protocol megaverse` on the records (its main(), in this process)."""
+    import json
+
+    from maple import score
+
+    path = tmp_path / f"{task}.{lang}.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    capsys.readouterr()
+    assert score.main(["--task", task, "--lang", lang, "--protocol", "megaverse", "--input", str(path)]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _squad_compute(official):
+    """evaluate.load("squad").compute: HF evaluate's squad metric (the official v1.1 compute_score)."""
+
+    def compute(predictions, references):
+        pred_dict = {p["id"]: p["prediction_text"] for p in predictions}
+        dataset = [{"paragraphs": [{"qas": [
+            {"answers": [{"text": t} for t in ref["answers"]["text"]], "id": ref["id"]} for ref in references
+        ]}]}]
+        return official.evaluate(dataset, pred_dict)
+
+    return compute
+
+
+def _qa_cases():
+    for path in _shared_files("xquad/validation.*.jsonl") + _shared_files("mlqa/validation.*.jsonl"):
+        yield path.parent.name, path.name.split(".")[1], _rows(path)
+
+
+def test_held_out_classification_equals_megaverse_code(tmp_path, capsys):
+    """XNLI and XCOPA (run_seq_eval), Belebele (evaluate): maple.score's megaverse accuracy on raw
+    outputs equals MEGAVERSE's code on hf_model_completion's post-processed outputs, per language."""
+    from maple.tasks.prompts import XCOPA_VERBALIZER, XNLI_VERBALIZER
+
+    checked = 0
+    for task, pattern in (("xnli", "xnli/test.*.jsonl"), ("xcopa", "xcopa/validation.*.jsonl"),
+                          ("belebele", "belebele/test.*.jsonl")):
+        for path in _shared_files(pattern):
+            lang = path.name.split(".")[1]
+            rows = _rows(path)
+            records, expected_inputs = [], []
+            for row, request in zip(rows, _requests(task, lang, rows)):
+                gold = request["gold"]
+                if task == "xnli":
+                    verbs = XNLI_VERBALIZER
+                    outputs = _cls_outputs(verbs[gold], verbs[(gold + 1) % 3], row,
+                                           f"{row['premise']}\nQuestion: {row['hypothesis']} True, False, or Neither?")
+                elif task == "xcopa":
+                    verbs = XCOPA_VERBALIZER
+                    outputs = _cls_outputs(verbs[gold], verbs[1 - gold], row,
+                                           f"- choice1: {row['choice1']}\n- choice2: {row['choice2']}")
+                else:
+                    outputs = _belebele_outputs("ABCD"[gold], "ABCD"[(gold + 2) % 4], row)
+                for k, output in enumerate(outputs):
+                    records.append({**request, "id": f"{request['id']}-{k}", "output": output})
+                    expected_inputs.append((MV.hf_postprocess(output), gold))
+            if task == "belebele":
+                expected = MV.belebele_evaluate_accuracy([p for p, _ in expected_inputs],
+                                                         [str(g + 1) for _, g in expected_inputs])
+            else:
+                expected = MV.run_seq_eval_accuracy([p for p, _ in expected_inputs],
+                                                    [verbs[g] for _, g in expected_inputs])
+            got = _cli_summary(task, lang, records, tmp_path, capsys)
+            assert got["n"] == len(records)
+            assert abs(got["accuracy"] - expected) < MEGA_TOL, (task, lang, got, expected)
+            assert 0 < expected < 1
+            checked += 1
+    assert checked >= 3
+
+
+def test_held_out_qa_equals_megaverse_code(tmp_path, capsys):
+    """XQuAD and MLQA: the whole post-processed output through normalize_fn, then the SQuAD metric
+    (evaluate_qa_chatgpt), per language; scoring only the first line would differ on these outputs."""
+    from maple.tasks.extract import first_line
+
+    squad = _squad_compute(_load("squad_official", "evaluate-v1.1.py"))
+    for task, lang, rows in _qa_cases():
+        records, outputs, examples = [], [], []
+        for i, row in enumerate(rows):
+            for k, output in enumerate(_qa_outputs(row["answers"]["text"][0], row)):
+                rid = f"{row['id']}-{k}"
+                records.append({"id": rid, "output": output, "gold": list(row["answers"]["text"])})
+                outputs.append(MV.hf_postprocess(output))
+                examples.append({"id": rid, "answers": {"text": list(row["answers"]["text"]),
+                                                        "answer_start": list(row["answers"]["answer_start"])}})
+        if task == "mlqa":
+            import functools
+
+            normalize_fn = functools.partial(MV.normalize_answer_mlqa, lang)
+        else:
+            normalize_fn = MV.normalize_answer
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            expected = MV.qa_evaluate_scores(outputs, examples, normalize_fn, squad)
+        got = _cli_summary(task, lang, records, tmp_path, capsys)
+        assert got["n"] == len(records)
+        assert abs(got["f1"] - expected["f1"] / 100) < MEGA_TOL, (task, lang, got, expected)
+        assert abs(got["exact_match"] - expected["exact_match"] / 100) < MEGA_TOL, (task, lang, got, expected)
+        firsts = [{**r, "output": first_line(r["output"])} for r in records]
+        assert _cli_summary(task, lang, firsts, tmp_path, capsys)["f1"] != got["f1"]
+
+
+def test_held_out_xlsum_equals_megaverse_code(tmp_path, capsys):
+    """XL-Sum: ROUGE-L, np.average of (P, R, F), on the whole post-processed output, per language."""
+    from multilingual_rouge import rouge_scorer
+
+    for path in _shared_files("xlsum/sample.*.jsonl"):
+        lang = path.name.split(".")[1]
+        rows = _rows(path)
+        records, preds, labels = [], [], []
+        for row, request in zip(rows, _requests("xlsum", lang, rows)):
+            for k, output in enumerate(_xlsum_outputs(row)):
+                records.append({**request, "id": f"{request['id']}-{k}", "output": output})
+                preds.append(MV.hf_postprocess(output))
+                labels.append(row["summary"])
+        expected = MV.xlsum_evaluate_rouge_l(rouge_scorer, preds, labels)
+        got = _cli_summary("xlsum", lang, records, tmp_path, capsys)
+        assert got["n"] == len(records)
+        assert abs(got["rougeL"] - expected) < MEGA_TOL, (lang, got, expected)

@@ -204,9 +204,12 @@ def test_belebele_metric_only_compares():
     records = [{"prediction": 1, "label": 1}, {"prediction": 2, "label": 1}, {"prediction": -1, "label": 0},
                {"prediction": "B", "label": 1}, {"prediction": "2", "label": 1}, {"prediction": "(b)", "label": "B"},
                {"prediction": 2, "label": "C"}, {"prediction": 2, "label": "3"}]
+    expected = {"reference": [1, 0, 0, 1, 1, 1, 1, 1],
+                # mega/eval_belebele.py evaluate: `pred == label` on parse_pred's output, case-sensitive: "(b)" is not B
+                "megaverse": [1, 0, 0, 1, 1, 0, 1, 1]}
     for protocol in ("megaverse", "reference"):
         summary, per = score_records("belebele", "eng_Latn", protocol, records)
-        assert [e["score"]["accuracy"] for e in per] == [1, 0, 0, 1, 1, 1, 1, 1]
+        assert [e["score"]["accuracy"] for e in per] == expected[protocol]
 
 
 def test_quirk_belebele_via_task_extraction():
@@ -269,13 +272,13 @@ def test_megaverse_xcopa_equals_run_seq_eval():
         for gold, label in enumerate(labels):
             record = {"id": "x", "output": output, "gold": gold, "choices": list(labels)}
             ours = score_records("xcopa", "sw", "megaverse", [record])[0]["accuracy"]
-            # the one documented departure: the first non-empty line (MEGAVERSE: split("\n")[0])
-            expected = MEGAVERSE.xnli_match(output.lstrip("\n"), label)
+            # a raw output is post-processed as hf_model_completion returns it, then run_seq_eval's rule
+            expected = MEGAVERSE.xnli_match(MEGAVERSE.hf_postprocess(output), label)
             assert ours == expected, (output, label)
             disagree += MEGAVERSE.parallel_match(output, label) != expected
-            # a string prediction goes through the same rule at comparison time
+            # a string prediction is what hf_model_completion returned: run_seq_eval's rule alone
             ours = score_records("xcopa", "sw", "megaverse", [{"prediction": output, "label": gold}])[0]["accuracy"]
-            assert ours == expected, (output, label)
+            assert ours == MEGAVERSE.xnli_match(output, label), (output, label)
     assert disagree >= 3  # "I pick choice2", "c", "choice", ... : the startswith rule would differ
 
 

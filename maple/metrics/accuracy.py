@@ -46,9 +46,26 @@ def belebele_gold_index(gold):
     return None
 
 
+def megaverse_belebele_correct(prediction, gold) -> bool:
+    """mega/eval_belebele.py, evaluate: `pred == label`, case-sensitive, where pred is parse_pred's
+    letter (a string prediction is parsed; MEGAVERSE's recorded predictions are parse_pred's fixed
+    points) and label the VERBALIZER letter of correct_answer_num."""
+    from maple.tasks.extract import megaverse_parse_pred
+
+    if _is_index(prediction):
+        prediction = "ABCD"[prediction] if 0 <= prediction < 4 else None
+    elif prediction is not None:
+        prediction = megaverse_parse_pred(prediction)
+    gold_index = gold if _is_index(gold) else belebele_gold_index(gold)
+    label = "ABCD"[gold_index] if gold_index is not None and 0 <= gold_index < 4 else str(gold)
+    return prediction == label
+
+
 def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> bool:
     if prediction is None or prediction == "":
         return False
+    if task == "belebele" and protocol == "megaverse":
+        return megaverse_belebele_correct(prediction, gold)
     if task == "belebele" and isinstance(gold, str) and belebele_gold_index(gold) is not None:
         gold = belebele_gold_index(gold)  # letters compare as indices, whatever the record's choices say
     if _is_index(prediction) and _is_index(gold):

@@ -22,6 +22,17 @@ def template_header(prompt_cfg: dict) -> str:
     return prompt_cfg["template"].split("{instruction}")[0].strip()
 
 
+def request_stop(spec: TaskSpec, protocol: str, prompt_cfg: dict | None) -> list[str]:
+    """The stop strings of a request: the protocol's own when it declares them, else the task's plus
+    the template header."""
+    declared = spec.protocol(protocol).stop
+    if declared is not None:
+        return list(declared)
+    stop = list(spec.stop)
+    header = template_header(prompt_cfg) if prompt_cfg else ""
+    return stop + [header] if header else stop
+
+
 def _rng(seed, *parts) -> random.Random:
     # a str seed is hashed with SHA-512: stable across processes and PYTHONHASHSEED
     return random.Random("|".join(map(str, (seed, *parts))))
@@ -134,10 +145,7 @@ def requests_from_rows(
     With a budget every prompt plus max_new_tokens fits the model's context: shots are dropped one
     at a time, then the task's truncatable field is cut (maple.tasks.budget); what was done is
     recorded as shots / shots_used / tokens_truncated / prompt_tokens / failed."""
-    stop = list(spec.stop)
-    if prompt_cfg:
-        header = template_header(prompt_cfg)
-        stop += [header] if header else []
+    stop = request_stop(spec, protocol, prompt_cfg)
 
     def render(row, shots):
         return render_prompt(spec, row, shots, prompt_cfg)

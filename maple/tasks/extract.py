@@ -20,6 +20,18 @@ def first_line(output: str) -> str:
     return ""
 
 
+def megaverse_output(output: str) -> str:
+    """What MEGAVERSE's HF path hands its scorers: the decoded generation post-processed as
+    mega/models/hf_completion_models.py, hf_model_completion returns it."""
+    return (output or "").strip().strip("\n").strip("\r").strip("\t").strip(".")
+
+
+def megaverse_first_line(prediction: str) -> str:
+    """mega/eval/eval_cls.py, run_seq_eval: `pred_dict["prediction"].split("\n")[0]`: "\n" only, so
+    "\r", U+2028, form feed and NEL stay inside the line; an empty first line stays empty."""
+    return (prediction or "").split("\n")[0]
+
+
 def normalise(text: str) -> str:
     """Casefold, drop punctuation and symbols, collapse whitespace."""
     kept = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in (text or "").casefold())
@@ -33,19 +45,20 @@ def _contain(a: str, b: str) -> bool:
 # --- XNLI -----------------------------------------------------------------------------------
 
 def megaverse_xnli_match(prediction: str, label: str) -> bool:
-    """MEGAVERSE's XNLI and XCOPA rule (mega/eval/eval_cls.py, run_seq_eval): the output's first line
-    and the label, both SQuAD-normalised ("</s>" dropped), match when one contains the other; "" never
-    matches.
-    One departure: the first non-empty line, since completion models often open with a newline."""
+    """MEGAVERSE's XNLI and XCOPA rule (mega/eval/eval_cls.py, run_seq_eval): the prediction's first
+    line (split on "\n" only) and the label, both normalised by mega/utils/misc_utils.py normalize_answer
+    ("</s>" dropped, then SQuAD's), match when one contains the other; "" never matches.
+    `prediction` is what hf_model_completion returned (see megaverse_output)."""
     from maple.metrics._vendor.squad_v1_1 import normalize_answer
 
-    pred = normalize_answer(first_line(prediction).replace("</s>", ""))
-    return bool(pred) and _contain(pred, normalize_answer(label.replace("</s>", "")))
+    pred = normalize_answer(megaverse_first_line(prediction).replace("</s>", "").strip())
+    return bool(pred) and _contain(pred, normalize_answer(label.replace("</s>", "").strip()))
 
 
 def xnli_megaverse(output: str, request: dict) -> int:
     verbs = [str(c) for c in request.get("choices") or []]
     gold = request.get("gold")
+    output = megaverse_output(output)
     # quirk: MEGAVERSE counts a prediction correct when it and the gold label contain one another
     # ("t", "true.", "it is true" all match "true"), so the gold label wins whenever it matches
     if isinstance(gold, int) and 0 <= gold < len(verbs) and megaverse_xnli_match(output, verbs[gold]):
@@ -121,7 +134,7 @@ def megaverse_parse_pred(pred: str) -> str:
 def belebele_megaverse(output: str, request: dict) -> int:
     # the raw text parse_pred returns when nothing hits contains none of A-D, so it never equals the
     # gold letter (mega/eval_belebele.py, evaluate: `pred == label`): NO_ANSWER says the same
-    letter = megaverse_parse_pred(output or "")
+    letter = megaverse_parse_pred(megaverse_output(output))
     return "ABCD".index(letter) if letter in ("A", "B", "C", "D") else NO_ANSWER
 
 
@@ -132,6 +145,13 @@ def belebele_reference(output: str, request: dict) -> int:
 
 
 # --- generative tasks -----------------------------------------------------------------------
+
+def megaverse_answer(output: str, request: dict) -> str:
+    """XQuAD, MLQA and XL-Sum under MEGAVERSE: the whole post-processed generation
+    (mega/eval_qa_gptturbo.py, evaluate_qa_chatgpt: `normalize_fn(pred)` on all of it, then the SQuAD
+    metric; mega/hf_models/src/eval_xlsum.py: ROUGE on all of it); normalisation is the scorer's job."""
+    return megaverse_output(output)
+
 
 def span_answer(output: str, request: dict) -> str:
     """Extractive QA: the first non-empty line; normalisation is the scorer's job (per protocol)."""

@@ -53,6 +53,9 @@ class ProtocolSpec:
     config: str | None = None  # overrides TaskSpec.data.config (AlpacaEval v1 vs v2)
     eval_limit: int | None = None  # evaluate only the first N rows of the split
     lang_splits: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)  # lang -> (eval, shot)
+    # None: the task's stop strings plus the prompt template's header; a tuple: exactly these (the
+    # megaverse protocol's: only stops its scoring rule provably cannot see past)
+    stop: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)

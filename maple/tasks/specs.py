@@ -30,10 +30,17 @@ from maple.tasks.spec import (
 
 ACCURACY = ("accuracy",)
 QA_METRICS = ("f1", "exact_match")
-SHORT_STOP = ("\n\n",)  # a few-shot continuation starts the next example after a blank line
-# MEGAVERSE's HF path generated 100 new tokens for XNLI, XCOPA (mega/models/hf_completion_models.py,
-# hf_model_completion: max_new_tokens default 100) and XQuAD/MLQA (mega/eval_qa_gptturbo.py,
-# evaluate_qa_chatgpt: max_new_tokens=100); only the first line is scored, and generation stops at a blank line
+SHORT_STOP = ("\n\n",)  # reference protocol: a few-shot continuation starts the next example after a blank line
+# megaverse protocol: no stop strings. MEGAVERSE's HF path (mega/models/hf_completion_models.py,
+# hf_model_completion) passes none to model.generate, and no stop string is provably invisible to its
+# rules: each strips the output before reading it (a leading "\n" or "\n\n" would end the generation
+# before the answer), Belebele's parse_pred and the QA/XL-Sum metrics read the whole output, and
+# XNLI/XCOPA's first line may close with a stop string inside it. tests/test_megaverse_fidelity.py
+# shows each candidate changing a score.
+MEGAVERSE_STOP: tuple[str, ...] = ()
+# new tokens: hf_model_completion's default max_new_tokens=100 for XNLI and XCOPA (eval_cls.run_seq_eval
+# -> get_hf_model_pred passes none), 100 for XQuAD/MLQA (mega/eval_qa_gptturbo.py, evaluate_qa_chatgpt:
+# hf_model_completion(..., max_new_tokens=100))
 MEGAVERSE_NEW_TOKENS = 100
 
 XNLI = TaskSpec(
@@ -49,7 +56,7 @@ XNLI = TaskSpec(
     choices=lambda r: list(p.XNLI_VERBALIZER),
     label_field="label",
     protocols={
-        "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match"),
+        "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP),
         "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -78,7 +85,7 @@ XCOPA = TaskSpec(
         # English is COPA (super_glue), whose shots come from its train split
         "megaverse": ProtocolSpec(
             "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
-            lang_splits={"en": ("validation", "train")},
+            lang_splits={"en": ("validation", "train")}, stop=MEGAVERSE_STOP,
         ),
         "reference": ProtocolSpec(
             "test", "validation", 8, ex.xcopa_reference, ACCURACY, "label_match",
@@ -107,8 +114,10 @@ XQUAD = TaskSpec(
     protocols={
         # XQuAD has only a validation split; shots for every language come from English SQuAD train
         # quirk: MEGAVERSE's F1 tokenises on whitespace, so zh/th F1 collapses to exact match
+        # megaverse: the whole post-processed output is normalised and scored, not its first line
         "megaverse": ProtocolSpec(
-            "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_whitespace", shot_data=SQUAD_TRAIN
+            "validation", "train", 8, ex.megaverse_answer, QA_METRICS, "squad_whitespace", shot_data=SQUAD_TRAIN,
+            stop=MEGAVERSE_STOP,
         ),
         "reference": ProtocolSpec(
             "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_v1", shot_data=SQUAD_TRAIN
@@ -135,7 +144,8 @@ MLQA = TaskSpec(
         # drawn from validation too (mega/eval_qa_gptturbo.py, load_qa_dataset: MLQA "train" -> validation)
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
         "megaverse": ProtocolSpec(
-            "validation", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_prediction_normalised"
+            "validation", "validation", 8, ex.megaverse_answer, QA_METRICS, "mlqa_prediction_normalised",
+            stop=MEGAVERSE_STOP,
         ),
         "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
@@ -160,7 +170,9 @@ BELEBELE = TaskSpec(
         # Belebele has only a test split: both protocols are zero-shot on it
         # quirk: mega/eval_belebele.py parse_pred: the first of A/1, B/2, C/3, D/4 found anywhere in the
         # output, case-sensitive ("Answer: (C)" is A); see extract.megaverse_parse_pred
-        "megaverse": ProtocolSpec("test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match"),
+        "megaverse": ProtocolSpec(
+            "test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP
+        ),
         "reference": ProtocolSpec("test", None, 0, ex.belebele_reference, ACCURACY, "label_match"),
     },
     max_new_tokens=25,  # mega/eval_belebele.py, evaluate: hf_model_completion(..., max_new_tokens=25)
@@ -188,10 +200,12 @@ XLSUM = TaskSpec(
         # quirk: MEGAVERSE scored only the first 1,000 test articles
         # quirk: and reported the mean of ROUGE-L P, R and F from the XL-Sum rouge fork called without lang= (unspaced Thai scores 0)
         "megaverse": ProtocolSpec(
-            "test", "train", 4, ex.full_text, ("rougeL",), "rougeL_mean_prf", eval_limit=1000
+            "test", "train", 4, ex.megaverse_answer, ("rougeL",), "rougeL_mean_prf", eval_limit=1000,
+            stop=MEGAVERSE_STOP,
         ),
         "reference": ProtocolSpec("test", "train", 4, ex.full_text, ("rougeL",), "multilingual_rougeL_f1"),
     },
+    # hf_scripts/mistral_2_scripts/parameters.yaml: max_new_tokens: 400 (the HF XL-Sum entry point)
     max_new_tokens=400,
     stop=SHORT_STOP,
     # all 45 XL-Sum configs; MEGAVERSE used 35 of them, the config names which

@@ -13,6 +13,14 @@
 #   mega/eval/eval_cls.py run_seq_eval, the rule XNLI and XCOPA ran under (no --parallel_eval in
 #   hf_scripts/*/run_xcopa_all.sh), is xnli_match below; run_parallel_eval's rule is
 #   parallel_match (for the tests that show where the two disagree).
+#   mega/models/hf_completion_models.py line 111: hf_model_completion's return (the post-processing of
+#   every HF-path generation), as hf_postprocess below;
+#   mega/eval/eval_cls.py lines 160-178 (run_seq_eval's scoring), as run_seq_eval_accuracy below;
+#   mega/eval_belebele.py lines 172, 244-249 (evaluate's scoring), as belebele_evaluate_accuracy below;
+#   mega/eval_qa_gptturbo.py lines 341-374 (evaluate_qa_chatgpt's scoring), as qa_evaluate_scores below,
+#   with `squad_metric.compute` passed in (evaluate.load("squad"), the official SQuAD v1.1 code);
+#   mega/hf_models/src/eval_xlsum.py lines 142-144 (compute_rouge) verbatim, and lines 182, 250-254,
+#   265-266 (the scorer and np.average over the rougeL tuples) as xlsum_evaluate_rouge_l below.
 # Licence: MIT License, Copyright (c) 2024 Microsoft (the repository's LICENSE).
 # Changes: the imports, the rename, the '\s' pattern as a raw string, and the two small wrappers
 #   at the end that restate the calling code (marked).
@@ -184,3 +192,89 @@ def belebele_match(pred, correct_answer_num):
 def parallel_match(pred, label):
     """mega/eval/eval_cls.py run_parallel_eval: float(pred.startswith(label)) (not what XCOPA ran)."""
     return float(pred.startswith(label))
+
+
+# --- the HF path's scoring loops, their bodies verbatim (only the loop and its inputs restated) ---
+
+def hf_postprocess(text):
+    """mega/models/hf_completion_models.py hf_model_completion: `outputs` is the batch_decode list."""
+    outputs = [text]
+    return outputs[0].strip().strip("\n").strip("\r").strip("\t").strip(".")
+
+
+def run_seq_eval_accuracy(predictions, ground_truths):
+    """mega/eval/eval_cls.py run_seq_eval, lines 160-178: pred_dict per example, then the accuracy."""
+    normalize_answer = misc_normalize_answer
+    preds, labels, matches, num_matches = [], [], [], 0
+    for prediction, ground_truth in zip(predictions, ground_truths):
+        pred_dict = {"prediction": prediction, "ground_truth": ground_truth}
+        pred = pred_dict["prediction"].split("\n")[0]
+        label = pred_dict["ground_truth"]
+
+        pred = normalize_answer(pred)
+        label = normalize_answer(label)
+        if pred != "":
+            num_matches += float((pred in label) or (label in pred))
+
+            matches.append(float((pred in label) or (label in pred)))
+        preds.append(pred)
+        labels.append(label)
+    accuracy = num_matches / len(preds)
+    return accuracy
+
+
+def belebele_evaluate_accuracy(predictions, correct_answer_nums):
+    """mega/eval_belebele.py evaluate, lines 172 and 244-249, with verbalizer = VERBALIZER["default"]."""
+    import numpy as np
+
+    verbalizer = VERBALIZER["default"]
+    matches, num_matches = [], 0
+    for pred, correct_answer_num in zip(predictions, correct_answer_nums):
+        test_example = {"correct_answer_num": correct_answer_num}
+        label = verbalizer[test_example["correct_answer_num"]]
+        pred = parse_pred(pred)
+        matches.append(float(pred == label))
+        num_matches += float(pred == label)
+    return float(np.mean(matches))
+
+
+def qa_evaluate_scores(predictions, test_examples, normalize_fn, squad_compute):
+    """mega/eval_qa_gptturbo.py evaluate_qa_chatgpt, lines 341-374 (metric == "squad"), then line 400:
+    the final metrics over all predictions (EM and F1 in 0..100)."""
+    preds, labels = [], []
+    for pred, test_example in zip(predictions, test_examples):
+        pred = normalize_fn(pred)
+
+        prediction = {"prediction_text": pred, "id": test_example["id"]}
+
+        reference = {}
+        reference["answers"] = test_example["answers"]
+        reference["id"] = test_example["id"]
+        if reference["answers"]["text"][0] == "":
+            reference["answers"]["text"] = []
+            reference["answers"]["answer_start"] = []
+
+        preds.append(prediction)
+        labels.append(reference)
+    metrics = squad_compute(predictions=preds, references=labels)
+    return metrics
+
+
+def compute_rouge(scorer, pred, label):
+    score = scorer.score(pred, label)
+    return score["rouge1"], score["rouge2"], score["rougeL"]
+
+
+def xlsum_evaluate_rouge_l(rouge_scorer, predictions, labels):
+    """mega/hf_models/src/eval_xlsum.py: line 182's scorer, compute_rouge per example (lines 250-254),
+    np.average(rougeL) (line 266) over the list of Score tuples."""
+    import numpy as np
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    rouge1, rouge2, rougeL = [], [], []
+    for pred, label in zip(predictions, labels):
+        r1, r2, rL = compute_rouge(scorer, pred, label)
+        rouge1.append(r1)
+        rouge2.append(r2)
+        rougeL.append(rL)
+    return float(np.average(rougeL))
