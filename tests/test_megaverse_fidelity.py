@@ -511,3 +511,112 @@ def test_held_out_xlsum_equals_megaverse_code(tmp_path, capsys):
         got = _cli_summary("xlsum", lang, records, tmp_path, capsys)
         assert got["n"] == len(records)
         assert abs(got["rougeL"] - expected) < MEGA_TOL, (lang, got, expected)
+
+
+# --- stops: kept only where MEGAVERSE's rule provably cannot read past them ---------------------
+
+def _cls_cases():
+    """(task, request, output) for XNLI and XCOPA rambling outputs over the shared rows."""
+    from maple.tasks.prompts import XCOPA_VERBALIZER, XNLI_VERBALIZER
+
+    for task, pattern, verbs in (("xnli", "xnli/test.*.jsonl", XNLI_VERBALIZER),
+                                 ("xcopa", "xcopa/validation.*.jsonl", XCOPA_VERBALIZER)):
+        for path in _shared_files(pattern):
+            lang = path.name.split(".")[1]
+            rows = _rows(path)
+            for row, request in zip(rows, _requests(task, lang, rows)):
+                gold = request["gold"]
+                restated = (f"{row['premise']}\nQuestion: {row['hypothesis']} True, False, or Neither?"
+                            if task == "xnli" else f"- choice1: {row['choice1']}\n- choice2: {row['choice2']}")
+                for output in _cls_outputs(verbs[gold], verbs[(gold + 1) % len(verbs)], row, restated) + [
+                    "\n\n" + verbs[gold], ".\n" + verbs[gold], " . \n " + verbs[gold], "\r\n" + verbs[gold],
+                    verbs[gold] + ".\n\n" + verbs[(gold + 1) % len(verbs)], "\u2028\n" + verbs[gold],
+                    "</s>\n" + verbs[gold], verbs[gold] + " </s>\n", "\t\n..\n" + verbs[gold],
+                ]:
+                    yield task, lang, request, output
+
+
+def test_first_line_stop_with_regeneration_never_changes_a_score():
+    """XNLI/XCOPA megaverse requests stop at "\\n"; an output cut before any content is generated again
+    without stops (maple.generate.run.generate_unique). On every rambling output the score, under
+    MEGAVERSE's code and under maple.score, equals that of the full generation; without the
+    regeneration it would not."""
+    from maple.generate.backends import cut_at_stop
+    from maple.generate.run import unsettled_by_stop
+    from maple.metrics import score_records
+
+    n = regenerated = differs_without = 0
+    for task, lang, request, full in _cls_cases():
+        assert request["stop"] == ["\n"]
+        label = request["choices"][request["gold"]]
+        cut = cut_at_stop(full, request["stop"])
+        kept = full if unsettled_by_stop(request, cut) else cut  # what generate_unique returns under greedy
+        regenerated += kept is full and cut != full
+        expected = MV.run_seq_eval_accuracy([MV.hf_postprocess(full)], [label])
+        assert MV.run_seq_eval_accuracy([MV.hf_postprocess(kept)], [label]) == expected, (full, kept)
+        ours = score_records(task, lang, "megaverse", [{**request, "output": kept}])[0]["accuracy"]
+        assert ours == expected, (task, full, kept)
+        differs_without += MV.run_seq_eval_accuracy([MV.hf_postprocess(cut)], [label]) != expected
+        n += 1
+    assert n > 100 and regenerated > 0 and differs_without > 0
+
+
+def test_no_other_stop_is_invisible_to_megaverse_rules():
+    """Each stop the megaverse protocol does not keep changes a score on an ordinary output: the
+    reference protocol's blank line, the template header, and "\\n" for the tasks that read everything."""
+    from maple.generate.backends import cut_at_stop
+    from maple.metrics import score_records
+
+    def score(task, lang, output, gold, choices=None):
+        record = {"output": output, "gold": gold, "choices": choices}
+        summary = score_records(task, lang, "megaverse", [record])[0]
+        return summary.get("accuracy", summary.get("f1", summary.get("rougeL")))
+
+    cases = [
+        ("xnli", "en", "\n\nTrue", 0, ["True", "Neither", "False"], "\n\n"),  # the answer after a blank line
+        ("xnli", "en", "### Instruction: True", 0, ["True", "Neither", "False"], "### Instruction:"),
+        ("belebele", "eng_Latn", "\n(B)", 1, ["(A)", "(B)", "(C)", "(D)"], "\n"),
+        ("belebele", "eng_Latn", "The passage says\n\n(B)", 1, ["(A)", "(B)", "(C)", "(D)"], "\n\n"),
+        ("xquad", "en", "\n\nParis", ["Paris"], None, "\n\n"),
+        ("xquad", "en", "The capital\nParis", ["Paris"], None, "\n"),
+        ("mlqa", "de", "Antwort:\n\nParis", ["Paris"], None, "\n\n"),
+        ("xquad", "en", "Paris\n\n### Instruction: capital", ["Paris capital"], None, "### Instruction:"),
+        ("xlsum", "english", "\n\nThe minister resigned.", ["The minister resigned."], None, "\n\n"),
+    ]
+    for task, lang, output, gold, choices, stop in cases:
+        full = score(task, lang, output, gold, choices)
+        assert score(task, lang, cut_at_stop(output, [stop]), gold, choices) != full, (task, output, stop)
+    from maple.tasks import get_task
+
+    for task in ("xquad", "mlqa", "belebele", "xlsum"):
+        assert get_task(task).protocol("megaverse").stop == ()  # their rules read the whole output
+
+
+class _GreedyText:
+    """A generation backend with one fixed greedy continuation per prompt, cut at stops as vLLM cuts."""
+
+    def __init__(self, continuations):
+        self.continuations, self.calls = continuations, []
+
+    def generate(self, batch, adapter=None):
+        from maple.generate.backends import cut_at_stop
+
+        self.calls.append([(r["prompt"], tuple(r["stop"])) for r in batch])
+        return [cut_at_stop(self.continuations[r["prompt"]], r["stop"]) for r in batch]
+
+
+def test_generate_unique_regenerates_outputs_cut_before_their_first_line():
+    from maple.generate.run import generate_unique
+    from maple.tasks.build import requests_from_rows
+
+    rows = [{"premise": f"p{i}", "hypothesis": f"h{i}", "label": 0} for i in range(3)]
+    reqs = requests_from_rows(get_task("xnli"), "en", "megaverse", [(f"r{i}", i, r) for i, r in enumerate(rows)],
+                              lambda _i: [], 100)
+    ref = requests_from_rows(get_task("xnli"), "en", "reference", [("r0", 0, rows[0])], lambda _i: [], 100)
+    conts = dict(zip([r["prompt"] for r in reqs], ["True\nQuestion: more", "\nFalse\nmore", " .\n\nNeither"]))
+    backend = _GreedyText(conts)
+    out = generate_unique(backend, reqs + [{**ref[0], "stop": ["\n"], "prompt": reqs[1]["prompt"]}])
+    assert out[:3] == ["True", "\nFalse\nmore", " .\n\nNeither"]
+    assert out[3] == ""  # the reference protocol has no such rule: its cut stands
+    assert [len(c) for c in backend.calls] == [3, 2]  # one batch, then the two unsettled again, without stops
+    assert all(stop == () for _, stop in backend.calls[1])

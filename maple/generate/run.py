@@ -60,11 +60,32 @@ def _once_per_key(run, requests: list[dict], key) -> list:
     return [results[k] for k in keys]
 
 
+def unsettled_by_stop(request: dict, text: str) -> bool:
+    """An output its protocol's stop cut before the scored part was settled (ProtocolSpec.stop_settles):
+    it must be generated again without stop strings."""
+    from maple.tasks import TASKS
+
+    spec = TASKS.get(request.get("task"))
+    proto = spec.protocols.get(request.get("protocol")) if spec else None
+    return bool(request.get("stop")) and proto is not None and proto.stop_settles is not None \
+        and not proto.stop_settles(text)
+
+
 def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
-    """Generate each distinct (prompt, limits) once; a request that could not fit (failed) gets ""."""
+    """Generate each distinct (prompt, limits) once; a request that could not fit (failed) gets "".
+    Greedy outputs cut at a stop before their scored part was settled are generated again without
+    stops, so they equal what decoding to the full budget gives (maple.tasks.specs, MEGAVERSE_FIRST_LINE_STOP)."""
+    def run(batch):
+        return _once_per_key(lambda b: backend.generate(b, adapter), batch, lambda r: (r["prompt"], *generation_key(r)))
+
     live = [i for i, r in enumerate(requests) if not r.get("failed")]
-    texts = _once_per_key(lambda batch: backend.generate(batch, adapter), [requests[i] for i in live],
-                          lambda r: (r["prompt"], *generation_key(r)))
+    texts = run([requests[i] for i in live])
+    redo = [k for k, i in enumerate(live) if unsettled_by_stop(requests[i], texts[k])]
+    if redo:
+        print(f"maple: {len(redo)} output(s) cut at a stop before their first line: generated again without stops")
+        again = run([{**requests[live[k]], "stop": []} for k in redo])
+        for k, text in zip(redo, again):
+            texts[k] = text
     out = [""] * len(requests)
     for i, text in zip(live, texts):
         out[i] = text

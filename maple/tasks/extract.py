@@ -32,6 +32,15 @@ def megaverse_first_line(prediction: str) -> str:
     return (prediction or "").split("\n")[0]
 
 
+def megaverse_first_line_settled(cut: str) -> bool:
+    """True when an output cut at its first "\n" (or complete) already fixes the XNLI/XCOPA score:
+    it holds a character other than whitespace and ".". Then hf_model_completion's strip ends inside
+    the cut, so the first line is the cut plus at most trailing whitespace and dots, which
+    normalize_answer drops ("." is punctuation, whitespace is collapsed, and neither can form "</s>"
+    or move a word boundary). Otherwise (e.g. the cut of "\ntrue" is "") the rest would be read."""
+    return any(not (ch.isspace() or ch == ".") for ch in cut or "")
+
+
 def normalise(text: str) -> str:
     """Casefold, drop punctuation and symbols, collapse whitespace."""
     kept = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in (text or "").casefold())

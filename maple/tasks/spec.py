@@ -56,6 +56,9 @@ class ProtocolSpec:
     # None: the task's stop strings plus the prompt template's header; a tuple: exactly these (the
     # megaverse protocol's: only stops its scoring rule provably cannot see past)
     stop: tuple[str, ...] | None = None
+    # with `stop`: True when an output cut at a stop already fixes the score; an output for which it is
+    # False is generated again without stop strings (maple.generate.run.generate_unique)
+    stop_settles: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, eq=False)

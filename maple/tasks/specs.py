@@ -31,13 +31,15 @@ from maple.tasks.spec import (
 ACCURACY = ("accuracy",)
 QA_METRICS = ("f1", "exact_match")
 SHORT_STOP = ("\n\n",)  # reference protocol: a few-shot continuation starts the next example after a blank line
-# megaverse protocol: no stop strings. MEGAVERSE's HF path (mega/models/hf_completion_models.py,
-# hf_model_completion) passes none to model.generate, and no stop string is provably invisible to its
-# rules: each strips the output before reading it (a leading "\n" or "\n\n" would end the generation
-# before the answer), Belebele's parse_pred and the QA/XL-Sum metrics read the whole output, and
-# XNLI/XCOPA's first line may close with a stop string inside it. tests/test_megaverse_fidelity.py
-# shows each candidate changing a score.
+# megaverse protocol: MEGAVERSE's HF path (mega/models/hf_completion_models.py, hf_model_completion)
+# passes no stop strings to model.generate, so a stop is kept only where its rule provably cannot read
+# past it. XQuAD/MLQA (evaluate_qa_chatgpt: normalize_fn on the whole output), XL-Sum (ROUGE on all of
+# it) and Belebele (parse_pred searches all of it) read everything: no stop. XNLI/XCOPA read only the
+# first line after strip() (eval_cls.run_seq_eval: `.split("\n")[0]`): stop at "\n", and an output cut
+# there before any content (a leading "\n") is generated again without stops
+# (extract.megaverse_first_line_settled). tests/test_megaverse_fidelity.py checks both on rambling outputs.
 MEGAVERSE_STOP: tuple[str, ...] = ()
+MEGAVERSE_FIRST_LINE_STOP = ("\n",)
 # new tokens: hf_model_completion's default max_new_tokens=100 for XNLI and XCOPA (eval_cls.run_seq_eval
 # -> get_hf_model_pred passes none), 100 for XQuAD/MLQA (mega/eval_qa_gptturbo.py, evaluate_qa_chatgpt:
 # hf_model_completion(..., max_new_tokens=100))
@@ -56,7 +58,10 @@ XNLI = TaskSpec(
     choices=lambda r: list(p.XNLI_VERBALIZER),
     label_field="label",
     protocols={
-        "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP),
+        "megaverse": ProtocolSpec(
+            "test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match",
+            stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
+        ),
         "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -85,7 +90,8 @@ XCOPA = TaskSpec(
         # English is COPA (super_glue), whose shots come from its train split
         "megaverse": ProtocolSpec(
             "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
-            lang_splits={"en": ("validation", "train")}, stop=MEGAVERSE_STOP,
+            lang_splits={"en": ("validation", "train")},
+            stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
         ),
         "reference": ProtocolSpec(
             "test", "validation", 8, ex.xcopa_reference, ACCURACY, "label_match",
