@@ -620,3 +620,77 @@ def test_generate_unique_regenerates_outputs_cut_before_their_first_line():
     assert out[3] == ""  # the reference protocol has no such rule: its cut stands
     assert [len(c) for c in backend.calls] == [3, 2]  # one batch, then the two unsettled again, without stops
     assert all(stop == () for _, stop in backend.calls[1])
+
+
+# --- prompts and shots as MEGAVERSE's HF path built them ------------------------------------------
+
+def _turns(task: str, protocol: str, shots: list[dict], row: dict) -> list[dict]:
+    """The chat turns maple lays out for a request (maple.tasks.build.render_prompt's turns)."""
+    from maple.tasks import chat_layout
+    from maple.tasks.build import _query
+
+    spec = get_task(task)
+    query = _query(spec, protocol)
+    return chat_layout.messages(spec.instruction, [(query(s), spec.target(s)) for s in shots], query(row))
+
+
+def test_qa_turns_are_construct_qa_prompt():
+    """XQuAD/MLQA megaverse: system, (user, assistant) per shot and the test query exactly as
+    construct_qa_prompt(..., chat_prompt=True) makes them from PROMPTS_DICT (indentation included)."""
+    for task, lang, rows in _qa_cases():
+        shots, tests = rows[:8], rows[8:12]
+        for row in tests:
+            expected, label = MV.construct_qa_prompt(
+                shots, row, MV.PROMPTS_DICT["answer_given_context_and_question"],
+                MV.PROMPTS_DICT["answer_given_context_and_question"], chat_prompt=True,
+                instruction=MV.INSTRUCTIONS["xquad"])
+            assert _turns(task, "megaverse", shots, row) == expected
+            assert label == row["answers"]["text"][0]
+            assert "\n    Q: " in expected[-1]["content"]
+
+
+def test_belebele_turns_are_construct_belebele_prompt():
+    for path in _shared_files("belebele/test.*.jsonl"):
+        for row in _rows(path)[:3]:
+            expected, label = MV.construct_belebele_prompt(
+                [], row, MV.PROMPT_TEMPLATES["Choose the correct answer"],
+                MV.PROMPT_TEMPLATES["Choose the correct answer"], MV.VERBALIZER["default"], chat_prompt=True,
+                instruction=MV.INSTRUCTIONS["belebele"])
+            assert _turns("belebele", "megaverse", [], row) == expected
+            assert expected[-1]["content"].startswith(MV.INSTRUCTIONS["belebele"])  # the instruction, twice
+
+
+def test_megaverse_shots_are_choose_few_shot_examples():
+    """np.random.seed(42), then choose_few_shot_examples(train, k, "random"); XNLI's entry point draws
+    once before evaluate_model draws the shots it uses."""
+    import numpy as np
+
+    from maple.tasks.build import megaverse_shot_indices
+
+    for n, k, draw in ((87599, 8, 1), (392702, 8, 2), (100, 8, 1), (1000, 4, 1), (400, 8, 1)):
+        np.random.seed(42)
+        for _ in range(draw):
+            expected = MV.choose_few_shot_examples(list(range(n)), k, "random")
+        assert megaverse_shot_indices(n, k, 42, draw) == expected
+    draws = {t: get_task(t).protocol("megaverse").shot_draw for t in ("xnli", "xcopa", "xquad", "mlqa", "xlsum")}
+    assert draws == {"xnli": (42, 2), "xcopa": (42, 1), "xquad": (42, 1), "mlqa": (42, 1), "xlsum": (42, 1)}
+
+
+def test_megaverse_requests_carry_megaverse_shots_in_order():
+    """Built end to end on the embedded data: the shots of every megaverse XQuAD prompt are the rows
+    MEGAVERSE's draw picks from the shot split, in its order."""
+    import numpy as np
+
+    from maple.tasks.build import build_requests
+    from maple.tasks.loading import load_rows, resolve_source
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["evaluation"]["tasks"]["xquad"]
+    cfg = {**cfg, "source": str(ROOT / cfg["source"])}
+    spec = get_task("xquad")
+    squad = load_rows("xquad", "en", resolve_source(spec, spec.protocol("megaverse").shot_data, cfg),
+                      "plain_text", "train", None, None).to_list()
+    np.random.seed(42)
+    shots = MV.choose_few_shot_examples(squad, 8, "random")
+    request = build_requests("xquad", "en", "megaverse", cfg, 1234, max_examples=1)[0]
+    at = [request["prompt"].index(s["question"]) for s in shots]
+    assert at == sorted(at) and request["shots"] == 8

@@ -45,16 +45,35 @@ def _valid_indices(spec: TaskSpec, dataset) -> list[int]:
     return list(range(len(dataset)))
 
 
-def _shot_text(spec: TaskSpec, shot: dict) -> str:
-    return spec.query(shot) + spec.target_delimiter + spec.target(shot)
+def _query(spec: TaskSpec, protocol: str | None):
+    own = spec.protocol(protocol).query if protocol else None
+    return own or spec.query
 
 
-def render_prompt(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None) -> str:
+def _shot_text(spec: TaskSpec, shot: dict, protocol: str | None = None) -> str:
+    return _query(spec, protocol)(shot) + spec.target_delimiter + spec.target(shot)
+
+
+def render_prompt(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None,
+                  protocol: str | None = None) -> str:
     """The full prompt: MEGAVERSE's turns (instruction, shots, query) laid out by maple.tasks.chat_layout."""
     from maple.tasks import chat_layout
 
-    turns = chat_layout.messages(spec.instruction, [(spec.query(s), spec.target(s)) for s in shots], spec.query(row))
+    query = _query(spec, protocol)
+    turns = chat_layout.messages(spec.instruction, [(query(s), spec.target(s)) for s in shots], query(row))
     return chat_layout.render(turns, prompt_cfg, spec.target_delimiter, spec.fewshot_delimiter)
+
+
+def megaverse_shot_indices(n_rows: int, n_shots: int, seed: int, draw: int) -> list[int]:
+    """mega/data/data_utils.py choose_few_shot_examples ("random"), after np.random.seed(seed) in the
+    entry point: the draw-th `np.random.choice(len(train_dataset), size=k, replace=False)`, in order.
+    np.random.seed + np.random.choice is the legacy global RandomState, so RandomState(seed) repeats it."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    for _ in range(draw):
+        picked = rng.choice(n_rows, size=n_shots, replace=False).astype(int).tolist()
+    return picked
 
 
 def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_shots) -> list[dict]:
@@ -74,6 +93,10 @@ def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_s
             f"task {spec.name}, language {lang}: {shot_split} of {source} has {len(pool)} examples, "
             f"{n_shots} shots asked"
         )
+    if proto.shot_draw is not None:
+        # MEGAVERSE's own draw over the whole split (its pool is len(train_dataset))
+        picked = megaverse_shot_indices(len(dataset), n_shots, *proto.shot_draw)
+        return dataset.select(picked).to_list()
     # shots are drawn once per task and split (as MEGAVERSE drew them once per run), not per language
     # or protocol: parallel languages see the same shots, and protocols that share splits share prompts
     picked = _rng(seed, spec.name, "shots", shot_split).sample(pool, n_shots)
@@ -148,7 +171,7 @@ def requests_from_rows(
     stop = request_stop(spec, protocol, prompt_cfg)
 
     def render(row, shots):
-        return render_prompt(spec, row, shots, prompt_cfg)
+        return render_prompt(spec, row, shots, prompt_cfg, protocol)
 
     shot_tokens = {}
     requests, seen = [], set()
@@ -157,7 +180,7 @@ def requests_from_rows(
         if budget is not None:
             for s in shots:
                 if id(s) not in shot_tokens:
-                    shot_tokens[id(s)] = budget.count_bare(_shot_text(spec, s) + spec.fewshot_delimiter)
+                    shot_tokens[id(s)] = budget.count_bare(_shot_text(spec, s, protocol) + spec.fewshot_delimiter)
         fitted = fit_prompt(render, row, shots, max_new_tokens, budget, spec.truncatable,
                             [shot_tokens[id(s)] for s in shots] if budget is not None else None)
         prompt = fitted.prompt

@@ -54,6 +54,44 @@ def qa_target(ex: dict) -> str:
     return ex["answers"]["text"][0]
 
 
+# Verbatim from MEGAVERSE mega/eval_qa_gptturbo.py PROMPTS_DICT["answer_given_context_and_question"]
+# (lines 71-75: a triple-quoted string, so every line after the first opens with four spaces)
+MEGAVERSE_QA_TEMPLATE = """{context}
+    Q: {question}
+
+    Referring to the passage above, the correct answer to the given question is:
+    {answer}"""
+# Verbatim from MEGAVERSE mega/eval_belebele.py PROMPT_TEMPLATES["Choose the correct answer"] (line 29)
+MEGAVERSE_BELEBELE_TEMPLATE = "{instruction}\n###\nPassage:\n{passage}\n###\nQuery:\n{query}\n###\nChoices:\n(A) {A}\n(B) {B}\n(C) {C}\n(D) {D}\n###\nAnswer:\n"  # noqa: E501
+
+
+def megaverse_qa_query(ex: dict) -> str:
+    """mega/prompting/prompting_utils.py construct_qa_prompt, fill_template(..., fill_answer=False): the
+    user turn of the chat prompt (--chat_prompt on every HF run), indentation and all."""
+    return (
+        MEGAVERSE_QA_TEMPLATE.replace("{context}", ex["context"])
+        .replace("{question}", ex["question"])
+        .replace("{answer}", "")
+        .strip()
+    )
+
+
+def megaverse_belebele_query(ex: dict) -> str:
+    """mega/prompting/prompting_utils.py construct_belebele_prompt, fill_belebele_template, as the HF
+    runs (--chat_prompt) called it."""
+    # quirk: the chat branch calls fill_belebele_template without chat_prompt, whose own default
+    # (False) fills {instruction}: the instruction heads the user turn as well as the system turn
+    return (
+        MEGAVERSE_BELEBELE_TEMPLATE.replace("{instruction}", MEGAVERSE_INSTRUCTIONS["belebele"])
+        .replace("{passage}", ex["flores_passage"])
+        .replace("{query}", ex["question"])
+        .replace("{A}", ex["mc_answer1"])
+        .replace("{B}", ex["mc_answer2"])
+        .replace("{C}", ex["mc_answer3"])
+        .replace("{D}", ex["mc_answer4"])
+    )
+
+
 def belebele_options(ex: dict) -> list[str]:
     return [ex[f"mc_answer{i}"] for i in range(1, 5)]
 

@@ -59,6 +59,10 @@ class ProtocolSpec:
     # with `stop`: True when an output cut at a stop already fixes the score; an output for which it is
     # False is generated again without stop strings (maple.generate.run.generate_unique)
     stop_settles: Callable[[str], bool] | None = None
+    query: Callable[[dict], str] | None = None  # the protocol's own prompt text of an example (None: the task's)
+    # (numpy seed, draw): shots are the draw-th np.random.choice(len(split), shots, replace=False) after
+    # np.random.seed(seed), in that order, as MEGAVERSE's choose_few_shot_examples drew them; None: maple's draw
+    shot_draw: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,6 +39,10 @@ SHORT_STOP = ("\n\n",)  # reference protocol: a few-shot continuation starts the
 # there before any content (a leading "\n") is generated again without stops
 # (extract.megaverse_first_line_settled). tests/test_megaverse_fidelity.py checks both on rambling outputs.
 MEGAVERSE_STOP: tuple[str, ...] = ()
+# MEGAVERSE's shots: np.random.seed(args.seed) (mega/utils/parser.py: --seed default 42; XL-Sum's
+# parameters.yaml random_seed: 42), then choose_few_shot_examples(..., "random"). eval_xnli.py draws once
+# (line 64) and eval_cls.evaluate_model draws again: XNLI uses the second draw; the others the first
+MEGAVERSE_SEED = 42
 MEGAVERSE_FIRST_LINE_STOP = ("\n",)
 # new tokens: hf_model_completion's default max_new_tokens=100 for XNLI and XCOPA (eval_cls.run_seq_eval
 # -> get_hf_model_pred passes none), 100 for XQuAD/MLQA (mega/eval_qa_gptturbo.py, evaluate_qa_chatgpt:
@@ -61,6 +65,7 @@ XNLI = TaskSpec(
         "megaverse": ProtocolSpec(
             "test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match",
             stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
+            shot_draw=(MEGAVERSE_SEED, 2),
         ),
         "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
     },
@@ -92,6 +97,7 @@ XCOPA = TaskSpec(
             "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
             lang_splits={"en": ("validation", "train")},
             stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
+            shot_draw=(MEGAVERSE_SEED, 1),
         ),
         "reference": ProtocolSpec(
             "test", "validation", 8, ex.xcopa_reference, ACCURACY, "label_match",
@@ -123,7 +129,7 @@ XQUAD = TaskSpec(
         # megaverse: the whole post-processed output is normalised and scored, not its first line
         "megaverse": ProtocolSpec(
             "validation", "train", 8, ex.megaverse_answer, QA_METRICS, "squad_whitespace", shot_data=SQUAD_TRAIN,
-            stop=MEGAVERSE_STOP,
+            stop=MEGAVERSE_STOP, query=p.megaverse_qa_query, shot_draw=(MEGAVERSE_SEED, 1),
         ),
         "reference": ProtocolSpec(
             "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_v1", shot_data=SQUAD_TRAIN
@@ -151,7 +157,7 @@ MLQA = TaskSpec(
         # quirk: and with the same whitespace-token SQuAD F1 as XQuAD
         "megaverse": ProtocolSpec(
             "validation", "validation", 8, ex.megaverse_answer, QA_METRICS, "mlqa_prediction_normalised",
-            stop=MEGAVERSE_STOP,
+            stop=MEGAVERSE_STOP, query=p.megaverse_qa_query, shot_draw=(MEGAVERSE_SEED, 1),
         ),
         "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
@@ -177,7 +183,8 @@ BELEBELE = TaskSpec(
         # quirk: mega/eval_belebele.py parse_pred: the first of A/1, B/2, C/3, D/4 found anywhere in the
         # output, case-sensitive ("Answer: (C)" is A); see extract.megaverse_parse_pred
         "megaverse": ProtocolSpec(
-            "test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP
+            "test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP,
+            query=p.megaverse_belebele_query,
         ),
         "reference": ProtocolSpec("test", None, 0, ex.belebele_reference, ACCURACY, "label_match"),
     },
@@ -207,7 +214,7 @@ XLSUM = TaskSpec(
         # quirk: and reported the mean of ROUGE-L P, R and F from the XL-Sum rouge fork called without lang= (unspaced Thai scores 0)
         "megaverse": ProtocolSpec(
             "test", "train", 4, ex.megaverse_answer, ("rougeL",), "rougeL_mean_prf", eval_limit=1000,
-            stop=MEGAVERSE_STOP,
+            stop=MEGAVERSE_STOP, shot_draw=(MEGAVERSE_SEED, 1),
         ),
         "reference": ProtocolSpec("test", "train", 4, ex.full_text, ("rougeL",), "multilingual_rougeL_f1"),
     },

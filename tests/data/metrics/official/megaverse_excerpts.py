@@ -21,6 +21,12 @@
 #   with `squad_metric.compute` passed in (evaluate.load("squad"), the official SQuAD v1.1 code);
 #   mega/hf_models/src/eval_xlsum.py lines 142-144 (compute_rouge) verbatim, and lines 182, 250-254,
 #   265-266 (the scorer and np.average over the rougeL tuples) as xlsum_evaluate_rouge_l below.
+#   mega/eval_qa_gptturbo.py lines 70-75 (PROMPTS_DICT, its first entry) and
+#   mega/prompting/prompting_utils.py lines 79-150 (construct_qa_prompt, without its
+#   substrate_prompt branch) and 403-471 (construct_belebele_prompt); mega/eval_belebele.py lines
+#   28-30 (PROMPT_TEMPLATES); mega/prompting/instructions.py INSTRUCTIONS["xquad"] and ["belebele"];
+#   mega/data/data_utils.py lines 8-29 and 91 (choose_few_shot_examples: its "first_k" and "random"
+#   branches, the ones MEGAVERSE's runs took).
 # Licence: MIT License, Copyright (c) 2024 Microsoft (the repository's LICENSE).
 # Changes: the imports, the rename, the '\s' pattern as a raw string, and the two small wrappers
 #   at the end that restate the calling code (marked).
@@ -28,6 +34,9 @@ import re
 import string
 import sys
 import unicodedata
+from typing import Any, Dict, List, Tuple, Union
+
+import numpy as np
 
 PUNCT = {
     chr(i)
@@ -278,3 +287,183 @@ def xlsum_evaluate_rouge_l(rouge_scorer, predictions, labels):
         rouge2.append(r2)
         rougeL.append(rL)
     return float(np.average(rougeL))
+
+
+# --- prompt construction and shot sampling on the HF path (verbatim) ----------------------------
+
+PROMPTS_DICT = {
+    "answer_given_context_and_question": """{context}
+    Q: {question}
+
+    Referring to the passage above, the correct answer to the given question is:
+    {answer}""",
+}
+
+PROMPT_TEMPLATES = {
+    "Choose the correct answer": "{instruction}\n###\nPassage:\n{passage}\n###\nQuery:\n{query}\n###\nChoices:\n(A) {A}\n(B) {B}\n(C) {C}\n(D) {D}\n###\nAnswer:\n",
+}
+
+INSTRUCTIONS = {
+    "xquad": "You are an NLP assistant whose purpose is to solve reading comprehension problems. You will be provided questions on a set of passages and you will need to provide the answer as it appears in the passage. The answer should be in the same language as the question and the passage.",
+    "belebele": "You are an AI assistant whose purpose is to perform reading comprehension task. Given the following passage, query, and answer choices, output the letter corresponding to the correct answer.",
+}
+
+
+def construct_qa_prompt(
+    train_examples: List[Dict[str, Union[str, int]]],
+    test_example: Dict[str, Union[str, int]],
+    train_prompt_template: str,
+    test_prompt_template: str = None,
+    chat_prompt: bool = False,
+    instruction: str = "",
+    substrate_prompt: bool = False,
+):
+    def fill_template(template, example, fill_answer=True):
+        if fill_answer:
+            answer = (
+                "unanswerable"
+                if example["answers"]["text"] == []
+                else (
+                    example["answers"]["text"][0]
+                    if type(example["answers"]["text"]) == list
+                    else example["answers"]["text"]
+                )
+            )
+            return (
+                template.replace("{context}", str(example["context"]))
+                .replace("{question}", example["question"])
+                .replace("{answer}", answer)
+            )
+        else:
+            return (
+                template.replace("{context}", example["context"])
+                .replace("{question}", example["question"])
+                .replace("{answer}", "")
+                .strip()
+            )
+
+    if not chat_prompt:
+        train_prompts = [
+            fill_template(train_prompt_template, example) for example in train_examples
+        ]
+        test_prompt_input = fill_template(
+            test_prompt_template, test_example, fill_answer=False
+        )
+        prompt_input = "\n\n".join(train_prompts + [test_prompt_input])
+        test_prompt_label = test_example["answers"]["text"][0]
+
+    else:
+        messages = []
+        if instruction != "":
+            messages.append({"role": "system", "content": instruction})
+
+        for example in train_examples:
+            prompt_input = fill_template(
+                train_prompt_template, example, fill_answer=False
+            )
+            prompt_label = (
+                "unanswerable"
+                if example["answers"]["text"] == []
+                else example["answers"]["text"][0]
+            )
+            # prompt_label = example["answers"]["text"][0]
+            messages.append({"role": "user", "content": prompt_input})
+            messages.append({"role": "assistant", "content": prompt_label})
+
+        test_prompt_input = fill_template(
+            test_prompt_template, test_example, fill_answer=False
+        )
+        test_prompt_label = test_example["answers"]["text"][0]
+        messages.append({"role": "user", "content": test_prompt_input})
+        prompt_input = messages
+
+    return prompt_input, test_prompt_label
+
+
+def construct_belebele_prompt(
+    train_examples: List[Dict[str, Union[str, int]]],
+    test_example: Dict[str, Union[str, int]],
+    train_prompt_template: str,
+    test_prompt_template: str,
+    verbalizer: Dict[Any, str],
+    chat_prompt: bool = False,
+    instruction: str = "",
+) -> Tuple[str, str]:
+    def fill_belebele_template(example, template, chat_prompt=False):
+        passage = example["flores_passage"]
+        question = example["question"]
+        option1 = example["mc_answer1"]
+        option2 = example["mc_answer2"]
+        option3 = example["mc_answer3"]
+        option4 = example["mc_answer4"]
+
+        label = example["correct_answer_num"]
+
+        if not chat_prompt:
+            filled_template = (
+                template.replace("{instruction}", instruction)
+                .replace("{passage}", passage)
+                .replace("{query}", question)
+                .replace("{A}", option1)
+                .replace("{B}", option2)
+                .replace("{C}", option3)
+                .replace("{D}", option4)
+            )
+
+        else:
+            filled_template = (
+                template.replace("{passage}", passage)
+                .replace("{query}", question)
+                .replace("{A}", option1)
+                .replace("{B}", option2)
+                .replace("{C}", option3)
+                .replace("{D}", option4)
+            )
+
+        return filled_template, verbalizer[label]
+
+    if not chat_prompt:
+        train_prompts = [
+            "\n".join(fill_belebele_template(train_example, train_prompt_template))
+            for train_example in train_examples
+        ]
+        test_prompt_input, test_prompt_label = fill_belebele_template(
+            test_example, test_prompt_template
+        )
+        prompt_input = "\n".join(train_prompts + [test_prompt_input]) + "\n"
+
+    else:
+        messages = []
+        if instruction != "":
+            messages.append({"role": "system", "content": instruction})
+        for example in train_examples:
+            prompt_input, prompt_label = fill_belebele_template(
+                example, train_prompt_template
+            )
+            messages.append({"role": "user", "content": prompt_input})
+            messages.append({"role": "assistant", "content": prompt_label})
+        test_prompt_input, test_prompt_label = fill_belebele_template(
+            test_example, test_prompt_template
+        )
+        messages.append({"role": "user", "content": test_prompt_input})
+        prompt_input = messages
+
+    return prompt_input, test_prompt_label
+
+
+def choose_few_shot_examples(
+    train_dataset, few_shot_size: int, selection_criteria: str
+) -> List[Dict[str, Union[str, int]]]:
+    example_idxs = []
+    if selection_criteria == "first_k":
+        example_idxs = list(range(few_shot_size))
+    elif selection_criteria == "random":
+        example_idxs = (
+            np.random.choice(len(train_dataset), size=few_shot_size, replace=False)
+            .astype(int)
+            .tolist()
+        )
+    else:
+        raise NotImplementedError()
+
+    return [train_dataset[idx] for idx in example_idxs]
