@@ -1,9 +1,12 @@
-"""Fit a prompt plus its max_new_tokens into the model's context, as MEGAVERSE did.
+"""Fit a prompt plus its max_new_tokens into the model's context, as MEGAVERSE's API path did.
 
-MEGAVERSE (mega/eval_qa_gptturbo.py) retried a prompt that did not fit with one shot fewer
+MEGAVERSE's API path (mega/eval_qa_gptturbo.py) retried a prompt that did not fit with one shot fewer
 ("Unable To Fit Context Size. Reducing few-size by 1"), dropping the last shot, until none was
-left, and then gave an empty prediction. maple does the same with the model's own tokenizer, and
-before giving up truncates the one field a task declares truncatable (the evaluated passage or
+left, and then gave an empty prediction. Its HF path checked only XNLI/XCOPA (get_hf_model_pred:
+prompt tokens > max_position_embeddings raises, run_seq_eval drops the last shot, a random label at
+none) and sent QA, Belebele and XL-Sum prompts to model.generate unchecked; vLLM cannot run past
+max_model_len, so maple fits every task the API path's way (docs/protocols.md), with the model's own
+tokenizer, and before giving up truncates the one field a task declares truncatable (the evaluated passage or
 article, never the question, the options or the answer cue). A request that still cannot fit is
 marked failed: it is not generated, its output is empty and it scores 0.
 """
