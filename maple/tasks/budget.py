@@ -6,8 +6,8 @@ left, and then gave an empty prediction. Its HF path checked only XNLI/XCOPA (ge
 prompt tokens > max_position_embeddings raises, run_seq_eval drops the last shot, a random label at
 none) and sent QA, Belebele and XL-Sum prompts to model.generate unchecked; vLLM cannot run past
 max_model_len, so maple fits every task the API path's way (docs/protocols.md), with the model's own
-tokenizer, and before giving up truncates the one field a task declares truncatable (the evaluated passage or
-article, never the question, the options or the answer cue). A request that still cannot fit is
+tokenizer, and before giving up truncates the one field a task declares truncatable (the evaluated
+passage or article, never the question, the options or the answer cue). A request that still cannot fit is
 marked failed: it is not generated, its output is empty and it scores 0.
 """
 

@@ -70,6 +70,8 @@ def megaverse_shot_indices(n_rows: int, n_shots: int, seed: int, draw: int) -> l
     np.random.seed + np.random.choice is the legacy global RandomState, so RandomState(seed) repeats it."""
     import numpy as np
 
+    if draw < 1:
+        raise ValueError(f"shot draw {draw}: MEGAVERSE's draws are numbered from 1")
     rng = np.random.RandomState(seed)
     for _ in range(draw):
         picked = rng.choice(n_rows, size=n_shots, replace=False).astype(int).tolist()
@@ -98,7 +100,7 @@ def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_s
         picked = megaverse_shot_indices(len(dataset), n_shots, *proto.shot_draw)
         return dataset.select(picked).to_list()
     # shots are drawn once per task and split (as MEGAVERSE drew them once per run), not per language
-    # or protocol: parallel languages see the same shots, and protocols that share splits share prompts
+    # or protocol: parallel languages see the same shots
     picked = _rng(seed, spec.name, "shots", shot_split).sample(pool, n_shots)
     return dataset.select(picked).to_list()
 

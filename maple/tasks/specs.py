@@ -39,11 +39,11 @@ SHORT_STOP = ("\n\n",)  # reference protocol: a few-shot continuation starts the
 # there before any content (a leading "\n") is generated again without stops
 # (extract.megaverse_first_line_settled). tests/test_megaverse_fidelity.py checks both on rambling outputs.
 MEGAVERSE_STOP: tuple[str, ...] = ()
+MEGAVERSE_FIRST_LINE_STOP = ("\n",)
 # MEGAVERSE's shots: np.random.seed(args.seed) (mega/utils/parser.py: --seed default 42; XL-Sum's
 # parameters.yaml random_seed: 42), then choose_few_shot_examples(..., "random"). eval_xnli.py draws once
 # (line 64) and eval_cls.evaluate_model draws again: XNLI uses the second draw; the others the first
 MEGAVERSE_SEED = 42
-MEGAVERSE_FIRST_LINE_STOP = ("\n",)
 # new tokens: hf_model_completion's default max_new_tokens=100 for XNLI and XCOPA (eval_cls.run_seq_eval
 # -> get_hf_model_pred passes none), 100 for XQuAD/MLQA (mega/eval_qa_gptturbo.py, evaluate_qa_chatgpt:
 # hf_model_completion(..., max_new_tokens=100))
