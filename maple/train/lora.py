@@ -24,7 +24,7 @@ def add_lora(model, train_cfg: dict, levers: dict | None = None, device: str = "
 
     levers = levers or lv.resolve(train_cfg)
     gc_kwargs = lv.checkpointing_kwargs(levers["recompute"])
-    levers["liger_status"] = lv.apply_liger(model, levers["liger"], device)  # before peft wraps the modules
+    levers["liger_status"] = lv.apply_liger(model, levers["liger"], device, compiled=bool(levers["compile"]))  # before peft wraps the modules
     if train_cfg["bits"] in (4, 8) and levers["kbit_upcast"]:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=gc_kwargs is not None, gradient_checkpointing_kwargs=gc_kwargs
