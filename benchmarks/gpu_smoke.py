@@ -255,16 +255,18 @@ def check_merge_and_packing(base_dir: str, adapter_dir: str, bits: int, device: 
     trained_logits = _forward(trained, padded, device, autocast=True)
     del trained
     free_memory(device)
-    dequantised = load_for_merge(base_dir, bits, device).eval()
-    dequantised_logits = _forward(dequantised, padded, device)
-    del dequantised
-    free_memory(device)
+    dequantised_logits = base_logits  # 16-bit: the base is its own de-quantised copy
+    if bits in (4, 8):
+        dequantised = load_for_merge(base_dir, bits, device).eval()
+        dequantised_logits = _forward(dequantised, padded, device)
+        del dequantised
+        free_memory(device)
     merged = merged_model(base_dir, adapter_dir, bits, device).eval()
     merged_logits = _forward(merged, padded, device)
     del merged
     free_memory(device)
     merged32 = None
-    if device == "cuda":  # the same merge in fp32 (on CPU it already is)
+    if device == "cuda" and bits == 4:  # the same merge in fp32 (on CPU it already is)
         from peft import PeftModel as _P
 
         base32 = load_for_merge(base_dir, bits, device).to(torch.float32)

@@ -335,6 +335,7 @@ def main(argv=None):
     ap.add_argument("--bits", default="4,8,16")
     ap.add_argument("--ranks", default="8,128")
     ap.add_argument("--impls", default="plain,maple")
+    ap.add_argument("--cells", default=None, help="bits:rank pairs in the order to run, e.g. 4:8,8:128 (overrides --bits/--ranks)")
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="timed steps after warm-up")
     ap.add_argument("--config", default=str(ROOT / "config" / "paper.yaml"), help="where maple's training settings come from")
@@ -384,33 +385,37 @@ def main(argv=None):
         model_dir = build_model_dir(Path(tmp) / "model", shape, layers, device, arch=arch)
         payload["setup"]["model_build_s"] = round(time.time() - t0, 1)
         cells = [(b, r) for b in map(int, args.bits.split(",")) for r in map(int, args.ranks.split(","))]
-        impls = args.impls.split(",")
-        # plain first: Liger patches transformers' Llama module globally once applied
-        for impl in [i for i in ("plain", "maple") if i in impls]:
-            for bits, rank in cells:
-                if (impl, bits, rank) in done:
-                    continue
-                _reset(device)
-                t0 = time.time()
-                if impl == "plain":
-                    seed = maple_train_cfg(args.config, bits, rank, per_step, 1, lr)["seed"]
-                    times, losses, _ = run_plain(model_dir, bits, rank, [rows] * (warmup + steps), device, warmup, lr, seed=seed)
-                    row = {"impl": "plain", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device)}
-                    row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak))
-                else:
-                    cfg = maple_train_cfg(args.config, bits, rank, per_step, warmup + steps, lr, overrides)
-                    if args.no_compile:
-                        cfg["speed"] = _without_compile(cfg.get("speed"))
-                    times, losses, levers = run_maple(model_dir, cfg, rows, device, Path(tmp) / f"m{bits}-{rank}")
-                    row = {"impl": "maple", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device),
-                           "levers": {k: v for k, v in levers.items()}, "packing": bool(cfg.get("packing"))}
-                    row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak, levers))
-                    row["lever_status"] = {k: v["status"] for k, v in levers["status"].items() if isinstance(v, dict)}
-                row["wall_s"] = round(time.time() - t0, 1)
-                payload["rows"].append(row)
-                print(json.dumps({k: v for k, v in row.items() if k not in ("losses", "levers")}), flush=True)
-                _ratios(payload)
-                _write(out, payload)  # after every row: a run cut short keeps what it measured
+        if args.cells:
+            cells = [tuple(map(int, c.split(":"))) for c in args.cells.split(",")]
+        impls = [i for i in ("plain", "maple") if i in args.impls.split(",")]
+        # Liger without compile patches transformers' Llama module globally: then every plain row
+        # first; with compile maple patches only its own instance, and cells run whole (plain, maple)
+        # so that a run cut short keeps complete cells
+        order = ([(i, c) for i in impls for c in cells] if args.no_compile else [(i, c) for c in cells for i in impls])
+        for impl, (bits, rank) in order:
+            if (impl, bits, rank) in done:
+                continue
+            _reset(device)
+            t0 = time.time()
+            if impl == "plain":
+                seed = maple_train_cfg(args.config, bits, rank, per_step, 1, lr)["seed"]
+                times, losses, _ = run_plain(model_dir, bits, rank, [rows] * (warmup + steps), device, warmup, lr, seed=seed)
+                row = {"impl": "plain", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device)}
+                row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak))
+            else:
+                cfg = maple_train_cfg(args.config, bits, rank, per_step, warmup + steps, lr, overrides)
+                if args.no_compile:
+                    cfg["speed"] = _without_compile(cfg.get("speed"))
+                times, losses, levers = run_maple(model_dir, cfg, rows, device, Path(tmp) / f"m{bits}-{rank}")
+                row = {"impl": "maple", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device),
+                       "levers": {k: v for k, v in levers.items()}, "packing": bool(cfg.get("packing"))}
+                row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak, levers))
+                row["lever_status"] = {k: v["status"] for k, v in levers["status"].items() if isinstance(v, dict)}
+            row["wall_s"] = round(time.time() - t0, 1)
+            payload["rows"].append(row)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("losses", "levers")}), flush=True)
+            _ratios(payload)
+            _write(out, payload)  # after every row: a run cut short keeps what it measured
         _ratios(payload)
         _write(out, payload)
         if args.real_lengths:
