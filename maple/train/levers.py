@@ -316,6 +316,10 @@ class LeverWatch:
                     msg = record.getMessage()
                 except Exception:  # a malformed record must not stop training
                     msg = str(record.msg)
+                if record.exc_info:  # the reason (e.g. Triton's CompilationError) is in the traceback
+                    import traceback
+
+                    msg += "\n" + "".join(traceback.format_exception(*record.exc_info))[-2000:]
                 outer.records.append(f"{record.name}: {msg}")
 
         self.handler = _Handler(level=logging.WARNING)
@@ -363,7 +367,8 @@ def lever_status(levers: dict, watch: LeverWatch) -> dict:
     recs = watch.records
     liger = str(levers.get("liger_status", "off"))
     if liger.startswith("applied"):
-        why = _first_error_line(recs, ("liger", "Liger", "_rms_norm", "_swiglu", "_rope", "CompilationError"))
+        why = _first_error_line(recs, ("liger", "Liger", "identify_accessed_tensors", "identify_mutated_tensors",
+                                       "CompilationError"))
         status["liger"] = {"status": "degraded", "reason": why} if why else {"status": "applied", "reason": liger}
     else:
         status["liger"] = {"status": "skipped" if liger.startswith("skipped") else "off", "reason": liger}
