@@ -31,7 +31,7 @@ def check(out: Path) -> list[tuple[str, str]]:
     if smoke is None:
         lines.append(("MISSING", "gpu_smoke.json"))
     else:
-        tol16 = {d["model"]: d["merge_vs_trained_tolerance"] for d in smoke["details"] if d["bits"] == 16}
+        tol16 = {r["model"]: r["merge_vs_trained_tolerance"] for r in smoke["rows"] if r["bits"] == 16}
         for r, d in zip(smoke["rows"], smoke["details"]):
             tag = f"proof {r['model']} b{r['bits']}"
             add(r["loss_last"] < r["loss_first"], f"{tag}: loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}")
