@@ -17,7 +17,18 @@ PROOF_S=${PROOF_S:-290}        # stage 1 cap
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
   HF_DATASETS_CACHE=/tmp/hfds_i22 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor_i22
 left() { echo $((BUDGET - (SECONDS - T0))); }
-quiet() { grep --line-buffered -v -E "it/s\]|s/it\]|Loading weights|Writing model|Map|Generating|Creating parquet|^W[0-9]{4} |^\s*$" ; }
+# stage NAME SECONDS CMD...: full output to /tmp/i22_NAME.log; result rows echoed; the traceback if it failed
+stage() {
+  local name=$1 t=$2; shift 2
+  timeout "$t" "$@" > "/tmp/i22_$name.log" 2>&1
+  local rc=$?
+  grep -E '^\{' "/tmp/i22_$name.log" | cut -c1-600
+  if [ $rc -ne 0 ]; then
+    grep -v -E "it/s\]|s/it\]|Loading weights|Writing model|Map|Generating|Creating parquet|^W[0-9]{4} |^\s*$" \
+      "/tmp/i22_$name.log" | tail -25 | cut -c1-400
+  fi
+  echo "$name rc=$rc at $((SECONDS - T0)) s"
+}
 if [ "${TINY:-0}" = 1 ]; then
   PY=${PY:-.venv/bin/python}; export PYTHONPATH=$PWD
   SMOKE=(--gpu-shapes tiny --device cpu); TT=(--tiny --no-compile); L32=(--tiny --no-compile --layers 4)
@@ -33,24 +44,22 @@ echo "setup done at $((SECONDS - T0)) s"
 
 # 1. proof, both shapes (Llama-2-7B first: it never ran), per-block compile off (function, not speed)
 t=$(( $(left) < PROOF_S ? $(left) : PROOF_S ))
-timeout $t $PY benchmarks/gpu_smoke.py "${SMOKE[@]}" --no-compile --out "$OUT/gpu_smoke.json" 2>&1 | quiet | grep -E '^\{|Error|error' | tail -20
-echo "proof rc=${PIPESTATUS[0]} at $((SECONDS - T0)) s"
+stage proof $t $PY benchmarks/gpu_smoke.py "${SMOKE[@]}" --no-compile --out "$OUT/gpu_smoke.json"
 
 # 2. benchmark, the six cells, plain then maple per cell, the never-measured b8-r128 early
 t=$(( $(left) - 10 ))
 if [ $t -gt 30 ]; then
-  timeout $t $PY benchmarks/train_throughput.py "${TT[@]}" --cells 4:8,8:128,16:8,4:128,16:128,8:8 --resume \
-    --out "$OUT/train_throughput_gpu.json" 2>&1 | quiet | grep -E '^\{|Error|error' | tail -20
-  echo "benchmark rc=${PIPESTATUS[0]} at $((SECONDS - T0)) s"
+  stage benchmark $t $PY benchmarks/train_throughput.py "${TT[@]}" --cells 4:8,8:128,16:8,4:128,16:128,8:8 --resume \
+    --out "$OUT/train_throughput_gpu.json"
+  grep -h -o -E "(liger|Liger|CompilationError|identify_accessed_tensors)[^\"]{0,160}" /tmp/i22_benchmark.log | sort | uniq -c | head -5
 fi
 
 # 3. full depth, maple's step at b4-r8 (QLoRA recipe, the grid's first rank), one file per model
 for m in llama-2-7b mistral-7b; do
   t=$(( $(left) - 5 ))
   [ $t -lt 60 ] && { echo "stop before 32-layer $m: $(left) s left"; break; }
-  timeout $t $PY benchmarks/train_throughput.py "${L32[@]}" --model $m --cells 4:8 --impls maple --resume \
-    --out "$OUT/train_throughput_gpu_32l_$m.json" 2>&1 | quiet | grep -E '^\{|Error|error' | tail -5
-  echo "32-layer $m rc=${PIPESTATUS[0]} at $((SECONDS - T0)) s"
+  stage "32l_$m" $t $PY benchmarks/train_throughput.py "${L32[@]}" --model $m --cells 4:8 --impls maple --resume \
+    --out "$OUT/train_throughput_gpu_32l_$m.json"
 done
 $PY benchmarks/check_issue22.py "$OUT" | tee "$OUT/verdict.txt"
 echo "end at $((SECONDS - T0)) s"
