@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 T0=$SECONDS
 OUT=${OUT:-/tmp/issue22}
 mkdir -p "$OUT"
-BUDGET=${BUDGET:-495}          # seconds for everything, setup included
+BUDGET=${BUDGET:-490}          # seconds for everything, setup included (each stage: timeout -k 8)
 PROOF_S=${PROOF_S:-290}        # stage 1 cap
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
   HF_DATASETS_CACHE=/tmp/hfds_i22 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor_i22
@@ -20,7 +20,7 @@ left() { echo $((BUDGET - (SECONDS - T0))); }
 # stage NAME SECONDS CMD...: full output to /tmp/i22_NAME.log; result rows echoed; the traceback if it failed
 stage() {
   local name=$1 t=$2; shift 2
-  timeout "$t" "$@" > "/tmp/i22_$name.log" 2>&1
+  timeout -k 8 "$t" "$@" > "/tmp/i22_$name.log" 2>&1
   local rc=$?
   grep -E '^\{' "/tmp/i22_$name.log" | cut -c1-600
   if [ $rc -ne 0 ]; then
