@@ -76,6 +76,10 @@ LEARNING_RATE = 1e-3
 # near exact; bitsandbytes' CPU 4-bit and 8-bit kernels gave 0.3% and 0.7% of the logit scale
 # (benchmarks/results/gpu_smoke_cpu_tiny.json).
 MERGE_REL_TOL = {"cuda": {16: 0.02, 8: 0.10, 4: 0.02}, "cpu": {16: 1e-4, 8: 0.10, 4: 0.02}}
+# Merged against what was trained (maple.train.lora.trained_model: the cell's own forward, fused LoRA
+# on the de-quantised weight, under the Trainer's bf16 autocast on CUDA): every bit width is held to
+# the 16-bit tolerance, since the merged weight is that forward's weight plus the delta, rounded once.
+TRAINED_REL_TOL = {"cuda": 0.02, "cpu": 1e-4}
 # Packing: per-example mean loss (nats) of the packed row against the padded batch.
 PACKING_TOL = {"cuda": 2e-2, "cpu": 1e-4}
 
@@ -92,8 +96,9 @@ def embedded_config() -> dict:
     return yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
-def cell_training_config(paper: dict, model: str, bits: int, steps: int, device: str) -> dict:
-    """grid.training_config on the paper config, with the smoke run's few steps."""
+def cell_training_config(paper: dict, model: str, bits: int, steps: int, device: str, compile_blocks: bool = True) -> dict:
+    """grid.training_config on the paper config, with the smoke run's few steps (and, with
+    compile_blocks False, per-block compile off: the proof checks function, the benchmark speed)."""
     from maple import grid
 
     cfg = dict(paper)
@@ -102,6 +107,10 @@ def cell_training_config(paper: dict, model: str, bits: int, steps: int, device:
         # bitsandbytes' paged optimizers page through CUDA unified memory: CUDA only
         overrides["optim"] = "adamw_torch"
     cfg["training"] = {**paper["training"], **overrides}
+    if not compile_blocks:
+        speed = {k: dict(v or {}) for k, v in (paper["training"].get("speed") or {}).items()}
+        speed.setdefault("default", {})["compile"] = False
+        cfg["training"]["speed"] = speed
     return grid.training_config(cfg, grid.Cell(model, "alpaca", 8, bits))
 
 
@@ -206,20 +215,31 @@ def per_example_losses(logits, rows: list[dict], packed: bool) -> list[float]:
     return losses
 
 
-def _forward(model, batch: dict, device: str):
+def _forward(model, batch: dict, device: str, autocast: bool = False):
+    """Logits; autocast: under bf16 autocast as the Trainer runs the training forward on CUDA."""
+    import contextlib
+
     import torch
 
     batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-    with torch.no_grad():
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if autocast and device == "cuda" else contextlib.nullcontext()
+    with torch.no_grad(), ctx:
         return model(**batch, use_cache=False).logits.float()
 
 
-def check_merge_and_packing(base_dir: str, adapter_dir: str, bits: int, device: str, rows, padded, packed) -> dict:
-    """Unmerged (base at `bits` + adapter) vs merged_model's logits; packed vs padded losses."""
+def check_merge_and_packing(base_dir: str, adapter_dir: str, bits: int, device: str, rows, padded, packed,
+                            train_cfg: dict) -> dict:
+    """Merged (merge.merged_model, what vLLM serves) against: the forward the adapter was trained in
+    (lora.trained_model), and peft's forward on the bitsandbytes base (base + adapter). Diagnostics
+    that split the difference: the bitsandbytes base alone against its de-quantised copy (the
+    kernels / LLM.int8 activation rounding), and the merge done in fp32 (the bf16 rounding of W + BA).
+    Packed against padded per-example losses."""
+    import torch
     from peft import PeftModel
 
     from maple.train.base_model import load_base_model
-    from maple.train.merge import merged_model
+    from maple.train.lora import trained_model
+    from maple.train.merge import load_for_merge, merged_model
 
     mask = padded["attention_mask"].bool().to(device)
     ref = PeftModel.from_pretrained(load_base_model(base_dir, bits, device), adapter_dir).eval()
@@ -231,29 +251,56 @@ def check_merge_and_packing(base_dir: str, adapter_dir: str, bits: int, device: 
     packed_losses = per_example_losses(_forward(ref, packed, device), rows, packed=True)
     del ref
     free_memory(device)
+    trained = trained_model(base_dir, adapter_dir, train_cfg, device)
+    trained_logits = _forward(trained, padded, device, autocast=True)
+    del trained
+    free_memory(device)
+    dequantised_logits = base_logits  # 16-bit: the base is its own de-quantised copy
+    if bits in (4, 8):
+        dequantised = load_for_merge(base_dir, bits, device).eval()
+        dequantised_logits = _forward(dequantised, padded, device)
+        del dequantised
+        free_memory(device)
     merged = merged_model(base_dir, adapter_dir, bits, device).eval()
     merged_logits = _forward(merged, padded, device)
     del merged
     free_memory(device)
-    ref_real, merged_real = ref_logits[mask], merged_logits[mask]
-    return {
-        "merge_max_abs_dlogit": (merged_real - ref_real).abs().max().item(),
-        "reference_max_abs_logit": ref_real.abs().max().item(),
-        "adapter_max_abs_dlogit": (ref_real - base_logits[mask]).abs().max().item(),
+    merged32 = None
+    if device == "cuda" and bits == 4:  # the same merge in fp32 (on CPU it already is)
+        from peft import PeftModel as _P
+
+        base32 = load_for_merge(base_dir, bits, device).to(torch.float32)
+        merged32 = _forward(_P.from_pretrained(base32, adapter_dir).merge_and_unload().eval(), padded, device)
+        del base32
+        free_memory(device)
+    m = lambda a, b: (a[mask] - b[mask]).abs().max().item()  # noqa: E731
+    out = {
+        "merge_max_abs_dlogit": m(merged_logits, ref_logits),
+        "merge_vs_trained_max_abs_dlogit": m(merged_logits, trained_logits),
+        "trained_vs_peft_bnb_max_abs_dlogit": m(trained_logits, ref_logits),
+        "base_bnb_vs_dequantised_max_abs_dlogit": m(base_logits, dequantised_logits),
+        "reference_max_abs_logit": ref_logits[mask].abs().max().item(),
+        "trained_max_abs_logit": trained_logits[mask].abs().max().item(),
+        "adapter_max_abs_dlogit": m(ref_logits, base_logits),
         "packing_max_abs_dloss": max(abs(a - b) for a, b in zip(padded_losses, packed_losses)),
         "padded_losses": padded_losses,
         "attn_implementation": attn,
     }
+    if merged32 is not None:
+        out["merge_fp32_vs_peft_bnb_max_abs_dlogit"] = m(merged32, ref_logits)
+        out["merge_fp32_vs_trained_max_abs_dlogit"] = m(merged32, trained_logits)
+    return out
 
 
-def run_cell(model: str, bits: int, base: dict, paper: dict, work: Path, device: str, steps: int, batch) -> dict:
+def run_cell(model: str, bits: int, base: dict, paper: dict, work: Path, device: str, steps: int, batch,
+             compile_blocks: bool = True) -> dict:
     import torch
 
     from maple.train.trainer import train_adapter
 
     rows, padded, packed = batch
     cell = f"{model}/alpaca/r8-b{bits}"
-    cfg = cell_training_config(paper, model, bits, steps, device)
+    cfg = cell_training_config(paper, model, bits, steps, device, compile_blocks)
     adapter_dir = work / "adapters" / model / f"b{bits}"
     timer = step_timer(device)
     if device == "cuda":
@@ -265,7 +312,7 @@ def run_cell(model: str, bits: int, base: dict, paper: dict, work: Path, device:
     tokens_per_step = sum(len(r["input_ids"]) for r in rows)  # real tokens, padding not counted
     steady = timer.seconds[WARMUP_STEPS:] or timer.seconds
     step_s = statistics.median(steady)
-    checks = check_merge_and_packing(base["dir"], str(adapter_dir), bits, device, rows, padded, packed)
+    checks = check_merge_and_packing(base["dir"], str(adapter_dir), bits, device, rows, padded, packed, cfg)
     layer_p, head_p = layer_and_head_params(base["shape"])
     layers = base["layers"]
     # per-token cost taken as proportional to the parameters a token passes through
@@ -277,6 +324,8 @@ def run_cell(model: str, bits: int, base: dict, paper: dict, work: Path, device:
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "merge_max_abs_dlogit": checks["merge_max_abs_dlogit"],
+        "merge_vs_trained_max_abs_dlogit": checks["merge_vs_trained_max_abs_dlogit"],
+        "merge_vs_trained_tolerance": TRAINED_REL_TOL[device] * checks["trained_max_abs_logit"],
         "packing_max_abs_dloss": checks["packing_max_abs_dloss"],
         "tokens_per_s": tokens_per_step / step_s,
         "peak_gib": record["peak_memory_gib"],
@@ -297,7 +346,8 @@ def run_cell(model: str, bits: int, base: dict, paper: dict, work: Path, device:
         "trainable_parameters": record["parameters"]["trainable"],
         "merge_tolerance": MERGE_REL_TOL[device][bits] * checks["reference_max_abs_logit"],
         "packing_tolerance": PACKING_TOL[device],
-        **{k: checks[k] for k in ("reference_max_abs_logit", "adapter_max_abs_dlogit", "attn_implementation")},
+        **{k: v for k, v in checks.items() if k not in ("padded_losses", "packing_max_abs_dloss", "merge_max_abs_dlogit")},
+        "levers": record["speed"],
         "training_config": {k: cfg[k] for k in ("optim", "gradient_checkpointing", "learning_rate", "max_grad_norm",
                                                 "lora_alpha", "lora_dropout", "target_modules", "rank")},
     }
@@ -384,8 +434,10 @@ def data_source(data: str | None) -> dict:
 
 def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers: int | None = None,
         steps: int | None = None, models: list[str] | None = None, bits: list[int] | None = None,
-        data: str | None = None, workdir: str | None = None, max_examples: int = 4) -> dict:
-    """Run every check, write the JSON to `out` and return it."""
+        data: str | None = None, workdir: str | None = None, max_examples: int = 4,
+        compile_blocks: bool = True) -> dict:
+    """Run every check, write the JSON to `out` after every cell (a cut run keeps what it measured:
+    `complete` stays false) and return it."""
     import torch
 
     from maple.data.prepare import download_dataset, tokenise_raw
@@ -414,6 +466,55 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
     phases = {}
 
     rows, details, bases = [], [], {}
+    generation = None
+
+    def payload(complete: bool) -> dict:
+        return {
+            "device": device_name(device),
+            "versions": versions(),
+            "complete": complete,
+            "rows": rows,
+            "device_kind": device,
+            "shapes": shapes,
+            "models": models,
+            "layers": layers,
+            "note": ("random-weight models with the real models' widths, heads, KV heads and vocabulary; "
+                     f"{layers} of 32 layers; tokens_per_s = real (non-padding) tokens per optimizer step / median "
+                     f"step time after {WARMUP_STEPS} warm-up steps; peak_gib = "
+                     + ("torch.cuda.max_memory_allocated per run" if device == "cuda" else
+                        "process max RSS (cumulative, CPU)")),
+            "training": {"batch": BATCH, "learning_rate": LEARNING_RATE, "steps": steps,
+                         "per_block_compile": compile_blocks,
+                         "paper_settings_kept": "bits/quantisation, bf16 on CUDA, LoRA r8 alpha 16 dropout 0.1 all-linear, "
+                                                "max_grad_norm 0.3, the paper config's speed levers"
+                                                + ("" if compile_blocks else " except per-block compile (off: the proof "
+                                                   "checks function; benchmarks/train_throughput.py measures speed)")
+                                                + ", optim " + ("paged_adamw_32bit" if device == "cuda"
+                                                                else "adamw_torch (paged is CUDA-only)"),
+                         "data": {**ds_cfg, "source": {**ds_cfg["source"],
+                                                       "path": os.path.relpath(ds_cfg["source"]["path"], ROOT)}},
+                         "max_length": prompt["max_length"]},
+            "tolerances": {"merge_relative_to_max_abs_logit": MERGE_REL_TOL[device],
+                           "merge_vs_trained_relative": TRAINED_REL_TOL[device],
+                           "packing_abs_nats": PACKING_TOL[device]},
+            "bases": bases,
+            "details": details,
+            "generation": generation,
+            "vllm": "not run: the CUDA vllm wheel and its pinned torch are far over the 64 MiB a lent machine takes; "
+                    "its CUDA engine settings (bf16, CUDA graphs, prefix caching, LoRA ranks) are pinned by "
+                    "tests/gpu/test_vllm_cuda_settings.py",
+            "phases": phases,
+            "wall_seconds": time.time() - started,
+        }
+
+    def flush(complete: bool) -> dict:
+        result = payload(complete)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out) as fh:
+            json.dump(result, fh, indent=1)
+            fh.write("\n")
+        return result
+
     for model in models:
         t0 = time.time()
         base_dir = work / "bases" / model
@@ -427,10 +528,11 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
         batch = fixed_batch(str(tok_dir), load_tokenizer(str(base_dir)))
         for b in bits:
             t0 = time.time()
-            result = run_cell(model, b, base, paper, work, device, steps, batch)
+            result = run_cell(model, b, base, paper, work, device, steps, batch, compile_blocks)
             rows.append(result["row"])
             details.append({**result["detail"], "seconds": time.time() - t0})
             print(json.dumps(result["row"]), flush=True)
+            flush(False)
         if model == models[0]:
             # one cell through merge_adapter (written to disk) and the hf backend, as the rules run it
             t0 = time.time()
@@ -443,43 +545,11 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
             generation = run_generation(str(merged_dir), paper, device, max_examples)
             phases["generation_seconds"] = time.time() - t0
             generation["model"] = f"{model} r8-b{b} merged (de-quantised base + adapter), written by merge_adapter"
+            shutil.rmtree(merged_dir, ignore_errors=True)
+            flush(False)
         shutil.rmtree(base_dir, ignore_errors=True)  # 2+ GB each at 7B width: keep the disk free
 
-    result = {
-        "device": device_name(device),
-        "versions": versions(),
-        "rows": rows,
-        "device_kind": device,
-        "shapes": shapes,
-        "layers": layers,
-        "note": ("random-weight models with the real models' widths, heads, KV heads and vocabulary; "
-                 f"{layers} of 32 layers; tokens_per_s = real (non-padding) tokens per optimizer step / median "
-                 f"step time after {WARMUP_STEPS} warm-up steps; peak_gib = "
-                 + ("torch.cuda.max_memory_allocated per run" if device == "cuda" else
-                    "process max RSS (cumulative, CPU)")),
-        "training": {"batch": BATCH, "learning_rate": LEARNING_RATE, "steps": steps,
-                     "paper_settings_kept": "bits/quantisation, bf16 on CUDA, LoRA r8 alpha 16 dropout 0.1 all-linear, "
-                                            "max_grad_norm 0.3, gradient checkpointing, optim "
-                                            + ("paged_adamw_32bit" if device == "cuda"
-                                               else "adamw_torch (paged is CUDA-only)"),
-                     "data": {**ds_cfg, "source": {**ds_cfg["source"],
-                                                   "path": os.path.relpath(ds_cfg["source"]["path"], ROOT)}},
-                     "max_length": prompt["max_length"]},
-        "tolerances": {"merge_relative_to_max_abs_logit": MERGE_REL_TOL[device],
-                       "packing_abs_nats": PACKING_TOL[device]},
-        "bases": bases,
-        "details": details,
-        "generation": generation,
-        "vllm": "not run: the CUDA vllm wheel and its pinned torch are far over the 64 MiB a lent machine takes; "
-                "its CUDA engine settings (bf16, CUDA graphs, prefix caching, LoRA ranks) are pinned by "
-                "tests/gpu/test_vllm_cuda_settings.py",
-        "phases": phases,
-        "wall_seconds": time.time() - started,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out) as fh:
-        json.dump(result, fh, indent=1)
-        fh.write("\n")
+    result = flush(True)
     tmp.cleanup()
     return result
 
@@ -494,11 +564,14 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None,
                     help="hub-layout dir with train.{en,zh}.jsonl (default: real Alpaca-GPT4 rows if present)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--models", default=None, help="comma-separated, in order (default: both shapes)")
+    ap.add_argument("--no-compile", action="store_true", help="per-block compile off in the proof's training")
     args = ap.parse_args(argv)
     device = args.device or ("cuda" if args.gpu_shapes == "7b" else "cpu")
     if device == "cpu" and args.out is None and args.gpu_shapes != "tiny":
         raise SystemExit("gpu_smoke: a CPU run at 7B shapes needs an explicit --out")
-    run(args.gpu_shapes, device, args.out, args.layers, args.steps, data=args.data)
+    run(args.gpu_shapes, device, args.out, args.layers, args.steps, data=args.data,
+        models=args.models.split(",") if args.models else None, compile_blocks=not args.no_compile)
     return 0
 
 

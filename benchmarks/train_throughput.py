@@ -33,6 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 LLAMA2_7B = dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32,
                  vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5)
+MISTRAL_7B = dict(hidden_size=4096, intermediate_size=14336, num_attention_heads=32, num_key_value_heads=8,
+                  vocab_size=32000, max_position_embeddings=32768, rms_norm_eps=1e-5)
+SHAPES = {"llama-2-7b": LLAMA2_7B, "mistral-7b": MISTRAL_7B}
 TINY = dict(hidden_size=128, intermediate_size=256, num_attention_heads=4, num_key_value_heads=4,
             vocab_size=1000, max_position_embeddings=512, rms_norm_eps=1e-5)
 CELL_MODEL, CELL_DATASET = "llama-2-7b", "alpaca"
@@ -66,15 +69,15 @@ def _reset(device):
     torch._dynamo.reset()
 
 
-def build_model_dir(out: Path, shape: dict, layers: int, device: str, seed: int = 0) -> str:
-    """A random-weight Llama checkpoint in the HF layout (speed does not depend on weight values)."""
+def build_model_dir(out: Path, shape: dict, layers: int, device: str, seed: int = 0, arch: str = "llama") -> str:
+    """A random-weight Llama (or Mistral) checkpoint in the HF layout (speed does not depend on weight values)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    cfg = LlamaConfig(num_hidden_layers=layers, use_cache=False, tie_word_embeddings=False, **shape)
+    cfg = AutoConfig.for_model(arch, num_hidden_layers=layers, use_cache=False, tie_word_embeddings=False, **shape)
     torch.manual_seed(seed)
     with torch.device(device):
-        model = LlamaForCausalLM(cfg).to(torch.bfloat16 if device == "cuda" else torch.float32)
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
     model.save_pretrained(out, safe_serialization=True)
     del model
     # the Trainer's collator needs a tokenizer only for its pad id: a minimal one
@@ -204,6 +207,7 @@ def run_maple(model_dir, train_cfg, rows, device, workdir):
     import torch
     from transformers import TrainerCallback
 
+    from maple.train.levers import LeverWatch, lever_status
     from maple.train.trainer import build_trainer
 
     times = []
@@ -221,10 +225,44 @@ def run_maple(model_dir, train_cfg, rows, device, workdir):
     torch.manual_seed(train_cfg["seed"])
     trainer, levers, _ = build_trainer({"path": model_dir}, train_cfg, data, str(Path(workdir) / "ckpt"), device,
                                        callbacks=[Clock()])
-    trainer.train()
+    with LeverWatch() as watch:
+        trainer.train()
+    levers["status"] = lever_status(levers, watch)  # as train.json records it
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     del trainer
     return times, losses, levers
+
+
+def measure_peak_tflops(device: str, n: int | None = None, reps: int = 20) -> float:
+    """Dense matmul rate of this device (bf16 8192^3 on CUDA; fp32 512^3 on CPU): the MFU denominator."""
+    import torch
+
+    n = n or (8192 if device == "cuda" else 512)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
+
+
+def flop_fields(shape, layers, bits, rank, seq, tokens_per_s, peak_tflops, levers=None) -> dict:
+    """FLOPs per token (maple.train.memory.flops_per_token), MFU against the measured peak, and the
+    memory model's predicted peak for the micro-batch and recomputation the row ran with."""
+    from maple.train import memory
+
+    fpt = memory.flops_per_token(shape, layers, rank, seq)
+    out = {"flops_per_token": round(fpt), "model_tflops": round(tokens_per_s * fpt / 1e12, 1),
+           "mfu": round(tokens_per_s * fpt / (peak_tflops * 1e12), 3)}
+    if levers is not None:
+        out["predicted_peak_gib"] = round(memory.predict(shape, layers, bits, rank, levers["micro_batch_size"] * seq,
+                                                         levers["recompute"], bool(levers["compile"])), 2)
+    return out
 
 
 def _versions():
@@ -291,10 +329,13 @@ def prepare_lengths(out: Path = LENGTHS_FILE) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="CPU, 2-layer toy model: proof of path, not the goal metric")
+    ap.add_argument("--model", choices=sorted(SHAPES), default="llama-2-7b", help="widths of this model (random weights)")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="MFU denominator (default: measured here, bf16 8192^3)")
     ap.add_argument("--layers", type=int, default=None, help="decoder layers (GPU default 8 of Llama-2-7B's 32)")
     ap.add_argument("--bits", default="4,8,16")
     ap.add_argument("--ranks", default="8,128")
     ap.add_argument("--impls", default="plain,maple")
+    ap.add_argument("--cells", default=None, help="bits:rank pairs in the order to run, e.g. 4:8,8:128 (overrides --bits/--ranks)")
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="timed steps after warm-up")
     ap.add_argument("--config", default=str(ROOT / "config" / "paper.yaml"), help="where maple's training settings come from")
@@ -314,7 +355,8 @@ def main(argv=None):
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     if device == "cpu" and not args.tiny:
         sys.exit("train_throughput: no CUDA device; use --tiny for the CPU proof of path")
-    shape, seq, per_step = (TINY, 64, 4) if args.tiny else (LLAMA2_7B, 512, 8)
+    shape, seq, per_step = (TINY, 64, 4) if args.tiny else (SHAPES[args.model], 512, 8)
+    arch = "mistral" if args.model == "mistral-7b" else "llama"
     layers = args.layers or (2 if args.tiny else 8)
     warmup = args.warmup if args.warmup is not None else (2 if args.tiny else 3)
     steps = args.steps or (4 if args.tiny else 8)
@@ -323,7 +365,10 @@ def main(argv=None):
     torch._dynamo.config.cache_size_limit = 64
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    peak = args.peak_tflops or float(f"{measure_peak_tflops(device):.4g}")
     payload = {"device": _device_name(device), "versions": _versions(), "layers": layers, "rows": [],
+               "model_shape": "tiny" if args.tiny else args.model, "peak_tflops": peak,
+               "peak_tflops_source": "given" if args.peak_tflops else "measured: dense matmul in this process",
                "setup": {"shape": shape, "seq_len": seq, "examples_per_step": per_step, "warmup": warmup,
                          "timed_steps": steps, "lr": lr, "config": os.path.relpath(args.config, ROOT),
                          "plain": "ANCHORS.md: kbit prep + gradient checkpointing, AdamW, loss.backward()",
@@ -337,32 +382,40 @@ def main(argv=None):
     rows = fixed_rows(per_step, seq, shape["vocab_size"])
     with tempfile.TemporaryDirectory(prefix="maple-bench-") as tmp:
         t0 = time.time()
-        model_dir = build_model_dir(Path(tmp) / "model", shape, layers, device)
+        model_dir = build_model_dir(Path(tmp) / "model", shape, layers, device, arch=arch)
         payload["setup"]["model_build_s"] = round(time.time() - t0, 1)
         cells = [(b, r) for b in map(int, args.bits.split(",")) for r in map(int, args.ranks.split(","))]
-        impls = args.impls.split(",")
-        # plain first: Liger patches transformers' Llama module globally once applied
-        for impl in [i for i in ("plain", "maple") if i in impls]:
-            for bits, rank in cells:
-                if (impl, bits, rank) in done:
-                    continue
-                _reset(device)
-                t0 = time.time()
-                if impl == "plain":
-                    seed = maple_train_cfg(args.config, bits, rank, per_step, 1, lr)["seed"]
-                    times, losses, _ = run_plain(model_dir, bits, rank, [rows] * (warmup + steps), device, warmup, lr, seed=seed)
-                    row = {"impl": "plain", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device)}
-                else:
-                    cfg = maple_train_cfg(args.config, bits, rank, per_step, warmup + steps, lr, overrides)
-                    if args.no_compile:
-                        cfg["speed"] = _without_compile(cfg.get("speed"))
-                    times, losses, levers = run_maple(model_dir, cfg, rows, device, Path(tmp) / f"m{bits}-{rank}")
-                    row = {"impl": "maple", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device),
-                           "levers": {k: v for k, v in levers.items()}, "packing": bool(cfg.get("packing"))}
-                row["wall_s"] = round(time.time() - t0, 1)
-                payload["rows"].append(row)
-                print(json.dumps({k: v for k, v in row.items() if k not in ("losses", "levers")}), flush=True)
-                _write(out, payload)  # after every row: a run cut short keeps what it measured
+        if args.cells:
+            cells = [tuple(map(int, c.split(":"))) for c in args.cells.split(",")]
+        impls = [i for i in ("plain", "maple") if i in args.impls.split(",")]
+        # Liger without compile patches transformers' Llama module globally: then every plain row
+        # first; with compile maple patches only its own instance, and cells run whole (plain, maple)
+        # so that a run cut short keeps complete cells
+        order = ([(i, c) for i in impls for c in cells] if args.no_compile else [(i, c) for c in cells for i in impls])
+        for impl, (bits, rank) in order:
+            if (impl, bits, rank) in done:
+                continue
+            _reset(device)
+            t0 = time.time()
+            if impl == "plain":
+                seed = maple_train_cfg(args.config, bits, rank, per_step, 1, lr)["seed"]
+                times, losses, _ = run_plain(model_dir, bits, rank, [rows] * (warmup + steps), device, warmup, lr, seed=seed)
+                row = {"impl": "plain", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device)}
+                row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak))
+            else:
+                cfg = maple_train_cfg(args.config, bits, rank, per_step, warmup + steps, lr, overrides)
+                if args.no_compile:
+                    cfg["speed"] = _without_compile(cfg.get("speed"))
+                times, losses, levers = run_maple(model_dir, cfg, rows, device, Path(tmp) / f"m{bits}-{rank}")
+                row = {"impl": "maple", "bits": bits, "rank": rank, **_summary(times, per_step * seq, losses, warmup, device),
+                       "levers": {k: v for k, v in levers.items()}, "packing": bool(cfg.get("packing"))}
+                row.update(flop_fields(shape, layers, bits, rank, seq, row["tokens_per_s"], peak, levers))
+                row["lever_status"] = {k: v["status"] for k, v in levers["status"].items() if isinstance(v, dict)}
+            row["wall_s"] = round(time.time() - t0, 1)
+            payload["rows"].append(row)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("losses", "levers")}), flush=True)
+            _ratios(payload)
+            _write(out, payload)  # after every row: a run cut short keeps what it measured
         _ratios(payload)
         _write(out, payload)
         if args.real_lengths:

@@ -259,3 +259,33 @@ def test_skipping_kbit_upcast_trains_the_same_on_cpu(tmp_path, tiny_model, tiny_
     # fused 4-bit is the exact dequantised product; bitsandbytes' CPU 4-bit matmul differs by ~3e-4
     for x, y in zip(a["loss_curve"], b["loss_curve"], strict=True):
         assert abs(x["loss"] - y["loss"]) < 1e-3 * max(1.0, abs(x["loss"]))
+
+
+def test_a_compile_fallback_is_recorded_not_hidden():
+    """A graph break inside a compiled block (real dynamo, CPU) shows as compile: degraded with its
+    counters; an error logged by Triton kernel wrapping while Liger is applied shows as liger: degraded."""
+    import logging
+
+    def f(x):
+        x = x * 2
+        torch._dynamo.graph_break()
+        return x + 1
+
+    torch._dynamo.reset()
+    with lv.LeverWatch() as watch:
+        torch.compile(f, backend="eager")(torch.ones(3))
+    status = lv.lever_status({"compile": True, "compiled_blocks": 1, "liger_status": "skipped: no CUDA"}, watch)
+    assert status["compile"]["status"] == "degraded" and status["compile"]["counters"]["graph_breaks"] >= 1
+    assert status["liger"]["status"] == "skipped"
+    # torch's Triton kernel analysis logs the failure the H200 run showed as a warning with exc_info
+    with lv.LeverWatch() as watch:
+        try:
+            raise AttributeError("'float' object has no attribute 'to'")
+        except AttributeError:
+            logging.getLogger("torch._higher_order_ops.triton_kernel_wrap").warning(
+                "Encountered an exception in identify_accessed_tensors, assuming every input is mutated", exc_info=True)
+    status = lv.lever_status({"liger_status": "applied"}, watch)
+    assert status["liger"]["status"] == "degraded" and "AttributeError" in status["liger"]["reason"]
+    with lv.LeverWatch() as quiet:
+        pass
+    assert lv.lever_status({"liger_status": "applied"}, quiet)["liger"]["status"] == "applied"

@@ -97,3 +97,25 @@ def test_every_paper_prompt_fits_with_the_real_tokenizer():
     # the measured lengths of the issue: XL-Sum's 4 shots never fit 4096 with Thai or Tamil articles
     thai = next(r for r in rows if (r["task"], r["lang"]) == ("xlsum", "thai"))
     assert thai["fewer_shots"] == thai["requests"] and thai["truncated"] > 0
+
+
+def test_measured_train_rates_scale_the_full_depth_row_by_the_cells(tmp_path):
+    """The plan's training rates from GPU benchmark files when anchors.yaml cites them."""
+    import json
+
+    from maple.plan.grid_cost import anchors, measured_train_rates
+
+    a = anchors()
+    assert measured_train_rates({**a, "train_measured": None}, "llama-2-7b") is None
+    spec = {"full_depth": "r/full_{model}.json", "cells": "r/cells.json"}
+    assert measured_train_rates({**a, "train_measured": spec}, "llama-2-7b", root=tmp_path) is None  # files absent
+    (tmp_path / "r").mkdir()
+    rows = [{"impl": "maple", "bits": b, "rank": r, "tokens_per_s": t}
+            for b, r, t in [(4, 8, 40000.0), (4, 128, 30000.0), (16, 8, 50000.0)]]
+    rows.append({"impl": "plain", "bits": 4, "rank": 8, "tokens_per_s": 1.0})
+    (tmp_path / "r" / "cells.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "r" / "full_llama-2-7b.json").write_text(
+        json.dumps({"rows": [{"impl": "maple", "bits": 4, "rank": 8, "tokens_per_s": 10000.0}]}))
+    rates = measured_train_rates({**a, "train_measured": spec}, "llama-2-7b", root=tmp_path)
+    assert rates == {4: {8: 10000.0, 128: 7500.0}, 16: {8: 12500.0}}
+    assert measured_train_rates({**a, "train_measured": spec}, "mistral-7b", root=tmp_path) is None

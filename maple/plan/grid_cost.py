@@ -20,6 +20,35 @@ def anchors() -> dict:
     return yaml.safe_load(ANCHORS.read_text(encoding="utf-8"))
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def measured_train_rates(a: dict, model: str, root: Path = REPO) -> dict | None:
+    """bits -> rank -> tokens/s of maple's own step for `model`, from the GPU benchmark files that
+    anchors.yaml's `train_measured` cites: the 32-layer row of the model (one cell) scaled to every
+    other bits x rank by the 8-layer benchmark's maple rows (same step, same per-layer work).
+    None when anchors.yaml cites none or the files are absent (then the copied anchors are used)."""
+    import json
+
+    spec = a.get("train_measured")
+    if not spec:
+        return None
+    full = root / spec["full_depth"].format(model=model)
+    cells = root / spec["cells"]
+    if not (full.is_file() and cells.is_file()):
+        return None
+    full_rows = [r for r in json.loads(full.read_text())["rows"] if r["impl"] == "maple"]
+    maple = {(r["bits"], r["rank"]): r["tokens_per_s"] for r in json.loads(cells.read_text())["rows"] if r["impl"] == "maple"}
+    if not full_rows or (full_rows[0]["bits"], full_rows[0]["rank"]) not in maple:
+        return None
+    ref = full_rows[0]
+    scale = ref["tokens_per_s"] / maple[(ref["bits"], ref["rank"])]
+    rates: dict = {}
+    for (bits, rank), rate in maple.items():
+        rates.setdefault(bits, {})[rank] = rate * scale
+    return rates
+
+
 def find_rows(data_dir: str, task: str, names: list[str]) -> str | None:
     for name in names:
         path = os.path.join(data_dir, task, f"{name}.jsonl")
@@ -102,6 +131,8 @@ def _rate(table: dict, bits: int, rank: int) -> float:
     """tokens/s at `rank`, log-linear between the measured ranks (8 and 128)."""
     by_rank = {int(k): float(v) for k, v in table[int(bits)].items()}
     lo, hi = min(by_rank), max(by_rank)
+    if lo == hi:  # one measured rank
+        return by_rank[lo]
     r = min(max(rank, lo), hi)
     t = math.log(r / lo) / math.log(hi / lo)
     return by_rank[lo] * (by_rank[hi] / by_rank[lo]) ** t
@@ -111,6 +142,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     from maple import grid
 
     a = anchors()
+    measured = measured_train_rates(a, model) or {}
+    # bit widths the GPU files lack keep the copied anchors; the result says which is which
+    train_rates = {**{int(k): v for k, v in a["train_tokens_per_s"].items()}, **measured}
     rows = task_rows(cfg, model, budget, data_dir)
     per_example, n_train = train_tokens_per_example(budget, cfg["prompt"], train_files)
     epochs = float(cfg.get("training", {}).get("num_train_epochs", 1))
@@ -120,7 +154,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             continue
         size = int(cfg["datasets"][cell.dataset]["size"])
         tokens = size * per_example * epochs if per_example else None
-        rate = _rate(a["train_tokens_per_s"], cell.bits, cell.rank)
+        rate = _rate(train_rates, cell.bits, cell.rank)
         cells.append({"cell": cell.id, "examples": size, "train_tokens": round(tokens) if tokens else None,
                       "train_tokens_per_s": round(rate), "train_gpu_hours": round(tokens / rate / 3600, 2) if tokens else None})
 
@@ -182,6 +216,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "stages": stages,
         "over_limit": sum(r["over_limit"] for r in rows),
         "sources": {k: " ".join(str(v).split()) for k, v in a.items() if k.startswith("source")},
+        "train_rates_measured_bits": sorted(measured),
     }
 
 

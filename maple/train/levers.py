@@ -7,12 +7,13 @@ applied in that order."""
 
 from __future__ import annotations
 
-RECOMPUTE = ("full", "selective", "none")
+RECOMPUTE = ("full", "selective", "none", "auto")  # auto: the memory model (maple.train.memory) decides
 LIGER = (True, False, "auto")
 ATTENTION = ("sdpa", "eager", "flash_attention_2", "maple_varlen")  # maple_varlen: maple.train.varlen
 DEFAULTS = {
     "recompute": None,  # None: follow training.gradient_checkpointing (full or none)
-    "micro_batch_size": None,  # None: per_device_train_batch_size as given; else at most this many per pass
+    "micro_batch_size": None,  # None: per_device_train_batch_size as given; auto: the memory model's; else at most this many
+    "card_memory_gib": 80,  # the card the plan is sized for (paper grid: 80 GB); used by auto
     "compile": False,  # torch.compile each decoder layer
     "fused_lora": False,  # base + low-rank projection in one autograd function
     "int8_dequant": False,  # 8-bit: int8-stored weight run as a compute-dtype matmul (needs fused_lora)
@@ -41,8 +42,10 @@ def _check(levers: dict, where: str) -> None:
             raise LeverError(f"{where}.{key}: unknown key; allowed keys: {', '.join(DEFAULTS)}")
         if key in allowed and value not in allowed[key]:
             raise LeverError(f"{where}.{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, allowed[key]))}")
-        if key == "micro_batch_size" and value is not None and (not isinstance(value, int) or value < 1):
-            raise LeverError(f"{where}.micro_batch_size: {value!r} is not allowed; allowed values: null or an integer >= 1")
+        if key == "micro_batch_size" and value not in (None, "auto") and (not isinstance(value, int) or value < 1):
+            raise LeverError(f"{where}.micro_batch_size: {value!r} is not allowed; allowed values: null, auto or an integer >= 1")
+        if key == "card_memory_gib" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise LeverError(f"{where}.card_memory_gib: {value!r} is not allowed; allowed values: a number > 0 (GiB)")
 
 
 def resolve(train_cfg: dict) -> dict:
@@ -60,7 +63,28 @@ def resolve(train_cfg: dict) -> dict:
         raise LeverError("training.speed.int8_dequant: true needs fused_lora: true (the dequantised matmul is the fused one)")
     if levers["attn_implementation"] == "maple_varlen" and not train_cfg.get("packing"):
         raise LeverError("training.speed.attn_implementation: maple_varlen needs training.packing: true (it attends packed rows)")
-    levers["micro_batch_size"], levers["gradient_accumulation_steps"] = batch_plan(train_cfg, levers["micro_batch_size"])
+    if "auto" not in (levers["micro_batch_size"], levers["recompute"]):
+        levers["micro_batch_size"], levers["gradient_accumulation_steps"] = batch_plan(train_cfg, levers["micro_batch_size"])
+    return levers
+
+
+def plan_memory(levers: dict, train_cfg: dict, model_config, seq_len: int | None = None) -> dict:
+    """Resolve `auto` micro-batch / recomputation from the memory model once the base's shape is
+    known (maple.train.memory.plan); the plan is recorded under levers['memory_plan']."""
+    if "auto" not in (levers["micro_batch_size"], levers["recompute"]):
+        return levers
+    from maple.train import memory
+
+    per_step = train_cfg.get("per_device_train_batch_size", 8) * train_cfg.get("gradient_accumulation_steps", 1)
+    seq_len = seq_len or train_cfg.get("max_length") or 768
+    plan = memory.plan(memory.model_shape(model_config), model_config.num_hidden_layers, train_cfg["bits"],
+                       train_cfg["rank"], per_step, seq_len, levers["card_memory_gib"], compiled=bool(levers["compile"]))
+    plan["tokens_per_micro_batch_bound"] = plan["micro_batch_size"] * seq_len
+    if levers["recompute"] == "auto":
+        levers["recompute"] = plan["recompute"]
+    micro = plan["micro_batch_size"] if levers["micro_batch_size"] == "auto" else levers["micro_batch_size"]
+    levers["micro_batch_size"], levers["gradient_accumulation_steps"] = batch_plan(train_cfg, micro)
+    levers["memory_plan"] = plan
     return levers
 
 
@@ -248,7 +272,14 @@ def liger_available() -> tuple[bool, str]:
     return True, "applied"
 
 
-def apply_liger(model, setting, device: str) -> str:
+# Inside per-block compiled layers Inductor fuses RMSNorm, SwiGLU and RoPE itself, and Liger's
+# RMSNorm backward kernel does not pass Inductor's kernel analysis on torch 2.11 / Triton 3.6
+# (`offset.to(tl.float32)` on a float: it then assumes every input mutated). With compile, only the
+# kernel outside the blocks is used: the fused lm_head + cross-entropy (no logits tensor).
+LIGER_WITH_COMPILE = {"rope": False, "rms_norm": False, "swiglu": False, "fused_linear_cross_entropy": True}
+
+
+def apply_liger(model, setting, device: str, compiled: bool = False) -> str:
     """Patch the base model's norms, SwiGLU, RoPE and loss with Liger's kernels; returns what was done."""
     if setting is False:
         return "off"
@@ -259,8 +290,100 @@ def apply_liger(model, setting, device: str) -> str:
         raise LeverError(f"training.speed.liger: true but {why}; set it to auto or false")
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
 
-    _apply_liger_kernel_to_instance(model=model)
-    return "applied"
+    kwargs = LIGER_WITH_COMPILE if compiled else {}
+    _apply_liger_kernel_to_instance(model=model, **kwargs)
+    return "applied" + (": fused_linear_cross_entropy only (norm, SwiGLU, RoPE fused by Inductor)" if compiled else "")
+
+
+# ---- what really happened to a lever --------------------------------------------------------
+
+WATCHED_LOGGERS = ("torch._dynamo", "torch._inductor", "torch._higher_order_ops", "liger_kernel", "bitsandbytes")
+
+
+class LeverWatch:
+    """Collects the warnings torch.compile, Inductor, Triton kernel wrapping and Liger log while a
+    step runs (they fall back silently otherwise) and dynamo's graph-break / recompile counters."""
+
+    def __init__(self):
+        import logging
+
+        self.records: list[str] = []
+        outer = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record):
+                try:
+                    msg = record.getMessage()
+                except Exception:  # a malformed record must not stop training
+                    msg = str(record.msg)
+                if record.exc_info:  # the reason (e.g. Triton's CompilationError) is in the traceback
+                    import traceback
+
+                    msg += "\n" + "".join(traceback.format_exception(*record.exc_info))[-2000:]
+                outer.records.append(f"{record.name}: {msg}")
+
+        self.handler = _Handler(level=logging.WARNING)
+
+    def __enter__(self):
+        import logging
+
+        for name in WATCHED_LOGGERS:
+            logging.getLogger(name).addHandler(self.handler)
+        self._counters0 = self._counters()
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+
+        for name in WATCHED_LOGGERS:
+            logging.getLogger(name).removeHandler(self.handler)
+        self.counters = {k: v - self._counters0.get(k, 0) for k, v in self._counters().items()}
+        return False
+
+    @staticmethod
+    def _counters() -> dict:
+        try:
+            from torch._dynamo.utils import counters
+        except Exception:
+            return {}
+        return {"graph_breaks": sum(counters["graph_break"].values()),
+                "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else 0,
+                "unimplemented": sum(counters["unimplemented"].values())}
+
+
+def _first_error_line(records: list[str], needles: tuple[str, ...]) -> str | None:
+    for rec in records:
+        if any(n in rec for n in needles):
+            lines = [x.strip() for x in rec.splitlines() if x.strip()]
+            err = [x for x in lines if "Error" in x] or lines
+            return err[-1][:300]
+    return None
+
+
+def lever_status(levers: dict, watch: LeverWatch) -> dict:
+    """Status and reason per lever that can fail silently: applied, degraded (ran, with a fallback)
+    or skipped; written into train.json and the benchmark rows."""
+    status = {}
+    recs = watch.records
+    liger = str(levers.get("liger_status", "off"))
+    if liger.startswith("applied"):
+        why = _first_error_line(recs, ("liger", "Liger", "identify_accessed_tensors", "identify_mutated_tensors",
+                                       "CompilationError"))
+        status["liger"] = {"status": "degraded", "reason": why} if why else {"status": "applied", "reason": liger}
+    else:
+        status["liger"] = {"status": "skipped" if liger.startswith("skipped") else "off", "reason": liger}
+    if levers.get("compile"):
+        counters = getattr(watch, "counters", {})
+        why = _first_error_line(recs, ("torch._dynamo", "torch._inductor"))
+        bad = counters.get("graph_breaks", 0) or counters.get("unimplemented", 0)
+        status["compile"] = {"status": "degraded" if (why or bad) else "applied", "reason": why or
+                             (f"graph breaks: {counters}" if bad else f"{levers.get('compiled_blocks', 0)} blocks"),
+                             "counters": counters}
+    if levers.get("fused_lora"):
+        n = levers.get("fused_modules", 0)
+        status["fused_lora"] = {"status": "applied" if n else "skipped", "reason": f"{n} projections"}
+    status["warnings"] = len(recs)
+    return status
 
 
 def decoder_layers(model):

@@ -115,7 +115,7 @@ def build_trainer(
     from transformers import Trainer
 
     from maple.train.base_model import load_base_model, load_tokenizer
-    from maple.train.levers import resolve
+    from maple.train.levers import plan_memory, resolve
     from maple.train.lora import add_lora, trainable_parameters
 
     levers = resolve(train_cfg)
@@ -124,12 +124,15 @@ def build_trainer(
         model_cfg["path"], train_cfg["bits"], device, model_cfg.get("revision"), trust_remote_code,
         attn_implementation=levers["attn_implementation"],
     )
+    dataset = load_tokenised(tokenised_dir)
+    # the padded micro-batch is at most as long as the longest example: the memory plan's bound
+    plan_memory(levers, train_cfg, model.config, seq_len=max(len(r) for r in dataset["input_ids"]))
     model = add_lora(model, train_cfg, levers, device)
     params = trainable_parameters(model)
     trainer = Trainer(
         model=model,
         args=training_arguments(train_cfg, output_dir, device, levers),
-        train_dataset=load_tokenised(tokenised_dir),
+        train_dataset=dataset,
         data_collator=data_collator(
             tokenizer, train_cfg.get("packing", False), varlen=levers["attn_implementation"] == "maple_varlen"
         ),
@@ -154,6 +157,8 @@ def train_adapter(
     A rerun after a crash or kill resumes from the last checkpoint in `checkpoint_dir`."""
     import torch
 
+    from maple.train.levers import LeverWatch, lever_status
+
     if train_cfg.get("fail"):
         raise InjectedFailure(f"training.fail is set for cell {cell_id}: failing on purpose")
     started = time.time()
@@ -168,8 +173,10 @@ def train_adapter(
     )
     model = trainer.model
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    with LeverWatch() as watch:
+        result = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.time() - t0
+    levers["status"] = lever_status(levers, watch)  # a lever that failed or fell back is recorded
     state = trainer.state
     tokens = int(state.num_input_tokens_seen)
 

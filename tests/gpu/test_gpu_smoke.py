@@ -17,7 +17,7 @@ smoke = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(smoke)
 
 ROW_KEYS = {"model", "bits", "steps", "loss_first", "loss_last", "merge_max_abs_dlogit", "packing_max_abs_dloss",
-            "tokens_per_s", "peak_gib"}
+            "tokens_per_s", "peak_gib", "merge_vs_trained_max_abs_dlogit", "merge_vs_trained_tolerance"}
 
 
 @pytest.fixture(scope="module", params=[pytest.param("cuda", marks=pytest.mark.gpu), "cpu-tiny"])
@@ -58,6 +58,14 @@ def test_merged_logits_equal_base_plus_adapter_within_the_stated_tolerance(resul
         assert row["merge_max_abs_dlogit"] <= detail["merge_tolerance"], (row, detail["merge_tolerance"])
         # the check has teeth only if the adapter moved the logits
         assert detail["adapter_max_abs_dlogit"] > 0, row
+
+
+def test_merged_model_equals_the_trained_forward_4_bit_within_the_16_bit_tolerance(result):
+    """What vLLM serves against the forward the adapter was trained in (lora.trained_model)."""
+    tol16 = {r["model"]: r["merge_vs_trained_tolerance"] for r in result["rows"] if r["bits"] == 16}
+    for row in result["rows"]:
+        assert row["merge_vs_trained_max_abs_dlogit"] <= row["merge_vs_trained_tolerance"], row
+        assert row["merge_vs_trained_max_abs_dlogit"] <= tol16[row["model"]], row
 
 
 def test_packed_batch_gives_the_padded_per_example_loss(result):
