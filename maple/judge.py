@@ -212,6 +212,11 @@ def annotator_prompt_template(annotator: str) -> str:
     return (base / next(iter(configs.values()))["prompt_template"]).read_text(encoding="utf-8")
 
 
+def annotator_is_weighted(annotator: str) -> bool:
+    configs, _ = alpaca_eval_config(annotator)
+    return all(c.get("fn_completion_parser") == "logprob_parser" for c in configs.values())
+
+
 def letter_logprobs(raw_completion, tokens=("m", "M")) -> dict | None:
     """The log-probabilities of the judge's two labels in its first token's top_logprobs (None: absent)."""
     if isinstance(raw_completion, str):
@@ -344,6 +349,8 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
             weighted[i] = weighted_preference(lp)
             letters[i] = dict(zip(("a", "b"), lp))
         judge_name = judge_model_cfg["path"]
+    # alpaca_eval's weighted configs parse log-probabilities; its others return a label (1 or 2)
+    is_weighted = weighted is not None and (not annotator or annotator_is_weighted(annotator))
     unparsed = 0
     offset = 0
     for (_, out_file), reqs in zip(batches, requests):
@@ -359,7 +366,7 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
                     "order": req["order"],
                     "preference": weighted[offset + j] if weighted is not None else argmax,
                     "preference_argmax": argmax,
-                    "weighted": weighted is not None,
+                    "weighted": is_weighted,
                     "judge_output": text,
                     # the judge's log-probabilities of its two labels: the preference is recomputable
                     "label_logprobs": letters[k],
