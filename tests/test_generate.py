@@ -189,3 +189,8 @@ def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by
                      str(tmp_path / "bad.json"), adapter_dir=inert, merged_dir=merged, sample=4)
     assert not bad["passed"] and bad["differs_from_base"] == 0 and "base model" in bad["reason"]
     assert bad["recorded_prefix"] < 4  # and they are not what generation recorded
+    # merged mode serves the merged checkpoint itself: it is compared with the base only
+    merged_mode = check_cell("m/t/r8-b16", "merged", {"path": vllm_model}, records, one_task,
+                             str(tmp_path / "merged.json"), merged_dir=merged, sample=4)
+    assert merged_mode["passed"] and merged_mode["equals_merged"] is None
+    assert [r["served"] for r in merged_mode["rows"]] == [r["served"] for r in good["rows"]]
