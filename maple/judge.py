@@ -150,6 +150,8 @@ def weighted_preference(logprobs: list[float]) -> float | None:
         return None
     la, lb = logprobs
     top = max(la, lb)
+    if top == -math.inf:  # neither label possible: no preference (alpaca_eval's NaN)
+        return None
     pa, pb = math.exp(la - top), math.exp(lb - top)
     return 1.0 + pb / (pa + pb)
 

@@ -88,6 +88,27 @@ VLLM = importlib.util.find_spec("vllm") is not None
 ALPACA_EVAL = importlib.util.find_spec("alpaca_eval") is not None
 
 
+@pytest.mark.skipif(not ALPACA_EVAL, reason="alpaca_eval not installed")
+def test_weighted_preference_is_alpaca_evals_logprob_parser():
+    """maple's 1 + P(second) over the two labels against alpaca_eval's own parser (the weighted
+    configs' `logprob_parser`, numerator "m" = the first output), a label missing counting as 0."""
+    import math
+
+    from alpaca_eval.completion_parsers import logprob_parser
+    from maple.judge import weighted_preference
+
+    cases = [(-0.1, -2.3), (-5.0, -0.01), (-0.7, -0.7), (-30.0, -1e-6), (-1.0, -math.inf), (-math.inf, -2.0)]
+    for lm, lM in cases:
+        top = [{"token": t, "logprob": v} for t, v in (("m", lm), ("M", lM)) if v != -math.inf]
+        ae = logprob_parser({"logprobs": {"content": [{"top_logprobs": top}]}},
+                            numerator_token="m", denominator_tokens=["m", "M"], is_binarize=False)[0]
+        assert abs(weighted_preference([lm, lM]) - ae) < 1e-12, (lm, lM)
+    assert weighted_preference([-math.inf, -math.inf]) is None
+    both_missing = logprob_parser({"logprobs": {"content": [{"top_logprobs": [{"token": "x", "logprob": -1.0}]}]}},
+                                  numerator_token="m", denominator_tokens=["m", "M"], is_binarize=False)[0]
+    assert math.isnan(both_missing)
+
+
 # vLLM's CPU attention needs a head size of 32 or more: 256 / 4 heads
 SERVED_BUILD = {"architecture": "llama", "hidden_size": 256, "layers": 2, "heads": 4, "kv_heads": 2, "vocab_size": 600}
 
