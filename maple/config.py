@@ -136,6 +136,33 @@ def _check_names(config: dict) -> None:
         )
     if "alpaca_eval" in config["evaluation"]["tasks"] and not (judge.get("model") or judge["api"]):
         raise ConfigError("evaluation.judge: alpaca_eval needs a judge; set model (a name from models) or api")
+    if judge.get("annotator"):
+        _check_annotator(judge["annotator"], served=not judge["api"])
+
+
+def _check_annotator(annotator: str, served: bool) -> None:
+    """The annotator names one of the installed alpaca_eval's configs; a served judge's uses the OpenAI
+    client. Read from the package's files: importing alpaca_eval at every parse would be slow."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("alpaca_eval")
+    if spec is None:  # the judge job says so with the package's extra; submit hosts need not have it
+        return
+    root = Path(next(iter(spec.submodule_search_locations))) / "evaluators_configs"
+    path = Path(annotator) if Path(annotator).exists() else root / annotator
+    file = path / "configs.yaml" if path.is_dir() else path
+    if not file.is_file():
+        names = sorted(p.name for p in root.iterdir() if (p / "configs.yaml").is_file())
+        raise ConfigError(f"evaluation.judge.annotator: {annotator!r} is not an alpaca_eval annotator config; "
+                          f"installed: {', '.join(names)}")
+    if served:
+        configs = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        fns = sorted({str(c.get("fn_completions")) for c in configs.values() if isinstance(c, dict)})
+        if fns != ["openai_completions"]:
+            raise ConfigError(f"evaluation.judge.annotator: {annotator!r} calls {', '.join(fns)}; a judge served "
+                              "locally (judge.model without api) needs an openai_completions config, e.g. "
+                              "weighted_alpaca_eval_vllm_llama3_70b")
 
 
 def _check_task_languages(config: dict) -> None:

@@ -17,6 +17,7 @@ WILDCARD_CONSTRAINTS = {
     "rank": r"\d+",
     "bits": r"4|8|16",
     "cell": r"[A-Za-z0-9._-]+/(none/base|[A-Za-z0-9._-]+/r\d+-b(4|8|16))",
+    "trained_cell": r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/r\d+-b(4|8|16)",
     "task": r"[a-z_]+",
 }
 

@@ -26,6 +26,25 @@ JUDGE_TEMPLATE = (
 _CHOICE = re.compile(r"^\s*\(?\s*([ab])\b|output \(([ab])\)", re.IGNORECASE)
 
 
+def _completion_text(raw) -> str:
+    """The text of an alpaca_eval raw completion (a dict, or its JSON string)."""
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return raw
+    return (raw or {}).get("text") or "" if isinstance(raw, dict) else ""
+
+
+def _argmax(weighted: float | None) -> int | None:
+    """The argmax label beside a weighted preference: 1 below 1.5, 2 above, None when undecided or absent."""
+    if weighted is None or weighted == 1.5:
+        return None
+    return 1 if weighted < 1.5 else 2
+
+
 def parse_preference(text: str) -> int | None:
     """1 = the first shown output wins, 2 = the second, None = the judge gave no usable answer."""
     match = _CHOICE.search(text or "")
@@ -58,10 +77,16 @@ def fit_outputs(render, a: str, b: str, max_new_tokens: int, budget=None) -> tup
     return cut_a, cut_b, (len(cuts_a) - keep_a) + (len(cuts_b) - keep_b), False
 
 
-def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens: int = 8, budget=None) -> list[dict]:
+def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens: int = 8, budget=None,
+                   text=None) -> list[dict]:
     """Both orders of each record; with `budget` (the local judge's tokenizer and context) the two
-    outputs are cut to fit (fit_outputs) and the request records `tokens_truncated` and `failed`."""
+    outputs are cut to fit (fit_outputs) and the request records `tokens_truncated` and `failed`.
+    `text(instruction, a, b)` renders the judge's prompt (default: JUDGE_TEMPLATE)."""
     from maple.tasks import wrap_prompt
+
+    if text is None:
+        def text(instruction, a, b):
+            return JUDGE_TEMPLATE.format(instruction=instruction, output_a=a, output_b=b)
 
     out = []
     for rec in records:
@@ -69,8 +94,8 @@ def judge_requests(records: list[dict], prompt_cfg: dict | None, max_new_tokens:
         instruction = rec.get("instruction") or rec["prompt"]
 
         def render(a, b, instruction=instruction):
-            text = JUDGE_TEMPLATE.format(instruction=instruction, output_a=a, output_b=b)
-            return wrap_prompt(text, prompt_cfg) if prompt_cfg else text
+            body = text(instruction, a, b)
+            return wrap_prompt(body, prompt_cfg) if prompt_cfg else body
 
         for order, (a, b) in {"ab": (rec["output"], reference), "ba": (reference, rec["output"])}.items():
             a, b, cut, failed = fit_outputs(render, a, b, max_new_tokens, budget)
@@ -125,27 +150,162 @@ def weighted_preference(logprobs: list[float]) -> float | None:
         return None
     la, lb = logprobs
     top = max(la, lb)
+    if top == -math.inf:  # neither label possible: no preference (alpaca_eval's NaN)
+        return None
     pa, pb = math.exp(la - top), math.exp(lb - top)
     return 1.0 + pb / (pa + pb)
 
 
-def _alpaca_eval_annotate(annotator: str, requests: list[dict]) -> list[float | None]:
-    """alpaca_eval's own PairwiseAnnotator with one of its annotator configs (API key from the env)."""
-    if not os.environ.get("OPENAI_API_KEY"):
-        raise ValueError(f"evaluation.judge.annotator: {annotator!r} needs OPENAI_API_KEY in the environment")
+def _alpaca_eval_pairs(requests: list[dict]) -> list[dict]:
+    return [{"instruction": r["instruction"], "output_1": r["output_a"], "output_2": r["output_b"]} for r in requests]
+
+
+def alpaca_eval_config(annotator: str) -> tuple[dict, "Path"]:
+    """alpaca_eval's own annotator config (name or path) and the folder its prompt paths are relative to."""
+    from pathlib import Path
+
     try:
-        from alpaca_eval.annotators import PairwiseAnnotator
+        from alpaca_eval import constants as ae_constants, utils as ae_utils
     except ImportError:
         raise ValueError("evaluation.judge.annotator: the alpaca_eval package is not installed "
-                         "(pip install alpaca-eval)") from None
-    annotator_obj = PairwiseAnnotator(annotators_config=annotator, caching_path=None, seed=0)
-    pairs = [{"instruction": r["instruction"], "output_1": r["output_a"], "output_2": r["output_b"]} for r in requests]
-    annotated = annotator_obj.annotate_pairs(pairs)
-    out = []
-    for row in annotated:
+                         "(pip install 'alpaca-eval'; extra generate)") from None
+    path = Path(annotator) if Path(annotator).exists() else ae_constants.EVALUATORS_CONFIG_DIR / annotator
+    if not (path / "configs.yaml").exists() and not path.is_file():
+        raise ValueError(f"evaluation.judge.annotator: {annotator!r} is not an alpaca_eval annotator config "
+                         f"(see {ae_constants.EVALUATORS_CONFIG_DIR})")
+    configs = ae_utils.load_configs(path)
+    config_file = path if path.is_file() else path / "configs.yaml"
+    return configs, config_file.parents[1]
+
+
+def served_annotator_config(annotator: str, served_name: str, base_url: str, out_dir: str,
+                            top_logprobs: int | None = None) -> str:
+    """alpaca_eval's annotator config pointed at a local OpenAI-compatible server: only the model name,
+    the client (base_url, a placeholder key: the server asks for none) and optionally top_logprobs
+    change; its prompt, decoding and completion parser are alpaca_eval's. Returns the config folder."""
+    from pathlib import Path
+
+    import yaml
+
+    configs, base = alpaca_eval_config(annotator)
+    out = Path(out_dir) / "annotator"
+    out.mkdir(parents=True, exist_ok=True)
+    client_file = out / "client_configs.yaml"
+    client_file.write_text(yaml.safe_dump({"default": [{"api_key": "local-no-key", "base_url": base_url}]}))
+    for name, cfg in configs.items():
+        if cfg.get("fn_completions") != "openai_completions":
+            raise ValueError(f"evaluation.judge.annotator: {annotator!r} ({name}) uses {cfg.get('fn_completions')!r}; "
+                             "a local judge is served through openai_completions only")
+        kwargs = cfg.setdefault("completions_kwargs", {})
+        kwargs.update(model_name=served_name, client_config_path=str(client_file))
+        kwargs["requires_chatml"] = True  # the chat endpoint: logprob parsers read its logprobs.content
+        if top_logprobs is not None and kwargs.get("top_logprobs") is not None:
+            kwargs["top_logprobs"] = top_logprobs
+        kwargs.pop("price_per_token", None)
+        if "prompt_template" in cfg:
+            cfg["prompt_template"] = str((base / cfg["prompt_template"]).resolve())
+    (out / "configs.yaml").write_text(yaml.safe_dump(configs, sort_keys=False))
+    return str(out)
+
+
+def annotator_prompt_template(annotator: str) -> str:
+    """The prompt template of alpaca_eval's annotator config (its first annotator)."""
+    configs, base = alpaca_eval_config(annotator)
+    return (base / next(iter(configs.values()))["prompt_template"]).read_text(encoding="utf-8")
+
+
+def annotator_is_weighted(annotator: str) -> bool:
+    configs, _ = alpaca_eval_config(annotator)
+    return all(c.get("fn_completion_parser") == "logprob_parser" for c in configs.values())
+
+
+def letter_logprobs(raw_completion, tokens=("m", "M")) -> dict | None:
+    """The log-probabilities of the judge's two labels in its first token's top_logprobs (None: absent)."""
+    if isinstance(raw_completion, str):
+        import json
+
+        try:
+            raw_completion = json.loads(raw_completion)
+        except ValueError:
+            return None
+    try:
+        top = raw_completion["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    found = {t["token"]: t["logprob"] for t in top if t["token"] in tokens}
+    return {t: found.get(t) for t in tokens}
+
+
+def _alpaca_eval_annotate(annotator: str, requests: list[dict], base_url: str | None = None,
+                          served_name: str | None = None, top_logprobs: int | None = None
+                          ) -> tuple[list[float | None], list]:
+    """alpaca_eval's own PairwiseAnnotator with one of its annotator configs: against an API (its key from
+    the environment) or, with base_url, a local OpenAI-compatible server. maple shows both orders
+    itself, so alpaca_eval's random order swap is off. Returns (preferences, raw completions)."""
+    import tempfile
+
+    if base_url is None and not os.environ.get("OPENAI_API_KEY"):
+        raise ValueError(f"evaluation.judge.annotator: {annotator!r} needs OPENAI_API_KEY in the environment")
+    alpaca_eval_config(annotator)  # a clear error when the package or the config is missing
+    from alpaca_eval.annotators import PairwiseAnnotator
+
+    with tempfile.TemporaryDirectory(prefix="maple-judge-") as tmp:
+        config = annotator if base_url is None else served_annotator_config(
+            annotator, served_name, base_url, tmp, top_logprobs)
+        annotator_obj = PairwiseAnnotator(annotators_config=config, caching_path=None, seed=0,
+                                          is_randomize_output_order=False)
+        annotated = annotator_obj.annotate_pairs(_alpaca_eval_pairs(requests))
+    by_pair = {(a["instruction"], a["output_1"], a["output_2"]): a for a in annotated}
+    prefs, raws = [], []
+    for pair in _alpaca_eval_pairs(requests):
+        row = by_pair.get((pair["instruction"], pair["output_1"], pair["output_2"]), {})
         pref = row.get("preference")
-        out.append(None if pref is None or (isinstance(pref, float) and math.isnan(pref)) else float(pref))
-    return out
+        prefs.append(None if pref is None or (isinstance(pref, float) and math.isnan(pref)) else float(pref))
+        raws.append(row.get("preference_raw_completion"))
+    return prefs, raws
+
+
+def chat_template_from_prompt(prompt_cfg: dict) -> str:
+    """A chat template for a served judge whose tokenizer has none: the finetuning template around the
+    messages' contents (alpaca_eval's annotators speak in chat messages)."""
+    head, tail = prompt_cfg["template"].replace("{input_block}", "").split("{instruction}")
+    body = "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}"
+    return head.replace("{", "{{ '{' }}") + body + tail.replace("{", "{{ '{' }}")
+
+
+# room kept beside the prompt for the chat template's tokens and the judge's one-token answer
+SERVED_JUDGE_MARGIN = 64
+
+
+def _served_annotate(annotator: str, flat: list[dict], judge_cfg: dict, judge_model_cfg: dict, settings: dict):
+    """A local judge model behind `vllm serve`, judged by alpaca_eval's annotator (maple.generate.server)."""
+    import tempfile
+    from pathlib import Path
+
+    from maple.generate.run import context_length
+    from maple.generate.server import openai_server
+    from maple.train.base_model import load_tokenizer
+
+    path = judge_model_cfg["path"]
+    tokenizer = load_tokenizer(path, judge_model_cfg.get("revision"), settings["trust_remote_code"])
+    live = [r for r in flat if not r["failed"]]
+    with tempfile.TemporaryDirectory(prefix="maple-serve-") as tmp:
+        template = None
+        if not getattr(tokenizer, "chat_template", None):
+            template = str(Path(tmp) / "chat_template.jinja")
+            Path(template).write_text(chat_template_from_prompt(settings["prompt"]), encoding="utf-8")
+        top = judge_cfg.get("top_logprobs")
+        with openai_server(path, served_name=path, device=settings["device"], seed=settings["seed"],
+                           max_model_len=context_length(settings, judge_model_cfg),
+                           max_logprobs=max(20, top or 0), chat_template=template,
+                           revision=judge_model_cfg.get("revision"),
+                           trust_remote_code=settings["trust_remote_code"]) as base_url:
+            prefs, raws = _alpaca_eval_annotate(annotator, live, base_url=base_url, served_name=path, top_logprobs=top)
+    weighted, raw_all = [None] * len(flat), [None] * len(flat)
+    live_idx = [i for i, r in enumerate(flat) if not r["failed"]]
+    for i, pref, raw in zip(live_idx, prefs, raws):
+        weighted[i], raw_all[i] = pref, raw
+    return weighted, raw_all
 
 
 def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_model_cfg: dict, settings: dict) -> dict:
@@ -154,16 +314,30 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
 
     started = time.time()
     local = not judge_cfg.get("api")
-    prompt_cfg = settings["prompt"] if local else None
+    annotator = judge_cfg.get("annotator")
+    served = local and bool(annotator)  # a local model behind vllm serve, judged by alpaca_eval's code
+    prompt_cfg = settings["prompt"] if local and not served else None
     # a local judge's prompts are fitted to its own context (an API judge's context is its own affair)
     budget = request_budget(settings, judge_model_cfg, judge_model_cfg["path"]) if local else None
-    requests = [judge_requests(records, prompt_cfg, budget=budget) for records, _ in batches]
+    text = None
+    if served:
+        ae_template = annotator_prompt_template(annotator)
+
+        def text(instruction, a, b):
+            return ae_template.replace("{instruction}", instruction).replace("{output_1}", a).replace("{output_2}", b)
+    new_tokens = SERVED_JUDGE_MARGIN if served else 8
+    requests = [judge_requests(records, prompt_cfg, new_tokens, budget=budget, text=text) for records, _ in batches]
     flat = [r for reqs in requests for r in reqs]
-    weighted = None
-    if judge_cfg.get("api") and judge_cfg.get("annotator"):
-        weighted = _alpaca_eval_annotate(judge_cfg["annotator"], flat)
-        outputs = ["" for _ in flat]
-        judge_name = f"alpaca_eval:{judge_cfg['annotator']}"
+    weighted, raws, letters = None, [None] * len(flat), [None] * len(flat)
+    if served:
+        weighted, raws = _served_annotate(annotator, flat, judge_cfg, judge_model_cfg, settings)
+        outputs = [_completion_text(raw) for raw in raws]
+        letters = [letter_logprobs(raw) for raw in raws]
+        judge_name = f"alpaca_eval:{annotator}@{judge_model_cfg['path']}"
+    elif judge_cfg.get("api") and annotator:
+        weighted, raws = _alpaca_eval_annotate(annotator, flat)
+        outputs = [_completion_text(raw) for raw in raws]
+        judge_name = f"alpaca_eval:{annotator}"
     elif judge_cfg.get("api"):
         outputs = _api_generate(judge_cfg["api"], flat)
         judge_name = judge_cfg["api"]
@@ -175,13 +349,17 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
         weighted = [None] * len(flat)
         for i, lp in zip(live, backend.choice_logprobs([flat[i] for i in live])):
             weighted[i] = weighted_preference(lp)
+            letters[i] = dict(zip(("a", "b"), lp))
         judge_name = judge_model_cfg["path"]
+    # alpaca_eval's weighted configs parse log-probabilities; its others return a label (1 or 2)
+    is_weighted = weighted is not None and (not annotator or annotator_is_weighted(annotator))
     unparsed = 0
     offset = 0
     for (_, out_file), reqs in zip(batches, requests):
         rows = []
         for j, (req, text) in enumerate(zip(reqs, outputs[offset : offset + len(reqs)])):
-            argmax = parse_preference(text)
+            k = offset + j
+            argmax = parse_preference(text) if not annotator else _argmax(weighted[k])
             rows.append(
                 {
                     "id": req["id"],
@@ -190,8 +368,10 @@ def judge_cells(batches: list[tuple[list[dict], str]], judge_cfg: dict, judge_mo
                     "order": req["order"],
                     "preference": weighted[offset + j] if weighted is not None else argmax,
                     "preference_argmax": argmax,
-                    "weighted": weighted is not None,
+                    "weighted": is_weighted,
                     "judge_output": text,
+                    # the judge's log-probabilities of its two labels: the preference is recomputable
+                    "label_logprobs": letters[k],
                     "judge": judge_name,
                     "output_length": req["output_length"],
                     "reference_length": req["reference_length"],

@@ -18,6 +18,7 @@ SCORES = RESULTS + "/scores/{cell}/{task}.json"
 EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
 JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
 GROUP_JUDGEMENTS = RESULTS + "/judgements/{model}/lora-r{rank}"  # multi_lora: one dir per judge job
+SERVED_CHECK = RESULTS + "/served_checks/{cell}.json"  # is the served model the trained one (maple.generate.check)
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
@@ -79,6 +80,10 @@ def group_outputs_dir(model: str, rank: int, task: str) -> str:
 def group_member_file(group_dir: str, cell, task: str) -> str:
     """Where a multi_lora job puts one cell's outputs inside its group directory."""
     return f"{group_dir}/{cell.dataset}-b{cell.bits}/{task}.jsonl"
+
+
+def served_check_file(cell) -> str:
+    return fill(SERVED_CHECK, cell=cell.id)
 
 
 def scores_file(cell, task: str) -> str:

@@ -6,6 +6,7 @@ from snakemake.utils import min_version
 
 from maple import config as maple_config
 from maple import grid, hub, job_params, paths
+from maple.generate.check import probe_task
 from maple.report import figure_names
 
 min_version("9.0")
@@ -20,6 +21,7 @@ CELLS = grid.training_cells(config)
 BASES = grid.base_cells(config)
 EVAL_CELLS = CELLS + BASES
 TASKS = grid.tasks(config)
+PROBE_TASK = probe_task(TASKS)  # the task whose outputs the served-model check samples
 MODE = config["evaluation"]["mode"]
 PROTOCOLS = config["evaluation"]["protocols"]
 FIGURES = figure_names.STEMS
@@ -140,6 +142,14 @@ def example_files(wildcards):
     """Every cell's per-example scores; with partial_report, only those that exist."""
     files = [paths.example_scores_file(c, t) for c in EVAL_CELLS for t in TASKS]
     if str(config.get("partial_report", False)).lower() == "true":
+        return [f for f in files if os.path.exists(f)]
+    return files
+
+
+def served_check_files(wildcards):
+    """Every finetuned cell's served-model check; with partial_report, only those that exist."""
+    files = [paths.served_check_file(c) for c in CELLS]
+    if str(config["partial_report"]).lower() == "true":
         return [f for f in files if os.path.exists(f)]
     return files
 

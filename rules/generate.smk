@@ -54,3 +54,36 @@ rule generate_group_outputs:
         settings=lambda wc: job_params.generation_params(config, wc.task),
     script:
         "../scripts/generate_outputs.py"
+
+
+# Is the served model the trained one: a small fixed sample of a finetuned cell's recorded prompts,
+# decoded briefly by the base, the cell as served and its merged checkpoint (maple.generate.check).
+# It reads generation's outputs and never reruns generation; the report flags a failing cell.
+rule check_served_model:
+    input:
+        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), PROBE_TASK),
+        model=lambda wc: model_inputs(grid.parse_cell(wc.cell).model),
+        merged=lambda wc: paths.merged_dir(grid.parse_cell(wc.cell)),
+        adapter=lambda wc: paths.adapter_dir(grid.parse_cell(wc.cell)),
+    output:
+        paths.SERVED_CHECK,
+    log:
+        paths.log("check_served_model", "{cell}"),
+    benchmark:
+        paths.benchmark("check_served_model", "{cell}")
+    wildcard_constraints:
+        cell=grid.WILDCARD_CONSTRAINTS["trained_cell"],
+    conda:
+        "../envs/generate.yaml"
+    threads: res("generate_outputs", "threads", 1)
+    resources:
+        mem_mb=mem_on_attempt("generate_outputs"),
+        runtime=res("generate_outputs", "runtime", 60),
+        gpu=res("generate_outputs", "gpu", 0),
+    params:
+        cell="{cell}",
+        mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
+        model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
+        settings=job_params.generation_params(config, PROBE_TASK),
+    script:
+        "../scripts/check_served_model.py"

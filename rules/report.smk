@@ -147,6 +147,7 @@ rule render_report:
         comparisons=paths.COMPARISONS,
         figures=FIGURE_PNGS,
         missing=paths.MISSING,
+        served_checks=served_check_files,
     output:
         paths.REPORT,
     log:

@@ -17,6 +17,7 @@ def main(smk):
         cost_dir=str(Path(smk.output[0]).parent),
         tidy_parquet=getattr(smk.input, "scores", None),
         comparisons_csv=smk.input.comparisons,
+        served_checks=list(smk.input.served_checks),
     )
 
 

@@ -1,6 +1,7 @@
 """Config validation: every user mistake is one line naming the key and the allowed values."""
 
 import copy
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,16 @@ def test_statistics_settings_are_checked(paper_config):
     assert _error(paper_config).startswith("statistics.confidence")
     paper_config["statistics"] = {"resamples": 1000, "bootstraps": 3}
     assert "bootstraps" in _error(paper_config)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("alpaca_eval") is None, reason="alpaca_eval not installed")
+def test_judge_annotator_is_an_installed_alpaca_eval_config(paper_config):
+    cfg = copy.deepcopy(paper_config)
+    cfg["evaluation"]["judge"]["annotator"] = "no_such_annotator"
+    msg = _error(cfg)
+    assert "evaluation.judge.annotator" in msg and "weighted_alpaca_eval_vllm_llama3_70b" in msg
+    # served locally (model, no api): only a config that talks to an OpenAI-compatible endpoint
+    cfg["evaluation"]["judge"]["annotator"] = "claude"
+    assert "openai_completions" in _error(cfg)
+    cfg["evaluation"]["judge"]["annotator"] = "weighted_alpaca_eval_vllm_llama3_70b"
+    maple_config.validate(cfg, ROOT)

@@ -146,3 +146,51 @@ def test_a_cell_fits_a_small_context_and_an_overlong_prompt_does_not_fail_the_jo
     long = {**short, "id": "b", "prompt": "word " * 400}
     out = backend.generate([long, short])
     assert out[0] == "" and out[1] != ""
+
+
+def _zeroed_adapter(adapter_dir, out_dir):
+    """The adapter with its lora_B weights zeroed: served, it answers exactly as the base model does
+    (what a LoRA request silently served by the base looks like, lm-evaluation-harness issue 2432)."""
+    import shutil
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter_dir, out_dir)
+    weights = Path(out_dir) / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    save_file({k: v.zero_() if "lora_B" in k else v for k, v in tensors.items()}, str(weights))
+    return str(out_dir)
+
+
+def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by_the_base(
+        tmp_path, vllm_model, adapter_and_merged, settings):
+    from maple.generate.check import check_cell, probe_task
+    from maple.generate.run import generate_group
+    from maple.grid import parse_cell
+    from maple.io import read_jsonl
+    from maple.paths import group_member_file
+
+    adapter, merged = adapter_and_merged
+    task = probe_task(settings["evaluation"]["tasks"])
+    assert task == "alpaca_eval"
+    one_task = {**settings, "evaluation": {**settings["evaluation"], "max_examples": 4,
+                                           "tasks": {task: settings["evaluation"]["tasks"][task]}}}
+    generate_group(["m/t/r8-b16"], [adapter], {"path": vllm_model}, str(tmp_path / "group"), one_task)
+    records = read_jsonl(group_member_file(str(tmp_path / "group"), parse_cell("m/t/r8-b16"), task))
+    good = check_cell("m/t/r8-b16", "multi_lora", {"path": vllm_model}, records, one_task,
+                      str(tmp_path / "good.json"), adapter_dir=adapter, merged_dir=merged, sample=4)
+    assert good["passed"], good["reason"]
+    assert good["sample"] == 4 and good["differs_from_base"] >= 1 and good["equals_merged"] == 4
+    assert good["recorded_prefix"] == 4  # the recorded outputs came from this served adapter
+    # an adapter that changes nothing: the served outputs are the base model's, the cell is flagged
+    inert = _zeroed_adapter(adapter, tmp_path / "inert")
+    bad = check_cell("m/t/r8-b16", "multi_lora", {"path": vllm_model}, records, one_task,
+                     str(tmp_path / "bad.json"), adapter_dir=inert, merged_dir=merged, sample=4)
+    assert not bad["passed"] and bad["differs_from_base"] == 0 and "base model" in bad["reason"]
+    assert bad["recorded_prefix"] < 4  # and they are not what generation recorded
+    # merged mode serves the merged checkpoint itself: it is compared with the base only
+    merged_mode = check_cell("m/t/r8-b16", "merged", {"path": vllm_model}, records, one_task,
+                             str(tmp_path / "merged.json"), merged_dir=merged, sample=4)
+    assert merged_mode["passed"] and merged_mode["equals_merged"] is None
+    assert [r["served"] for r in merged_mode["rows"]] == [r["served"] for r in good["rows"]]

@@ -51,6 +51,7 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     assert counts["train_adapter"] == "120"
     # one generation job per cell (120 trained + 2 base models) and task (7)
     assert counts["merge_adapter"] == "120" and counts["generate_outputs"] == str(122 * 7)
+    assert counts["check_served_model"] == "120"  # is each served model the trained one
     # hub snapshots on the submit host: both models, the instruction-tuned judge, and all 7 eval sets
     assert counts["download_model"] == "3" and counts["download_eval"] == "7"
     assert elapsed < 20
@@ -103,7 +104,10 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
         plans[name] = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
     tasks = len(grid.tasks(_embedded()))
     cuda, cpu = plans["cuda"], plans["cpu"]
-    assert cuda["merge_adapter"] == 8 and "merge_adapter" not in cpu  # merge.keep is false in the embedded config
+    # every finetuned cell is merged: the 8 quantised ones to be served, and all 18 for the served-model
+    # check, which compares a LoRA request's outputs with the merged checkpoint's (maple.generate.check)
+    assert cuda["merge_adapter"] == cpu["merge_adapter"] == 18
+    assert cuda["check_served_model"] == cpu["check_served_model"] == 18
     assert cuda["generate_outputs"] == (8 + 2) * tasks and cpu["generate_outputs"] == 2 * tasks
     assert cuda["generate_group_outputs"] == cpu["generate_group_outputs"] == 4 * tasks
     assert cuda["judge_alpaca_eval"] == 10 and cuda["judge_group_alpaca_eval"] == 4
@@ -125,5 +129,7 @@ def test_paper_grid_in_multi_lora_mode_on_cuda_plans_644_engine_loads(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
     assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 82 * 7
-    assert counts["merge_adapter"] == 80 and counts["score_outputs"] == 122 * 7
+    # 80 quantised cells merged to be served; the 40 16-bit ones merged for the served-model check only
+    assert counts["merge_adapter"] == 120 and counts["check_served_model"] == 120
+    assert counts["score_outputs"] == 122 * 7
     assert counts["judge_alpaca_eval"] == 82 and counts["judge_group_alpaca_eval"] == 10

@@ -402,3 +402,30 @@ def test_fig3_fig6_data_are_the_plotted_values(full):
     high = d6[(d6["model"] == "tiny-llama") & (d6["axis"] == "rank") & (d6["x"] == 16) & (d6["level"] == "high")]
     assert len(high) == 1 and high["count"].item() > 0
     assert {L.resource_level(lang) for t in S.LANGS for lang in S.LANGS[t]} >= set(d6["level"])
+
+
+def test_served_model_check_flags_a_failing_cell_first_and_keeps_it(tmp_path):
+    """maple.generate.check's records: a cell whose served outputs equal its base model's is named at
+    the top of the report; both cells stay listed."""
+    import json
+
+    from maple.report.pipeline import write_report
+    from maple.report.served import TITLE, served_check_frame
+
+    files = []
+    for cell, passed, reason in (("m/alpaca/r8-b16", True, "ok"),
+                                 ("m/alpaca/r16-b16", False, "served outputs equal the base model's on all 8 sampled prompts")):
+        f = tmp_path / "checks" / f"{cell.replace('/', '_')}.json"
+        f.parent.mkdir(exist_ok=True)
+        f.write_text(json.dumps({"cell": cell, "mode": "multi_lora", "served_as": "unquantised base",
+                                 "task": "alpaca_eval", "sample": 8, "differs_from_base": 0 if not passed else 5,
+                                 "equals_merged": 8 if passed else 1, "recorded_prefix": 8, "passed": passed,
+                                 "reason": reason}))
+        files.append(str(f))
+    frame = served_check_frame(files)
+    assert list(frame["cell"]) == ["m/alpaca/r16-b16", "m/alpaca/r8-b16"]
+    assert frame.loc[0, "check"].startswith("FAILED: served outputs equal the base")
+    html = Path(write_report(str(tmp_path / "r.html"), str(tmp_path / "tables"), [], str(tmp_path / "bench"),
+                             str(tmp_path / "missing.json"), {}, served_checks=files)).read_text()
+    assert "1 of 2 cells FAILED: m/alpaca/r16-b16" in html and "m/alpaca/r8-b16" in html
+    assert html.index(TITLE.split(":")[0]) < html.index("Table 1")  # a failure comes first

@@ -77,6 +77,9 @@ def test_every_stage_produced_its_outputs(workflow_run):
         assert (adapter / "adapter_model.safetensors").exists()
         assert json.loads((adapter / "train.json").read_text())["steps"] == 4
         assert (workdir / "results" / "merged" / cell / "model.safetensors").exists()
+        # is the served model the trained one: recorded per cell (a failure is flagged, not fatal)
+        check = json.loads((workdir / "results" / "served_checks" / f"{cell}.json").read_text())
+        assert check["cell"] == cell and isinstance(check["passed"], bool) and check["sample"] > 0
     for cell in cells + ["tiny-llama/none/base", "tiny-mistral/none/base"]:
         for task in ("xnli", "xcopa", "xquad", "mlqa", "belebele", "xlsum", "alpaca_eval"):
             rows = json.loads((workdir / "results" / "scores" / cell / f"{task}.json").read_text())
@@ -84,6 +87,7 @@ def test_every_stage_produced_its_outputs(workflow_run):
     assert list((workdir / "logs" / "train_adapter").rglob("*.log"))
     assert list((workdir / "benchmarks" / "train_adapter").rglob("*.tsv"))
     assert (workdir / "results" / "report.html").stat().st_size > 10_000
+    assert "Served-model check" in (workdir / "results" / "report.html").read_text(encoding="utf-8")
     from maple.report.figure_names import STEMS
 
     assert len(list((workdir / "figures").glob("*.png"))) == 2 * len(STEMS)  # per protocol

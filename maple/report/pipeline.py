@@ -88,9 +88,10 @@ def comparison_blocks(comparisons_csv: str | None) -> list:
 
 def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmark_dir: str, missing_json: str,
                  config: dict, cost_dir: str | None = None, comparisons_csv: str | None = None,
-                 tidy_parquet: str | None = None) -> str:
+                 tidy_parquet: str | None = None, served_checks: list[str] | None = None) -> str:
     """The HTML report from the written tables, comparisons, figures, benchmark files and missing-cells
-    JSON (and, given the tidy table, the context-budget counts)."""
+    JSON (and, given the tidy table, the context-budget counts; given served_checks, the served-model
+    check, first when a cell failed it)."""
     from maple.report.cost import cost_tables, gpus_from_config
     from maple.report.html import render_report
 
@@ -104,6 +105,11 @@ def write_report(out_html: str, table_dir: str, figure_pngs: list[str], benchmar
         tables["Context budget: requests that lost shots, were truncated or could not fit (scored 0)"] = budget_table(
             pd.read_parquet(tidy_parquet)
         )
+    if served_checks is not None:
+        from maple.report.served import TITLE, served_check_blocks
+
+        blocks, failed = served_check_blocks(served_checks)
+        tables = {TITLE: blocks, **tables} if failed else {**tables, TITLE: blocks}
     cost = cost_tables(benchmark_dir, gpus_from_config(config), out_dir=cost_dir)
     missing = json.loads(Path(missing_json).read_text(encoding="utf-8")) if Path(missing_json).exists() else None
     return render_report(out_html, tables, figure_pngs, {"per stage": cost["per_stage"], "per cell": cost["per_cell"]},

@@ -1,0 +1,40 @@
+"""The report's served-model check (maple.generate.check): one row per finetuned cell; a cell whose
+served outputs look like its base model's is flagged here, and its scores stay in every table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+TITLE = "Served-model check: is the served model the trained one?"
+COLUMNS = ["cell", "mode", "served_as", "task", "sample", "differs_from_base", "equals_merged", "recorded_prefix",
+           "check"]
+NOTE = ("Per finetuned cell, a fixed sample of its recorded prompts decoded greedily for a few tokens by the base "
+        "model, by the cell as served and (multi_lora) by its merged checkpoint. differs_from_base: sampled prompts "
+        "whose served output differs from the base model's (0 = the adapter was not applied, as with a LoRA request "
+        "answered by the base); equals_merged: those where the LoRA-served output equals the merged checkpoint's; "
+        "recorded_prefix: those whose recorded output begins with the served short decode. A failing cell is "
+        "flagged, not dropped: its scores stay in the tables.")
+
+
+def served_check_frame(files: list[str]) -> pd.DataFrame:
+    rows = []
+    for f in files or []:
+        if not Path(f).exists():
+            continue
+        rec = json.loads(Path(f).read_text(encoding="utf-8"))
+        rows.append({**{k: rec.get(k) for k in COLUMNS[:-1]},
+                     "check": "ok" if rec.get("passed") else f"FAILED: {rec.get('reason')}"})
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.sort_values("cell").reset_index(drop=True) if not frame.empty else frame
+
+
+def served_check_blocks(files: list[str]) -> tuple[list, list[str]]:
+    """([(heading, note, frame)] for the HTML report, the failing cells); the heading names them."""
+    frame = served_check_frame(files)
+    failed = frame[frame["check"] != "ok"]["cell"].tolist() if not frame.empty else []
+    heading = (f"{len(failed)} of {len(frame)} cells FAILED: {', '.join(failed)}" if failed
+               else f"all {len(frame)} checked cells passed")
+    return [(heading, NOTE, frame)], failed

@@ -1,0 +1,18 @@
+"""Rule check_served_model: is one finetuned cell's served model the trained one (maple.generate.check)."""
+
+from maple import grid
+from maple.generate.check import check_cell
+from maple.rule_script import as_list, run
+from maple.score_cell import raw_records
+
+
+def main(smk):
+    cell = grid.parse_cell(smk.params.cell)
+    mode = smk.params.mode
+    task = next(iter(smk.params.settings["evaluation"]["tasks"]))
+    records = raw_records(cell.id, task, as_list(smk.input.raw), mode)
+    check_cell(cell.id, mode, smk.params.model, records, smk.params.settings, smk.output[0],
+               adapter_dir=smk.input.adapter, merged_dir=smk.input.merged)
+
+
+run(snakemake, main)  # noqa: F821
