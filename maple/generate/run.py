@@ -8,6 +8,7 @@ from pathlib import Path
 
 from maple import grid
 from maple.generate.backends import Adapter, generation_key, make_backend
+from maple.generate.order import in_cache_order
 from maple.io import atomic_dir, provenance, versions, write_jsonl, write_record
 from maple.tasks.budget import budget_counts
 
@@ -63,8 +64,8 @@ def _once_per_key(run, requests: list[dict], key) -> list:
 def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
     """Generate each distinct (prompt, limits) once; a request that could not fit (failed) gets ""."""
     live = [i for i, r in enumerate(requests) if not r.get("failed")]
-    texts = _once_per_key(lambda batch: backend.generate(batch, adapter), [requests[i] for i in live],
-                          lambda r: (r["prompt"], *generation_key(r)))
+    texts = _once_per_key(lambda batch: in_cache_order(lambda b: backend.generate(b, adapter), batch),
+                          [requests[i] for i in live], lambda r: (r["prompt"], *generation_key(r)))
     out = [""] * len(requests)
     for i, text in zip(live, texts):
         out[i] = text

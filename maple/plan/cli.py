@@ -5,7 +5,7 @@ One task x language (the form a check outside this repository calls):
       --task TASK --lang LANG --eval-rows FILE [--shot-rows FILE] [--protocol megaverse|reference]
 The whole config, from a folder of rows named {split}.{lang}.jsonl per task (../shared/data's layout):
   python -m maple.plan --configfile config/paper.yaml --model mistral-7b --tokenizer TOK --data-dir DIR
-      [--train-rows FILE ...] [--json-out FILE]
+      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE]
 The last stdout line is one JSON object. Bad input: one line on stderr, exit 2.
 """
 
@@ -40,10 +40,15 @@ def parse_args(argv):
     ap.add_argument("--protocol", default="megaverse", choices=["megaverse", "reference"])
     ap.add_argument("--data-dir", help="rows of every task: DIR/{task}/{split}.{lang}.jsonl")
     ap.add_argument("--train-rows", action="append", default=[], help="finetuning rows (instruction/input/output)")
+    ap.add_argument("--train-throughput", help="a benchmarks/train_throughput.py results file (JSON): its rows "
+                    "with impl maple replace the measured training rates in maple/plan/anchors.yaml")
+    ap.add_argument("--block-size", type=int, help="vLLM's KV block size (default: 16 on cuda, 128 on cpu)")
     ap.add_argument("--json-out")
     args = ap.parse_args(argv)
     if args.task is None and args.data_dir is None:
         raise PlanError("give --task with --lang and --eval-rows, or --data-dir for the whole config")
+    if args.block_size is not None and args.block_size < 1:
+        raise PlanError(f"--block-size: {args.block_size}; allowed: a positive number of tokens")
     if args.task is not None and (args.lang is None or args.eval_rows is None):
         raise PlanError("--task needs --lang and --eval-rows")
     return args
@@ -124,7 +129,8 @@ def main(argv=None) -> int:
         else:
             from maple.plan import grid_cost
 
-            result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows)
+            result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows,
+                                           args.train_throughput, args.block_size)
             grid_cost.print_plan(result, print_table, ROW_COLUMNS)
     except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency) as err:
         print(f"maple.plan: error: {err}", file=sys.stderr)
