@@ -22,3 +22,17 @@ def in_cache_order(run, requests: list[dict]) -> list:
     for i, result in zip(order, results):
         out[i] = result
     return out
+
+
+def sent(requests: list[dict]) -> list[dict]:
+    """The requests a job's engine receives for `requests`, in order, as generate_unique sends them:
+    failed ones dropped, each (prompt, limits) once, in cache order (what maple.plan counts)."""
+    from maple.generate.backends import generation_key
+
+    unique, seen = [], set()
+    for r in requests:
+        key = (r["prompt"], *generation_key(r))
+        if not r.get("failed") and key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return [unique[i] for i in cache_order([r["prompt"] for r in unique])]

@@ -78,8 +78,9 @@ def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -
     # job_params passes `loglikelihood` to multiple-choice tasks' jobs only: absent means off
     if settings["evaluation"].get("loglikelihood"):
         idx = [i for i, r in enumerate(requests) if r.get("choices") and not r.get("failed")]
-        scores = _once_per_key(lambda batch: backend.choice_logprobs(batch, adapter), [requests[i] for i in idx],
-                               lambda r: (r["prompt"], tuple(r["choices"])))
+        # one fixed send order whatever the caller's: the engine's batches, hence every float, are the same
+        scores = _once_per_key(lambda batch: in_cache_order(lambda b: backend.choice_logprobs(b, adapter), batch),
+                               [requests[i] for i in idx], lambda r: (r["prompt"], tuple(r["choices"])))
         for i, lp in zip(idx, scores):
             extras[i]["choice_logprobs"] = lp
     return extras

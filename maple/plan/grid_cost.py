@@ -116,24 +116,19 @@ def _cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bo
     sends them: failed ones dropped, identical (prompt, limits) once, in cache order), their tokens,
     those found cached, the first-sent prompt's uncached tokens and the median of the later ones',
     and uncached log-likelihood requests."""
-    from maple.generate.backends import continuation, generation_key
-    from maple.generate.order import cache_order
+    from maple.generate.backends import continuation
+    from maple.generate.order import sent
 
     for row, _ in job:
         row.update(unique_requests=0, prefill_tokens=0, prefill_tokens_after_cache=0, first_uncached=None,
                    later_uncached_median=None, loglik_requests=0, loglik_tokens=0)
     later = {}
-    unique, seen = [], set()
-    for row, r in job:
-        key = (r["prompt"], *generation_key(r))
-        if not r["failed"] and key not in seen:
-            seen.add(key)
-            unique.append((row, r))
+    row_of = {id(r): row for row, r in job}
+    requests = sent([r for _, r in job])
     tok = budget.tokenizer
-    order = cache_order([r["prompt"] for _, r in unique])
-    ids = [tok(unique[i][1]["prompt"])["input_ids"] for i in order]
-    for i, n_ids, hit in zip(order, ids, prefix_cache.cached_tokens(ids, block_size)):
-        row = unique[i][0]
+    ids = [tok(r["prompt"])["input_ids"] for r in requests]
+    for r, n_ids, hit in zip(requests, ids, prefix_cache.cached_tokens(ids, block_size)):
+        row = row_of[id(r)]
         row["unique_requests"] += 1
         row["prefill_tokens"] += len(n_ids)
         row["prefill_tokens_after_cache"] += len(n_ids) - hit
