@@ -97,3 +97,55 @@ def test_every_paper_prompt_fits_with_the_real_tokenizer():
     # the measured lengths of the issue: XL-Sum's 4 shots never fit 4096 with Thai or Tamil articles
     thai = next(r for r in rows if (r["task"], r["lang"]) == ("xlsum", "thai"))
     assert thai["fewer_shots"] == thai["requests"] and thai["truncated"] > 0
+
+
+@needs_mistral
+def test_missing_data_dir_is_an_error(tmp_path):
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+               "--data-dir", str(tmp_path / "nope"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--data-dir" in out.stderr
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_whole_config_plan_fields_and_cache(tmp_path):
+    """The grid plan's JSON: generation per cell and for the grid, training from measured rows (a
+    results file given), engine loads per mode; the cache saving is measured, not assumed."""
+    from maple import grid
+
+    results = tmp_path / "train.json"
+    results.write_text(json.dumps({"device": "X", "layers": 8, "rows": [
+        {"impl": "plain", "bits": 16, "rank": 8, "tokens_per_s": 1.0},
+        {"impl": "maple", "bits": 16, "rank": 8, "tokens_per_s": 40000.0},
+        {"impl": "maple", "bits": 4, "rank": 8, "tokens_per_s": 40000.0},
+        {"impl": "maple", "bits": 8, "rank": 8, "tokens_per_s": 40000.0}]}), encoding="utf-8")
+    train = sorted(str(p) for p in (SHARED / "alpaca_gpt4_demo").glob("*.jsonl"))
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--data-dir", str(SHARED),
+               *[a for f in train for a in ("--train-rows", f)], "--train-throughput", str(results))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    cell, full = result["generation_per_cell"], result["generation_grid"]
+    for g in (cell, full):
+        assert {"requests", "prefill_tokens", "prefill_tokens_after_cache", "decode_tokens_max", "gpu_hours_range"} <= set(g)
+        assert 0 < g["prefill_tokens_after_cache"] < g["prefill_tokens"]
+        low, high = g["gpu_hours_range"]
+        assert 0 < low < high
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    cells = [c for c in grid.eval_cells(cfg) if c.model == "mistral-7b"]
+    assert full["cells"] == len(cells) and full["requests"] == cell["requests"] * len(cells)
+    assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
+    assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
+    # identical prompts across protocols are one request: XNLI's two protocols share every prompt
+    xnli = [r for r in result["rows"] if r["task"] == "xnli" and r["lang"] == "de"]
+    assert [r["unique_requests"] for r in xnli] == [xnli[0]["requests"], 0]
+    assert cell["per_task"]["xnli"]["requests"] == 5010 * len(cfg["evaluation"]["tasks"]["xnli"]["languages"])
+    # shots are shared: XNLI keeps a small part of its prompt tokens, an XL-Sum article most of its own
+    per_task = cell["per_task"]
+    assert per_task["xnli"]["prefill_tokens_after_cache"] < 0.3 * per_task["xnli"]["prefill_tokens"]
+    assert per_task["xlsum"]["prefill_tokens_after_cache"] > 0.6 * per_task["xlsum"]["prefill_tokens"]
+    assert cell["decode_tokens_expected"] < cell["decode_tokens_max"]
+    # training from the results file: 40,000 tokens/s at 8 layers, scaled to Mistral-7B by FLOPs per token
+    training = result["training_grid"]
+    assert training["file"] == str(results) and training["gpu_hours"] > 0
+    rate = result["cells"][0]["train_tokens_per_s"]
+    assert rate == round(40000 * (8 * 202.4e6 + 131e6) / 7.11e9)
