@@ -121,7 +121,8 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
         {"impl": "maple", "bits": 8, "rank": 8, "tokens_per_s": 40000.0}]}), encoding="utf-8")
     train = sorted(str(p) for p in (SHARED / "alpaca_gpt4_demo").glob("*.jsonl"))
     out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--data-dir", str(SHARED),
-               *[a for f in train for a in ("--train-rows", f)], "--train-throughput", str(results))
+               *[a for f in train for a in ("--train-rows", f)], "--train-throughput", str(results),
+               "--markdown", str(tmp_path / "cost.md"))
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     cell, full = result["generation_per_cell"], result["generation_grid"]
@@ -149,3 +150,7 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert training["file"] == str(results) and training["gpu_hours"] > 0
     rate = result["cells"][0]["train_tokens_per_s"]
     assert rate == round(40000 * (8 * 202.4e6 + 131e6) / 7.11e9)
+    # the cost document is the plan's output: its command and figures, nothing else
+    doc = (tmp_path / "cost.md").read_text(encoding="utf-8")
+    assert "python -m maple.plan --configfile" in doc and f"{full['gpu_hours_range'][0]}-{full['gpu_hours_range'][1]}" in doc
+    assert f"{training['gpu_hours']} GPU-hours" in doc

@@ -5,7 +5,7 @@ One task x language (the form a check outside this repository calls):
       --task TASK --lang LANG --eval-rows FILE [--shot-rows FILE] [--protocol megaverse|reference]
 The whole config, from a folder of rows named {split}.{lang}.jsonl per task (../shared/data's layout):
   python -m maple.plan --configfile config/paper.yaml --model mistral-7b --tokenizer TOK --data-dir DIR
-      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE]
+      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE] [--markdown FILE]
 The last stdout line is one JSON object. Bad input: one line on stderr, exit 2.
 """
 
@@ -44,6 +44,7 @@ def parse_args(argv):
                     "with impl maple replace the measured training rates in maple/plan/anchors.yaml")
     ap.add_argument("--block-size", type=int, help="vLLM's KV block size (default: 16 on cuda, 128 on cpu)")
     ap.add_argument("--json-out")
+    ap.add_argument("--markdown", help="write the whole-config plan as Markdown (docs/cost.md)")
     args = ap.parse_args(argv)
     if args.task is None and args.data_dir is None:
         raise PlanError("give --task with --lang and --eval-rows, or --data-dir for the whole config")
@@ -141,5 +142,15 @@ def main(argv=None) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
         with atomic_file(args.json_out) as fh:
             json.dump(result, fh, indent=1, ensure_ascii=False)
+    if args.markdown and args.task is None:
+        import datetime
+        import shlex
+
+        from maple.io import atomic_file
+        from maple.plan.cost_doc import render
+
+        command = "python -m maple.plan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        with atomic_file(args.markdown) as fh:
+            fh.write(render(result, command, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")))
     print(json.dumps(result, ensure_ascii=False))
     return 0
