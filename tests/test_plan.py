@@ -45,6 +45,8 @@ def test_cli_exact_form(tmp_path):
     assert result["max_new_tokens"] == get_task("mlqa").max_new_tokens  # the spec's: the config sets none
     assert result["shots_min"] < result["shots_max"]  # long passages cost shots, short ones keep them
     assert result["prompt_tokens_max"] + result["max_new_tokens"] <= 4096
+    # one engine computes the 8 shots once: later prompts reuse them from the prefix cache
+    assert result["unique_requests"] == 9 and 0 < result["prefill_tokens_after_cache"] < result["prefill_tokens"]
 
 
 @needs_mistral

@@ -96,11 +96,18 @@ def one_task(args, cfg, budget) -> dict:
         spec.name, args.lang, args.protocol, eval_rows, shot_rows, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
         cfg["evaluation"].get("max_examples"),
     )
-    return {
+    from maple.plan import grid_cost, prefix_cache
+
+    result = {
         "task": spec.name, "lang": args.lang, "protocol": args.protocol, "model": args.model,
         "lang_in_config": args.lang in task_cfg.get("languages", []), **info,
         **core.summarise(requests, budget.max_model_len, info["max_new_tokens"]),
     }
+    # what one engine sent these requests computes (the whole-config plan does this per job)
+    block_size = args.block_size or prefix_cache.BLOCK_SIZE.get(cfg.get("device", "cuda"), 16)
+    grid_cost.cache_job([(result, r) for r in requests], budget, block_size,
+                         bool(cfg["evaluation"].get("loglikelihood")) and spec.choices is not None)
+    return {**result, "cache_block_size": block_size}
 
 
 ROW_COLUMNS = ("task", "lang", "protocol", "requests", "prompt_tokens_median", "prompt_tokens_max", "shots",

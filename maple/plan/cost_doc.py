@@ -56,6 +56,12 @@ def render(result: dict, command: str, date: str) -> str:
     ll = cell["loglikelihood"]
     lines += [
         "",
+        "- The cache count is vLLM's own rule (full blocks chained by hash, the last prompt token always "
+        "recomputed), simulated per job on the prompts maple sends; `tests/test_prefix_cache.py` checks it "
+        "against vLLM's `prefix_cache_hits` counter on real prompts with Mistral-7B's tokenizer (CPU engine).",
+        "- Each language's first prompt pays in full, every later one the median uncached rest measured on "
+        "the rows given (contiguous rows share passages as their split does; rows drawn at random share "
+        "fewer, which makes the figure an upper bound).",
         f"- Expected new tokens: {cell['decode_expected_basis']}.",
         f"- Log-likelihood requests (`evaluation.loglikelihood`: {str(ll['enabled']).lower()}): {_n(ll['requests'])} "
         f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",

@@ -93,7 +93,7 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
                        "expected_new_tokens_mean": expected_new_tokens(spec, eval_rows, info["max_new_tokens"], budget)}
                 out.append(row)
                 job += [(row, r) for r in requests]
-        _cache_job(job, budget, block_size, loglik and spec.choices is not None)
+        cache_job(job, budget, block_size, loglik and spec.choices is not None)
     return out
 
 
@@ -111,7 +111,7 @@ def expected_new_tokens(spec, rows: list[dict], max_new_tokens: int, budget) -> 
     return round(statistics.mean(counts), 1) if counts else None
 
 
-def _cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bool) -> None:
+def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bool) -> None:
     """Adds to each row what one engine computes for the job: its unique prompts (as generate_unique
     sends them: failed ones dropped, identical (prompt, limits) once, in cache order), their tokens,
     those found cached, the first-sent prompt's uncached tokens and the median of the later ones',
