@@ -130,12 +130,24 @@ def serving_mode(config: dict, cell: Cell) -> str:
     return mode
 
 
+def group_rank(config: dict, cell: Cell) -> int:
+    """The rank naming the multi_lora group that serves `cell`. On CUDA each rank is its own group:
+    vLLM runs every adapter of an engine at its max_lora_rank, so a rank-8 adapter beside rank-128
+    ones would pay for rank 128. On CPU (tiny models) one group per model, named by its largest rank:
+    an engine load costs more than the padding, and zero-padded LoRA weights change no output
+    (tests/test_generate.py)."""
+    if config["device"] == "cuda":
+        return cell.rank
+    return max(c.rank for c in training_cells(config) if c.model == cell.model and lora_servable(config, c))
+
+
 def generation_groups(config: dict) -> dict[str, list[Cell]]:
-    """multi_lora mode serves one base per job: the cells it serves by LoRA, grouped by model and rank."""
+    """multi_lora mode serves one base per job: the cells it serves by LoRA, grouped by model and
+    group_rank (rank on CUDA; one group per model on CPU)."""
     groups: dict[str, list[Cell]] = {}
     for cell in training_cells(config):
         if lora_servable(config, cell):
-            groups.setdefault(group_id(cell), []).append(cell)
+            groups.setdefault(group_id(cell, group_rank(config, cell)), []).append(cell)
     return groups
 
 
@@ -148,8 +160,8 @@ def per_cell_generation_constraint(config: dict) -> str:
     return "|".join(re.escape(i) for i in own) or r"(?!)"  # (?!) matches nothing
 
 
-def group_id(cell: Cell) -> str:
-    return f"{cell.model}/lora-r{cell.rank}"
+def group_id(cell: Cell, rank: int | None = None) -> str:
+    return f"{cell.model}/lora-r{cell.rank if rank is None else rank}"
 
 
 def resources(config: dict, rule: str) -> dict:

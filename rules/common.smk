@@ -102,7 +102,7 @@ def group_cells(wildcards):
 def raw_output(cell, task):
     """The file or multi_lora group directory holding one cell's raw generations of one task."""
     if serving_mode(cell) == "multi_lora" and not cell.is_base:
-        return paths.group_outputs_dir(cell.model, cell.rank, task)
+        return paths.group_outputs_dir(cell.model, grid.group_rank(config, cell), task)
     return paths.outputs_file(cell, task)
 
 
@@ -111,7 +111,9 @@ def judge_inputs(wildcards):
         return []
     cell = grid.parse_cell(wildcards.cell)
     if serving_mode(cell) == "multi_lora" and not cell.is_base:
-        return paths.fill(paths.GROUP_JUDGEMENTS, model=cell.model, rank=cell.rank)
+        return paths.fill(
+            paths.GROUP_JUDGEMENTS, model=cell.model, rank=grid.group_rank(config, cell)
+        )
     return paths.fill(paths.JUDGEMENTS, cell=wildcards.cell)
 
 

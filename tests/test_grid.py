@@ -90,7 +90,8 @@ def test_multi_lora_on_cuda_routes_quantised_cells_to_merged_mode():
 
 def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_path):
     """The embedded grid (18 cells, 8 at 4/8 bits, 2 models x 2 ranks) planned for CUDA: quantised
-    cells get a merge and a per-cell generation and judging job, 16-bit cells stay in rank groups."""
+    cells get a merge and a per-cell generation and judging job, 16-bit cells stay in rank groups.
+    On CPU every trained cell is served by LoRA from one group per model."""
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     (tmp_path / "cuda.yaml").write_text(re.sub(r"(?m)^device: cpu.*$", "device: cuda", text), encoding="utf-8")
     plans = {}
@@ -109,7 +110,8 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     assert cuda["merge_adapter"] == cpu["merge_adapter"] == 18
     assert cuda["check_served_model"] == cpu["check_served_model"] == 18
     assert cuda["generate_outputs"] == (8 + 2) * tasks and cpu["generate_outputs"] == 2 * tasks
-    assert cuda["generate_group_outputs"] == cpu["generate_group_outputs"] == 4 * tasks
+    # CUDA: a group per (model, rank); CPU: one per model (an engine load costs more than rank padding)
+    assert cuda["generate_group_outputs"] == 4 * tasks and cpu["generate_group_outputs"] == 2 * tasks
     assert cuda["judge_alpaca_eval"] == 10 and cuda["judge_group_alpaca_eval"] == 4
     assert cuda["score_outputs"] == cpu["score_outputs"] == 20 * tasks
 

@@ -45,6 +45,8 @@ def test_cli_exact_form(tmp_path):
     assert result["max_new_tokens"] == get_task("mlqa").max_new_tokens  # the spec's: the config sets none
     assert result["shots_min"] < result["shots_max"]  # long passages cost shots, short ones keep them
     assert result["prompt_tokens_max"] + result["max_new_tokens"] <= 4096
+    # one engine computes the 8 shots once: later prompts reuse them from the prefix cache
+    assert result["unique_requests"] == 9 and 0 < result["prefill_tokens_after_cache"] < result["prefill_tokens"]
 
 
 @needs_mistral
@@ -119,3 +121,64 @@ def test_measured_train_rates_scale_the_full_depth_row_by_the_cells(tmp_path):
     rates = measured_train_rates({**a, "train_measured": spec}, "llama-2-7b", root=tmp_path)
     assert rates == {4: {8: 10000.0, 128: 7500.0}, 16: {8: 12500.0}}
     assert measured_train_rates({**a, "train_measured": spec}, "mistral-7b", root=tmp_path) is None
+
+
+@needs_mistral
+def test_missing_data_dir_is_an_error(tmp_path):
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+               "--data-dir", str(tmp_path / "nope"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--data-dir" in out.stderr
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_whole_config_plan_fields_and_cache(tmp_path):
+    """The grid plan's JSON: generation per cell and for the grid, training from measured rows (a
+    results file given), engine loads per mode; the cache saving is measured, not assumed."""
+    from maple import grid
+
+    results = tmp_path / "train.json"
+    results.write_text(json.dumps({"device": "X", "layers": 8, "rows": [
+        {"impl": "plain", "bits": 16, "rank": 8, "tokens_per_s": 1.0},
+        {"impl": "maple", "bits": 16, "rank": 8, "tokens_per_s": 40000.0},
+        {"impl": "maple", "bits": 4, "rank": 8, "tokens_per_s": 40000.0},
+        {"impl": "maple", "bits": 8, "rank": 8, "tokens_per_s": 40000.0}]}), encoding="utf-8")
+    train = sorted(str(p) for p in (SHARED / "alpaca_gpt4_demo").glob("*.jsonl"))
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--data-dir", str(SHARED),
+               *[a for f in train for a in ("--train-rows", f)], "--train-throughput", str(results),
+               "--markdown", str(tmp_path / "cost.md"))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    cell, full = result["generation_per_cell"], result["generation_grid"]
+    for g in (cell, full):
+        assert {"requests", "prefill_tokens", "prefill_tokens_after_cache", "decode_tokens_max", "gpu_hours_range"} <= set(g)
+        assert 0 < g["prefill_tokens_after_cache"] < g["prefill_tokens"]
+        low, high = g["gpu_hours_range"]
+        assert 0 < low < high
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    cells = [c for c in grid.eval_cells(cfg) if c.model == "mistral-7b"]
+    assert full["cells"] == len(cells) and full["requests"] == cell["requests"] * len(cells)
+    assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
+    assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
+    # a request is counted once per distinct (prompt, decoding limits): XNLI's two protocols no longer
+    # share one (megaverse decodes MEGAVERSE's prompt to its first newline, reference stops elsewhere)
+    xnli = [r for r in result["rows"] if r["task"] == "xnli" and r["lang"] == "de"]
+    assert [r["unique_requests"] for r in xnli] == [r["requests"] for r in xnli]
+    assert all(r["unique_requests"] <= r["requests"] for r in result["rows"])
+    assert cell["per_task"]["xnli"]["requests"] == 5010 * len(cfg["evaluation"]["tasks"]["xnli"]["languages"])
+    # shots are shared: XNLI keeps a small part of its prompt tokens, an XL-Sum article most of its own
+    per_task = cell["per_task"]
+    assert per_task["xnli"]["prefill_tokens_after_cache"] < 0.3 * per_task["xnli"]["prefill_tokens"]
+    # XL-Sum's two protocols send the same article prompt with different decoding limits (two requests,
+    # the second one cached): an article is paid once, so about half of XL-Sum's tokens are kept
+    assert per_task["xlsum"]["prefill_tokens_after_cache"] > 0.35 * per_task["xlsum"]["prefill_tokens"]
+    assert cell["decode_tokens_expected"] < cell["decode_tokens_max"]
+    # training from the results file: 40,000 tokens/s at 8 layers, scaled to Mistral-7B by FLOPs per token
+    training = result["training_grid"]
+    assert training["file"] == str(results) and training["gpu_hours"] > 0
+    rate = result["cells"][0]["train_tokens_per_s"]
+    assert rate == round(40000 * (8 * 202.4e6 + 131e6) / 7.11e9)
+    # the cost document is the plan's output: its command and figures, nothing else
+    doc = (tmp_path / "cost.md").read_text(encoding="utf-8")
+    assert "python -m maple.plan --configfile" in doc and f"{full['gpu_hours_range'][0]}-{full['gpu_hours_range'][1]}" in doc
+    assert f"{training['gpu_hours']} GPU-hours" in doc

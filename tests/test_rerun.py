@@ -23,7 +23,7 @@ EVAL_CELLS = 20  # 18 trained cells + 2 base models
 # what follows any rescoring: every cell's lm-eval export, the aggregates, tables, each figure per protocol
 REPORT_JOBS = {"export_lm_eval": EVAL_CELLS, "aggregate_scores": 1, "bootstrap_scores": 1, "make_tables": 1,
                "plot_figure": 2 * len(STEMS), "render_report": 1}
-GROUPS = 4  # multi_lora: (model, rank) pairs
+GROUPS = 2  # multi_lora on CPU: one group per model (maple.grid.group_rank)
 
 
 def _snakemake(workdir: Path, config: dict, *args) -> str:

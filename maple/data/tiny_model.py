@@ -152,3 +152,16 @@ def build_tiny_model(out_dir: str, build: dict, text_roots: list[str], seed: int
         }
         write_record(Path(tmp) / "maple_build.json", record)
     return record
+
+
+def build_tokenizer_twin(out_dir: str, tokenizer, hidden_size: int = 256, layers: int = 2, max_positions: int = 4096,
+                         seed: int = 0) -> None:
+    """A random tiny Mistral-architecture model with `tokenizer` (e.g. Mistral-7B's 32k SentencePiece
+    vocabulary) and a 7B's context: prompts tokenise, fit and share cache blocks exactly as the 7B's
+    would, at a cost a CPU engine bears. Its outputs are noise; only their equality is tested."""
+    model = build_model("mistral", tokenizer, hidden_size, layers, 4, 2, seed)  # head_dim 64: vLLM CPU kernels
+    model.config.max_position_embeddings = max_positions
+    tokenizer.model_max_length = max_positions
+    with atomic_dir(out_dir) as tmp:
+        tokenizer.save_pretrained(tmp)
+        model.save_pretrained(tmp, safe_serialization=True)

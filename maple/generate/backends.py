@@ -63,7 +63,7 @@ class VllmBackend:
     name = "vllm"
 
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
-                 trust_remote_code=False, revision=None):
+                 trust_remote_code=False, revision=None, prefix_caching=True, log_stats=False):
         vllm_environment()
         from maple.deps import require
 
@@ -90,10 +90,23 @@ class VllmBackend:
             enforce_eager=device == "cpu",
             seed=seed,
             max_model_len=max_model_len,
-            enable_prefix_caching=True,  # the few-shot prefixes repeat across a task's prompts
+            enable_prefix_caching=prefix_caching,  # the few-shot prefixes repeat across a task's prompts
+            disable_log_stats=not log_stats,  # stats on: prefix_cache_counters() reads vLLM's own counters
             trust_remote_code=trust_remote_code,
             **kwargs,
         )
+
+    def prefix_cache_counters(self) -> dict:
+        """vLLM's own prefix-cache counters (prompt tokens looked up, tokens found), with log_stats on."""
+        names = {"vllm:prefix_cache_queries": "queries", "vllm:prefix_cache_hits": "hits"}
+        out = {"queries": 0, "hits": 0}
+        for metric in self.llm.get_metrics():
+            if metric.name in names:
+                out[names[metric.name]] += int(metric.value)
+        return out
+
+    def block_size(self) -> int:
+        return int(self.llm.llm_engine.vllm_config.cache_config.block_size)
 
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
         from vllm import SamplingParams, TokensPrompt
@@ -148,7 +161,9 @@ class VllmBackend:
                 continuation_ids = tokenizer(continuation(r["prompt"], choice), add_special_tokens=False)["input_ids"]
                 prompts.append(TokensPrompt(prompt_token_ids=context + continuation_ids))
                 spans.append(len(continuation_ids))
-        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        # never read the prefix cache for prompt logprobs (vLLM's default, set here so it cannot change):
+        # cached prompt_logprobs were once wrong and order-dependent (vllm-project/vllm#13409, PR 23399)
+        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, skip_reading_prefix_cache=True)
         lora = adapter.lora_request() if adapter else None
         outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=False)
         scores = []

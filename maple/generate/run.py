@@ -8,6 +8,7 @@ from pathlib import Path
 
 from maple import grid
 from maple.generate.backends import Adapter, generation_key, make_backend
+from maple.generate.order import in_cache_order
 from maple.io import atomic_dir, provenance, versions, write_jsonl, write_record
 from maple.tasks.budget import budget_counts
 
@@ -76,7 +77,8 @@ def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
     Greedy outputs cut at a stop before their scored part was settled are generated again without
     stops, so they equal what decoding to the full budget gives (maple.tasks.specs, MEGAVERSE_FIRST_LINE_STOP)."""
     def run(batch):
-        return _once_per_key(lambda b: backend.generate(b, adapter), batch, lambda r: (r["prompt"], *generation_key(r)))
+        return _once_per_key(lambda b: in_cache_order(lambda bb: backend.generate(bb, adapter), b), batch,
+                             lambda r: (r["prompt"], *generation_key(r)))
 
     live = [i for i, r in enumerate(requests) if not r.get("failed")]
     texts = run([requests[i] for i in live])
@@ -98,8 +100,9 @@ def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -
     # job_params passes `loglikelihood` to multiple-choice tasks' jobs only: absent means off
     if settings["evaluation"].get("loglikelihood"):
         idx = [i for i, r in enumerate(requests) if r.get("choices") and not r.get("failed")]
-        scores = _once_per_key(lambda batch: backend.choice_logprobs(batch, adapter), [requests[i] for i in idx],
-                               lambda r: (r["prompt"], tuple(r["choices"])))
+        # one fixed send order whatever the caller's: the engine's batches, hence every float, are the same
+        scores = _once_per_key(lambda batch: in_cache_order(lambda b: backend.choice_logprobs(b, adapter), batch),
+                               [requests[i] for i in idx], lambda r: (r["prompt"], tuple(r["choices"])))
         for i, lp in zip(idx, scores):
             extras[i]["choice_logprobs"] = lp
     return extras

@@ -5,7 +5,7 @@ One task x language (the form a check outside this repository calls):
       --task TASK --lang LANG --eval-rows FILE [--shot-rows FILE] [--protocol megaverse|reference]
 The whole config, from a folder of rows named {split}.{lang}.jsonl per task (../shared/data's layout):
   python -m maple.plan --configfile config/paper.yaml --model mistral-7b --tokenizer TOK --data-dir DIR
-      [--train-rows FILE ...] [--json-out FILE]
+      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE] [--markdown FILE]
 The last stdout line is one JSON object. Bad input: one line on stderr, exit 2.
 """
 
@@ -40,10 +40,16 @@ def parse_args(argv):
     ap.add_argument("--protocol", default="megaverse", choices=["megaverse", "reference"])
     ap.add_argument("--data-dir", help="rows of every task: DIR/{task}/{split}.{lang}.jsonl")
     ap.add_argument("--train-rows", action="append", default=[], help="finetuning rows (instruction/input/output)")
+    ap.add_argument("--train-throughput", help="a benchmarks/train_throughput.py results file (JSON): its rows "
+                    "with impl maple replace the measured training rates in maple/plan/anchors.yaml")
+    ap.add_argument("--block-size", type=int, help="vLLM's KV block size (default: 16 on cuda, 128 on cpu)")
     ap.add_argument("--json-out")
+    ap.add_argument("--markdown", help="write the whole-config plan as Markdown (docs/cost.md)")
     args = ap.parse_args(argv)
     if args.task is None and args.data_dir is None:
         raise PlanError("give --task with --lang and --eval-rows, or --data-dir for the whole config")
+    if args.block_size is not None and args.block_size < 1:
+        raise PlanError(f"--block-size: {args.block_size}; allowed: a positive number of tokens")
     if args.task is not None and (args.lang is None or args.eval_rows is None):
         raise PlanError("--task needs --lang and --eval-rows")
     return args
@@ -90,11 +96,18 @@ def one_task(args, cfg, budget) -> dict:
         spec.name, args.lang, args.protocol, eval_rows, shot_rows, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
         cfg["evaluation"].get("max_examples"),
     )
-    return {
+    from maple.plan import grid_cost, prefix_cache
+
+    result = {
         "task": spec.name, "lang": args.lang, "protocol": args.protocol, "model": args.model,
         "lang_in_config": args.lang in task_cfg.get("languages", []), **info,
         **core.summarise(requests, budget.max_model_len, info["max_new_tokens"]),
     }
+    # what one engine sent these requests computes (the whole-config plan does this per job)
+    block_size = args.block_size or prefix_cache.BLOCK_SIZE.get(cfg.get("device", "cuda"), 16)
+    grid_cost.cache_job([(result, r) for r in requests], budget, block_size,
+                         bool(cfg["evaluation"].get("loglikelihood")) and spec.choices is not None)
+    return {**result, "cache_block_size": block_size}
 
 
 ROW_COLUMNS = ("task", "lang", "protocol", "requests", "prompt_tokens_median", "prompt_tokens_max", "shots",
@@ -124,7 +137,8 @@ def main(argv=None) -> int:
         else:
             from maple.plan import grid_cost
 
-            result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows)
+            result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows,
+                                           args.train_throughput, args.block_size)
             grid_cost.print_plan(result, print_table, ROW_COLUMNS)
     except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency) as err:
         print(f"maple.plan: error: {err}", file=sys.stderr)
@@ -135,5 +149,15 @@ def main(argv=None) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
         with atomic_file(args.json_out) as fh:
             json.dump(result, fh, indent=1, ensure_ascii=False)
+    if args.markdown and args.task is None:
+        import datetime
+        import shlex
+
+        from maple.io import atomic_file
+        from maple.plan.cost_doc import render
+
+        command = "python -m maple.plan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        with atomic_file(args.markdown) as fh:
+            fh.write(render(result, command, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")))
     print(json.dumps(result, ensure_ascii=False))
     return 0

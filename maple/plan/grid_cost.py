@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from maple.plan import core
+from maple.plan import core, prefix_cache
+
+REPO = Path(__file__).resolve().parents[2]
 
 ANCHORS = Path(__file__).with_name("anchors.yaml")
 
@@ -20,7 +22,187 @@ def anchors() -> dict:
     return yaml.safe_load(ANCHORS.read_text(encoding="utf-8"))
 
 
-REPO = Path(__file__).resolve().parents[2]
+def find_rows(data_dir: str, task: str, names: list[str]) -> str | None:
+    for name in names:
+        path = os.path.join(data_dir, task, f"{name}.jsonl")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def file_languages(data_dir: str, task: str) -> list[str]:
+    """Languages that have rows under data_dir/task ({split}.{lang}.jsonl or {split}.{lang}.{lang}.jsonl)."""
+    langs = []
+    for path in sorted(glob.glob(os.path.join(data_dir, task, "*.jsonl"))):
+        parts = os.path.basename(path)[: -len(".jsonl")].split(".")
+        if len(parts) == 3 and parts[1] == parts[2]:
+            parts = parts[:2]
+        if len(parts) == 2 and parts[1] not in langs and parts[1] != "eval":
+            langs.append(parts[1])
+    return langs
+
+
+def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool = True,
+              block_size: int = prefix_cache.BLOCK_SIZE["cuda"]) -> list[dict]:
+    """One plan row per task x language x protocol with rows under data_dir: the config's languages,
+    and (data_languages) any other language the folder has rows for, with the config's request shapes.
+    A protocol whose own split has no file uses the language's other file as a stand-in (marked).
+    Each task's requests are one job: deduplicated and sent in order as maple.generate.run does, to
+    one engine whose prefix cache (`block_size`) each row's `prefill_tokens_after_cache` counts."""
+    from maple.tasks import get_task
+
+    if not os.path.isdir(data_dir):
+        raise core.TaskDataError(f"--data-dir: {data_dir} is not a directory; allowed: a folder of "
+                                 "{task}/{split}.{lang}.jsonl rows (../shared/data's layout)")
+    loglik = bool(cfg["evaluation"].get("loglikelihood"))
+    out = []
+    for task, task_cfg in cfg["evaluation"]["tasks"].items():
+        spec = get_task(task)
+        langs = list(task_cfg["languages"])
+        if data_languages:
+            langs += [lang for lang in file_languages(data_dir, task) if lang not in langs]
+        job = []  # (row, request) in the order the task's job builds them
+        for lang in langs:
+            for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
+                proto = spec.protocol(protocol)
+                eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+                config = (proto.config or spec.data_for(lang).config).format(lang=lang)
+                eval_file = find_rows(data_dir, task, [f"{eval_split}.{lang}", f"{eval_split}.{lang}.{lang}",
+                                                       f"sample.{lang}", f"{config}.{eval_split}"])
+                stand_in = False
+                if eval_file is None:
+                    others = sorted(glob.glob(os.path.join(data_dir, task, f"*.{lang}.jsonl")) +
+                                    glob.glob(os.path.join(data_dir, task, f"*.{lang}.{lang}.jsonl")))
+                    if not others:
+                        continue
+                    eval_file, stand_in = others[-1], True
+                shot_file = None
+                if shot_split and not proto.shot_data:
+                    shot_file = find_rows(data_dir, task, [f"{shot_split}.{lang}", f"{shot_split}.{lang}.{lang}"])
+                    shot_file = None if shot_file == eval_file else shot_file
+                eval_rows = core.read_rows(eval_file, task)
+                requests, info = core.plan_requests(
+                    task, lang, protocol, eval_rows, core.read_rows(shot_file, task)
+                    if shot_file else None, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
+                )
+                notes = [n for n, on in (("rows from another split", stand_in),
+                                         ("shots from the evaluated rows", "stand-in" in info["shot_source"]),
+                                         ("language not in config", lang not in task_cfg["languages"])) if on]
+                row = {"task": task, "lang": lang, "protocol": protocol, "eval_rows": eval_file,
+                       "notes": "; ".join(notes),
+                       "eval_rows_stand_in": stand_in, "lang_in_config": lang in task_cfg["languages"], **info,
+                       **core.summarise(requests, budget.max_model_len, info["max_new_tokens"]),
+                       "expected_new_tokens_mean": expected_new_tokens(spec, eval_rows, info["max_new_tokens"], budget)}
+                out.append(row)
+                job += [(row, r) for r in requests]
+        cache_job(job, budget, block_size, loglik and spec.choices is not None)
+    return out
+
+
+def expected_new_tokens(spec, rows: list[dict], max_new_tokens: int, budget) -> float | None:
+    """Mean new tokens of an output that answers as the shots do: the gold answer's text (the task's
+    shot target, else the first gold text) and the stop string, at most max_new_tokens."""
+    stop = spec.stop[0] if spec.stop else ""
+    counts = []
+    for row in rows:
+        try:
+            text = spec.target(row) if spec.target else spec.gold(row)[0]
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
+        counts.append(min(max_new_tokens, budget.count_bare(spec.target_delimiter + str(text) + stop)))
+    return round(statistics.mean(counts), 1) if counts else None
+
+
+def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bool) -> None:
+    """Adds to each row what one engine computes for the job: its unique prompts (as generate_unique
+    sends them: failed ones dropped, identical (prompt, limits) once, in cache order), their tokens,
+    those found cached, the first-sent prompt's uncached tokens and the median of the later ones',
+    and uncached log-likelihood requests."""
+    from maple.generate.backends import continuation
+    from maple.generate.order import sent
+
+    for row, _ in job:
+        row.update(unique_requests=0, prefill_tokens=0, prefill_tokens_after_cache=0, first_uncached=None,
+                   later_uncached_median=None, loglik_requests=0, loglik_tokens=0)
+    later = {}
+    row_of = {id(r): row for row, r in job}
+    requests = sent([r for _, r in job])
+    tok = budget.tokenizer
+    ids = [tok(r["prompt"])["input_ids"] for r in requests]
+    for r, n_ids, hit in zip(requests, ids, prefix_cache.cached_tokens(ids, block_size)):
+        row = row_of[id(r)]
+        row["unique_requests"] += 1
+        row["prefill_tokens"] += len(n_ids)
+        row["prefill_tokens_after_cache"] += len(n_ids) - hit
+        if row["first_uncached"] is None:
+            row["first_uncached"] = len(n_ids) - hit
+        else:
+            later.setdefault(id(row), (row, []))[1].append(len(n_ids) - hit)
+    for row, values in later.values():
+        # the median: a few rows of a small sample draw other shots (shots from the evaluated rows
+        # minus the row) and would weigh as much as at the paper's thousands of rows
+        row["later_uncached_median"] = statistics.median(values)
+    if loglik:  # prompt logprobs skip vLLM's prefix cache: every token is computed
+        seen = set()
+        for row, r in job:
+            if r["failed"] or (r["prompt"], tuple(r["choices"])) in seen:
+                continue
+            seen.add((r["prompt"], tuple(r["choices"])))
+            context = len(tok(r["prompt"])["input_ids"])
+            for choice in r["choices"]:
+                row["loglik_requests"] += 1
+                row["loglik_tokens"] += context + budget.count_bare(continuation(r["prompt"], choice))
+
+
+def train_tokens_per_example(budget, prompt_cfg: dict, files: list[str]) -> tuple[float | None, int]:
+    from maple.data.tokenise import tokenise_example
+
+    tokenizer = budget.tokenizer
+    if tokenizer.eos_token_id is None:
+        return None, 0
+    lengths = []
+    for path in files:
+        for row in core.read_rows(path, "--train-rows"):
+            if "instruction" in row and "output" in row:
+                lengths.append(len(tokenise_example(row, tokenizer, prompt_cfg)["input_ids"]))
+    return (statistics.mean(lengths) if lengths else None), len(lengths)
+
+
+def _log_linear(by_rank: dict, rank: int) -> float:
+    """tokens/s at `rank`, log-linear between the lowest and highest measured ranks."""
+    lo, hi = min(by_rank), max(by_rank)
+    if lo == hi:
+        return by_rank[lo]
+    r = min(max(rank, lo), hi)
+    t = math.log(r / lo) / math.log(hi / lo)
+    return by_rank[lo] * (by_rank[hi] / by_rank[lo]) ** t
+
+
+def training_anchor(a: dict, results_file: str | None) -> dict:
+    """Measured training rows (bits -> rank -> tokens/s at a measured depth) and their source: the
+    copy in anchors.yaml, or a benchmarks/train_throughput.py results file (rows with impl maple)."""
+    t = dict(a["training"])
+    if results_file:
+        import json
+
+        try:
+            with open(results_file, encoding="utf-8") as fh:
+                data = json.load(fh)
+            rows = [r for r in data["rows"] if r.get("impl") == "maple" and r.get("tokens_per_s")]
+            table = {}
+            for r in rows:
+                table.setdefault(int(r["bits"]), {})[int(r["rank"])] = float(r["tokens_per_s"])
+            layers = int(data["layers"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise core.TaskDataError(f"--train-throughput: {results_file}: not a train_throughput results "
+                                     f"file (layers, rows of impl/bits/rank/tokens_per_s): {err}") from None
+        if not table:
+            raise core.TaskDataError(f"--train-throughput: {results_file} has no rows with impl maple")
+        # the benchmark's layers have Llama-2-7B's shape: 202.4e6 parameters each, plus lm_head
+        t.update(tokens_per_s=table, layers_measured=layers, params_measured=layers * 202.4e6 + 131e6,
+                 file=results_file, commit=(data.get("provenance") or {}).get("commit", data.get("commit")),
+                 source=f"{results_file} (rows impl=maple, {layers} layers, device {data.get('device')})")
+    return t
 
 
 def measured_train_rates(a: dict, model: str, root: Path = REPO) -> dict | None:
@@ -49,103 +231,93 @@ def measured_train_rates(a: dict, model: str, root: Path = REPO) -> dict | None:
     return rates
 
 
-def find_rows(data_dir: str, task: str, names: list[str]) -> str | None:
-    for name in names:
-        path = os.path.join(data_dir, task, f"{name}.jsonl")
-        if os.path.isfile(path):
-            return path
-    return None
+def train_rate(t: dict, family: str, bits: int, rank: int) -> float:
+    """Full-model tokens/s at (bits, rank): the measured rows, log-linear in rank, scaled by FLOPs
+    per token from the measured depth to the whole model; a missing rank takes 16-bit's ratio."""
+    table = {int(b): {int(r): float(v) for r, v in ranks.items()} for b, ranks in t["tokens_per_s"].items()}
+    by_rank = dict(table[int(bits)])
+    ref = table.get(16, {})
+    for r, v in ref.items():
+        if r not in by_rank and by_rank and min(by_rank) in ref:
+            base = min(by_rank)
+            by_rank[r] = by_rank[base] * v / ref[base]
+    return _log_linear(by_rank, rank) * float(t["params_measured"]) / float(t["params_full"][family])
 
 
-def file_languages(data_dir: str, task: str) -> list[str]:
-    """Languages that have rows under data_dir/task ({split}.{lang}.jsonl or {split}.{lang}.{lang}.jsonl)."""
-    langs = []
-    for path in sorted(glob.glob(os.path.join(data_dir, task, "*.jsonl"))):
-        parts = os.path.basename(path)[: -len(".jsonl")].split(".")
-        if len(parts) == 3 and parts[1] == parts[2]:
-            parts = parts[:2]
-        if len(parts) == 2 and parts[1] not in langs and parts[1] != "eval":
-            langs.append(parts[1])
-    return langs
+def _per_protocol(rows: list[dict]) -> dict:
+    """(task, protocol) -> means over the measured config languages of what one request costs."""
+    out, counted = {}, {}
+    for r in rows:
+        if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]:
+            c = counted.setdefault((r["task"], r["protocol"]), [0, 0])
+            c[0] += r["unique_requests"]
+            c[1] += r["requests"] - r["failed"]
+            if r["unique_requests"]:
+                out.setdefault((r["task"], r["protocol"]), []).append(r)
+    stats = {key: {"unique_fraction": 0.0} for key, (u, n) in counted.items() if n and not u}
+    for key, rs in out.items():
+        n = [r["unique_requests"] for r in rs]
+        stats[key] = {
+            "prompt": statistics.mean(r["prefill_tokens"] / k for r, k in zip(rs, n)),
+            "first": statistics.mean(r["first_uncached"] for r in rs),
+            # every later request of the language: what it adds beyond the cached prefix
+            "steady": statistics.mean(r["first_uncached"] if r["later_uncached_median"] is None
+                                      else r["later_uncached_median"] for r in rs),
+            "expected_new": statistics.mean(r["expected_new_tokens_mean"] for r in rs
+                                            if r["expected_new_tokens_mean"] is not None)
+            if any(r["expected_new_tokens_mean"] is not None for r in rs) else None,
+            "loglik_requests": statistics.mean(r["loglik_requests"] / k for r, k in zip(rs, n)),
+            "loglik_tokens": statistics.mean(r["loglik_tokens"] / k for r, k in zip(rs, n)),
+            "max_new": rs[0]["max_new_tokens"],
+            "languages_measured": len(rs),
+            # requests not generated again: identical to an earlier protocol's in the same job
+            "unique_fraction": counted[key][0] / counted[key][1],
+        }
+    return stats
 
 
-def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool = True) -> list[dict]:
-    """One plan row per task x language x protocol with rows under data_dir: the config's languages,
-    and (data_languages) any other language the folder has rows for, with the config's request shapes.
-    A protocol whose own split has no file uses the language's other file as a stand-in (marked)."""
-    from maple.tasks import get_task
+def engine_loads(cfg: dict, model: str) -> dict:
+    """Generation engine loads (one per job) of the model's cells, per evaluation mode."""
+    import copy
 
-    out = []
-    for task, task_cfg in cfg["evaluation"]["tasks"].items():
-        spec = get_task(task)
-        langs = list(task_cfg["languages"])
-        if data_languages:
-            langs += [lang for lang in file_languages(data_dir, task) if lang not in langs]
-        for lang in langs:
-            for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
-                proto = spec.protocol(protocol)
-                eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
-                config = (proto.config or spec.data_for(lang).config).format(lang=lang)
-                eval_file = find_rows(data_dir, task, [f"{eval_split}.{lang}", f"{eval_split}.{lang}.{lang}",
-                                                       f"sample.{lang}", f"{config}.{eval_split}"])
-                stand_in = False
-                if eval_file is None:
-                    others = sorted(glob.glob(os.path.join(data_dir, task, f"*.{lang}.jsonl")) +
-                                    glob.glob(os.path.join(data_dir, task, f"*.{lang}.{lang}.jsonl")))
-                    if not others:
-                        continue
-                    eval_file, stand_in = others[-1], True
-                shot_file = None
-                if shot_split and not proto.shot_data:
-                    shot_file = find_rows(data_dir, task, [f"{shot_split}.{lang}", f"{shot_split}.{lang}.{lang}"])
-                    shot_file = None if shot_file == eval_file else shot_file
-                requests, info = core.plan_requests(
-                    task, lang, protocol, core.read_rows(eval_file, task), core.read_rows(shot_file, task)
-                    if shot_file else None, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
-                )
-                notes = [n for n, on in (("rows from another split", stand_in),
-                                         ("shots from the evaluated rows", "stand-in" in info["shot_source"]),
-                                         ("language not in config", lang not in task_cfg["languages"])) if on]
-                out.append({"task": task, "lang": lang, "protocol": protocol, "eval_rows": eval_file,
-                            "notes": "; ".join(notes),
-                            "eval_rows_stand_in": stand_in, "lang_in_config": lang in task_cfg["languages"], **info,
-                            **core.summarise(requests, budget.max_model_len, info["max_new_tokens"])})
+    from maple import grid
+
+    n_tasks = len(cfg["evaluation"]["tasks"])
+    out = {}
+    for mode in ("merged", "multi_lora"):
+        c = copy.deepcopy(cfg)
+        c["evaluation"]["mode"] = mode
+        cells = [x for x in grid.eval_cells(c) if x.model == model]
+        own = [x for x in cells if mode == "merged" or x.is_base or grid.serving_mode(c, x) == "merged"]
+        groups = [g for g, members in grid.generation_groups(c).items() if members[0].model == model] \
+            if mode == "multi_lora" else []
+        out[mode] = (len(own) + len(groups)) * n_tasks
+    out["configured"] = cfg["evaluation"]["mode"]
     return out
 
 
-def train_tokens_per_example(budget, prompt_cfg: dict, files: list[str]) -> tuple[float | None, int]:
-    from maple.data.tokenise import tokenise_example
-
-    tokenizer = budget.tokenizer
-    if tokenizer.eos_token_id is None:
-        return None, 0
-    lengths = []
-    for path in files:
-        for row in core.read_rows(path, "--train-rows"):
-            if "instruction" in row and "output" in row:
-                lengths.append(len(tokenise_example(row, tokenizer, prompt_cfg)["input_ids"]))
-    return (statistics.mean(lengths) if lengths else None), len(lengths)
+def _hours(prefill: float, prefill_rate: float, decode: float, decode_rate: float) -> float:
+    return (prefill / prefill_rate + decode / decode_rate) / 3600
 
 
-def _rate(table: dict, bits: int, rank: int) -> float:
-    """tokens/s at `rank`, log-linear between the measured ranks (8 and 128)."""
-    by_rank = {int(k): float(v) for k, v in table[int(bits)].items()}
-    lo, hi = min(by_rank), max(by_rank)
-    if lo == hi:  # one measured rank
-        return by_rank[lo]
-    r = min(max(rank, lo), hi)
-    t = math.log(r / lo) / math.log(hi / lo)
-    return by_rank[lo] * (by_rank[hi] / by_rank[lo]) ** t
-
-
-def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[str]) -> dict:
+def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[str],
+                train_results: str | None = None, block_size: int | None = None) -> dict:
     from maple import grid
+    from maple.tasks import get_task
 
     a = anchors()
-    measured = measured_train_rates(a, model) or {}
-    # bit widths the GPU files lack keep the copied anchors; the result says which is which
-    train_rates = {**{int(k): v for k, v in a["train_tokens_per_s"].items()}, **measured}
-    rows = task_rows(cfg, model, budget, data_dir)
+    g = a["generation"]
+    family = cfg["models"][model].get("family", "llama")
+    block_size = block_size or prefix_cache.BLOCK_SIZE.get(cfg.get("device", "cuda"), 16)
+    rows = task_rows(cfg, model, budget, data_dir, block_size=block_size)
+
+    # training: tokens per example from real rows, measured full-model rates
+    t = training_anchor(a, train_results)
+    full_depth = None if train_results else measured_train_rates(a, model)
+    if full_depth:  # the model's own 32-layer row: no scaling by FLOPs per token
+        t = {**t, "tokens_per_s": full_depth, "params_measured": t["params_full"][family],
+             "source": f"{a['train_measured']['full_depth'].format(model=model)} and {a['train_measured']['cells']} "
+                       f"(commit {a['train_measured'].get('commit')})"}
     per_example, n_train = train_tokens_per_example(budget, cfg["prompt"], train_files)
     epochs = float(cfg.get("training", {}).get("num_train_epochs", 1))
     cells = []
@@ -154,22 +326,17 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             continue
         size = int(cfg["datasets"][cell.dataset]["size"])
         tokens = size * per_example * epochs if per_example else None
-        rate = _rate(train_rates, cell.bits, cell.rank)
+        rate = train_rate(t, family, cell.bits, cell.rank)
         cells.append({"cell": cell.id, "examples": size, "train_tokens": round(tokens) if tokens else None,
-                      "train_tokens_per_s": round(rate), "train_gpu_hours": round(tokens / rate / 3600, 2) if tokens else None})
+                      "train_tokens_per_s": round(rate),
+                      "train_gpu_hours": round(tokens / rate / 3600, 2) if tokens else None})
 
-    # generation of one cell: every task x language x protocol of the config, at the split sizes,
-    # each prompt at the mean measured length of its task x protocol (prefill) plus max_new_tokens
-    # (decode, an upper bound: stop strings end most outputs early); no prefix-cache saving counted
-    prefill_rate = a["matmul_tflops"] * 1e12 * a["prefill_mfu"] / a["prefill_flops_per_token"]
-    measured = {}
-    for r in rows:
-        if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]:
-            measured.setdefault((r["task"], r["protocol"]), []).append(r["prompt_tokens_total"] / r["requests"])
-    from maple.tasks import get_task
-
-    prefill = decode = requests = 0
-    unmeasured = []
+    # generation of one cell at the paper's split sizes: per language, the first request pays its
+    # uncached prompt, every later one the measured steady uncached rest (the cache's saving)
+    stats = _per_protocol(rows)
+    totals = dict.fromkeys(("requests", "prefill_tokens", "prefill_tokens_after_cache", "decode_tokens_max",
+                            "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
+    unmeasured, per_task = [], {}
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         seen = set()
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
@@ -178,32 +345,107 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             if shape in seen:  # identical prompts across protocols are generated once
                 continue
             seen.add(shape)
-            lengths = measured.get((task, protocol)) or [x for (t, _), v in measured.items() if t == task for x in v]
-            if (task, protocol) not in measured:
-                # no rows of this protocol's split: the task's other protocol stands in, or nothing
-                unmeasured.append(f"{task}/{protocol}" + (" (other protocol's lengths used)" if lengths else ""))
-            if not lengths:
+            others = [v for (tk, q), v in stats.items() if tk == task and q != protocol and v["unique_fraction"]]
+            st = stats.get((task, protocol)) or (others[0] if others else None)
+            if (task, protocol) not in stats:
+                unmeasured.append(f"{task}/{protocol}" + (" (other protocol's rows used)" if st else ""))
+            elif not st["unique_fraction"]:
+                limited = any(get_task(task).protocol(q).eval_limit for q in cfg["evaluation"].get("protocols", ["megaverse", "reference"]))
+                if p.eval_limit or not limited or not others:
+                    continue  # every prompt is another protocol's: generated once, counted there
+                # the measured rows are the other protocol's first eval_limit; split_rows counts the rest
+                st = {**others[0], "unique_fraction": 1.0}
+            if st is None:
                 continue
-            mean_prompt = statistics.mean(lengths)
             split = a["split_rows"][task][protocol]
-            max_new = next(r["max_new_tokens"] for r in rows if r["task"] == task)
+            tt = per_task.setdefault(task, dict.fromkeys(totals, 0.0))
             for lang in task_cfg["languages"]:
-                n = split.get(lang, 0) if isinstance(split, dict) else split
-                requests += n
-                prefill += n * mean_prompt
-                decode += n * max_new
-    n_eval_cells = len([c for c in grid.eval_cells(cfg) if c.model == model])
-    gen_hours = {k: round((prefill / prefill_rate + decode / a["decode_tokens_per_s"][k]) / 3600, 1)
-                 for k in ("low", "high")}
+                n = (split.get(lang, 0) if isinstance(split, dict) else split) * st["unique_fraction"]
+                if not n:
+                    continue
+                prompt = n * st["prompt"]
+                add = {"requests": n, "prefill_tokens": prompt,
+                       "prefill_tokens_after_cache": min(prompt, st["first"] + (n - 1) * st["steady"]),
+                       "decode_tokens_max": n * st["max_new"],
+                       "decode_tokens_expected": n * (st["expected_new"] if st["expected_new"] is not None
+                                                      else st["max_new"]),
+                       "loglik_requests": n * st["loglik_requests"], "loglik_tokens": n * st["loglik_tokens"]}
+                for k, v in add.items():
+                    totals[k] += v
+                    tt[k] += v
+
+    compute_bound = g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * float(g["params"][family]))
+    prefill_rate = {"bound": compute_bound, "published": compute_bound * g["prefill_tokens_per_s"]["mfu"]}
+    decode_rate = g["decode_tokens_per_s"]
+    prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
+
+    def cell_hours(decode_key: str, end: str) -> float:
+        return _hours(prefill, prefill_rate[end], totals[decode_key], decode_rate[end])
+
+    hours = {"low": cell_hours("decode_tokens_expected", "bound"),
+             "expected": cell_hours("decode_tokens_expected", "published"),
+             "high": cell_hours("decode_tokens_max", "published")}
+    rates = {"prefill_tokens_per_s": {k: round(v) for k, v in prefill_rate.items()},
+             "decode_tokens_per_s": {k: decode_rate[k] for k in ("bound", "published")}}
+    range_basis = ("low end: the compute bound for prefill and the bandwidth bound for decode, with the "
+                   "expected decode; high end: published or assumed vLLM rates (anchors.yaml) with every "
+                   "output running to max_new_tokens")
+    per_cell = {
+        "requests": round(totals["requests"]),
+        "prefill_tokens": round(totals["prefill_tokens"]),
+        "prefill_tokens_after_cache": round(totals["prefill_tokens_after_cache"]),
+        "cache_block_size": block_size,
+        "decode_tokens_max": round(totals["decode_tokens_max"]),
+        "decode_tokens_expected": round(totals["decode_tokens_expected"]),
+        "decode_expected_basis": "each output as long as its gold answer written as the shots' targets, plus the stop "
+                                 "string, capped at max_new_tokens (measured on the rows with the model's tokenizer)",
+        "loglikelihood": {"requests": round(totals["loglik_requests"]),
+                          "prompt_tokens_uncached": round(totals["loglik_tokens"]),
+                          "enabled": bool(cfg["evaluation"].get("loglikelihood"))},
+        "gpu_hours_range": [round(hours["low"], 2), round(hours["high"], 2)],
+        "gpu_hours_expected": round(hours["expected"], 2),
+        "gpu_hours_basis": range_basis,
+        "rates": rates,
+        "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
+        "unmeasured": unmeasured,
+    }
+    model_cells = [c for c in grid.eval_cells(cfg) if c.model == model]
+    loads = engine_loads(cfg, model)
+    n_loads = loads[loads["configured"]]
+    load_h = {k: n_loads * v / 3600 for k, v in g["engine_load_s"].items()}
+    n = len(model_cells)
+    gen_grid = {
+        "model": model,
+        "cells": n,
+        **{k: per_cell[k] * n for k in ("requests", "prefill_tokens", "prefill_tokens_after_cache",
+                                         "decode_tokens_max", "decode_tokens_expected")},
+        "engine_loads": loads,
+        "engine_load_gpu_hours": [round(load_h["low"], 1), round(load_h["high"], 1)],
+        "gpu_hours_range": [round(hours["low"] * n + load_h["low"], 1), round(hours["high"] * n + load_h["high"], 1)],
+        "gpu_hours_expected": round(hours["expected"] * n + load_h["low"], 1),
+    }
+    train_h = [c["train_gpu_hours"] for c in cells]
+    training = {
+        "model": model,
+        "cells": len(cells),
+        "train_tokens": sum(c["train_tokens"] for c in cells) if per_example else None,
+        "gpu_hours": round(sum(train_h), 1) if per_example else None,
+        "basis": f"{t['source'].strip()} Tokens per example from {n_train} rows of --train-rows"
+                 + ("" if per_example else ": none given, so no hours"),
+        "file": t.get("file"),
+        "commit": t.get("commit"),
+    }
     stages = []
     for bits in sorted({c.bits for c in grid.training_cells(cfg) if c.model == model}):
         sel = [c for c in cells if c["cell"].endswith(f"-b{bits}") and c["train_gpu_hours"] is not None]
         stages.append({"stage": f"train {bits}-bit", "jobs": len(sel),
                        "gpu_hours": round(sum(c["train_gpu_hours"] for c in sel), 1)})
     stages.append({"stage": "generate (per cell)", "jobs": 1,
-                   "gpu_hours": f"{gen_hours['high']}-{gen_hours['low']}"})
-    stages.append({"stage": "generate (all cells)", "jobs": n_eval_cells,
-                   "gpu_hours": f"{round(gen_hours['high'] * n_eval_cells)}-{round(gen_hours['low'] * n_eval_cells)}"})
+                   "gpu_hours": f"{per_cell['gpu_hours_range'][0]}-{per_cell['gpu_hours_range'][1]}"})
+    stages.append({"stage": "engine loads", "jobs": n_loads,
+                   "gpu_hours": f"{gen_grid['engine_load_gpu_hours'][0]}-{gen_grid['engine_load_gpu_hours'][1]}"})
+    stages.append({"stage": "generate (all cells)", "jobs": n_loads,
+                   "gpu_hours": f"{gen_grid['gpu_hours_range'][0]}-{gen_grid['gpu_hours_range'][1]}"})
     return {
         "model": model,
         "max_model_len": budget.max_model_len,
@@ -211,23 +453,40 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "train_tokens_per_example": round(per_example, 1) if per_example else None,
         "train_examples_measured": n_train,
         "cells": cells,
-        "generation_per_cell": {"requests": requests, "prefill_tokens": round(prefill), "decode_tokens_max": decode,
-                                "gpu_hours_range": [gen_hours["high"], gen_hours["low"]], "unmeasured": unmeasured},
+        "generation_per_cell": per_cell,
+        "generation_grid": gen_grid,
+        "training_grid": training,
         "stages": stages,
         "over_limit": sum(r["over_limit"] for r in rows),
-        "sources": {k: " ".join(str(v).split()) for k, v in a.items() if k.startswith("source")},
-        "train_rates_measured_bits": sorted(measured),
+        "sources": _sources(a),
     }
+
+
+def _sources(a: dict) -> dict:
+    flat = {}
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            elif str(k).startswith("source"):
+                flat[f"{prefix}{k}"] = " ".join(str(v).split())
+
+    walk(a)
+    return flat
 
 
 def print_plan(result: dict, print_table, row_columns) -> None:
     print(f"# prompts: {result['model']}, max_model_len {result['max_model_len']}")
-    print_table(result["rows"], (*row_columns, "notes"))
+    print_table(result["rows"], (*row_columns, "unique_requests", "prefill_tokens", "prefill_tokens_after_cache",
+                                 "notes"))
     print(f"\n# training: {result['train_tokens_per_example']} tokens per example "
           f"(measured on {result['train_examples_measured']} rows)")
     print_table(result["cells"], ("cell", "examples", "train_tokens", "train_tokens_per_s", "train_gpu_hours"))
     g = result["generation_per_cell"]
-    print(f"\n# generation per cell: {g['requests']} requests, {g['prefill_tokens']} prompt tokens, "
-          f"<= {g['decode_tokens_max']} new tokens; not measured here: {', '.join(g['unmeasured']) or 'none'}")
-    print("\n# GPU-hours per stage (H100; sources in maple/plan/anchors.yaml)")
+    print(f"\n# generation per cell: {g['requests']} requests, {g['prefill_tokens']} prompt tokens "
+          f"({g['prefill_tokens_after_cache']} after the prefix cache, {g['cache_block_size']}-token blocks), "
+          f"<= {g['decode_tokens_max']} new tokens (expected {g['decode_tokens_expected']}); "
+          f"not measured here: {', '.join(g['unmeasured']) or 'none'}")
+    print("\n# GPU-hours per stage (sources in maple/plan/anchors.yaml)")
     print_table(result["stages"], ("stage", "jobs", "gpu_hours"))

@@ -1,0 +1,101 @@
+"""docs/cost.md: the plan's own output for a config as Markdown (python -m maple.plan ... --markdown FILE).
+Every figure comes from the plan's result; nothing here is a hand-written total."""
+
+from __future__ import annotations
+
+
+def _n(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:,.2f}"
+    return f"{int(x):,}"
+
+
+def _m(x) -> str:
+    return "-" if x is None else f"{x / 1e6:,.1f} M"
+
+
+def render(result: dict, command: str, date: str) -> str:
+    cell, full, train = result["generation_per_cell"], result["generation_grid"], result["training_grid"]
+    rates = cell["rates"]
+    low, high = full["gpu_hours_range"]
+    lines = [
+        "# What the study costs: the plan's output",
+        "",
+        f"Produced by `{command}` on {date} (UTC). Regenerate it with the same command after any change to",
+        "the config, the prompts or `maple/plan/anchors.yaml`; do not edit the figures by hand.",
+        "",
+        "## Summary",
+        "",
+        "| stage | jobs | GPU-hours |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {s['stage']} | {s['jobs']} | {s['gpu_hours']} |" for s in result["stages"]]
+    lines += [
+        "",
+        f"Generation for {full['model']}'s {full['cells']} evaluated cells: **{low}-{high} GPU-hours** "
+        f"(expected {full['gpu_hours_expected']}), of which engine loads {full['engine_load_gpu_hours'][0]}-"
+        f"{full['engine_load_gpu_hours'][1]}. Training its {train['cells']} cells: **{train['gpu_hours']} GPU-hours**.",
+        "",
+        "## Generation, one cell",
+        "",
+        f"{_n(cell['requests'])} requests; {_m(cell['prefill_tokens'])} prompt tokens, "
+        f"{_m(cell['prefill_tokens_after_cache'])} after vLLM's prefix cache "
+        f"({cell['prefill_tokens_after_cache'] / cell['prefill_tokens']:.2f} of them; "
+        f"{cell['cache_block_size']}-token blocks, one engine per job, prompts sent in maple's cache order); "
+        f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
+        "",
+        "| task | requests | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task, t in cell["per_task"].items():
+        kept = t["prefill_tokens_after_cache"] / t["prefill_tokens"] if t["prefill_tokens"] else 0
+        lines.append(f"| {task} | {_n(t['requests'])} | {_m(t['prefill_tokens'])} | {_m(t['prefill_tokens_after_cache'])} "
+                     f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} |")
+    ll = cell["loglikelihood"]
+    lines += [
+        "",
+        "- The cache count is vLLM's own rule (full blocks chained by hash, the last prompt token always "
+        "recomputed), simulated per job on the prompts maple sends; `tests/test_prefix_cache.py` checks it "
+        "against vLLM's `prefix_cache_hits` counter on real prompts with Mistral-7B's tokenizer (CPU engine).",
+        "- Each language's first prompt pays in full, every later one the median uncached rest measured on "
+        "the rows given (contiguous rows share passages as their split does; rows drawn at random share "
+        "fewer, which makes the figure an upper bound).",
+        f"- Expected new tokens: {cell['decode_expected_basis']}.",
+        f"- Log-likelihood requests (`evaluation.loglikelihood`: {str(ll['enabled']).lower()}): {_n(ll['requests'])} "
+        f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",
+        f"- GPU-hours per cell: {cell['gpu_hours_range'][0]}-{cell['gpu_hours_range'][1]} "
+        f"(expected {cell['gpu_hours_expected']}). {cell['gpu_hours_basis']}.",
+        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (assumed) .. "
+        f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
+        f"{rates['decode_tokens_per_s']['published']:,} (published vLLM) .. {rates['decode_tokens_per_s']['bound']:,} "
+        "(bandwidth bound).",
+        f"- Protocols without rows of their own split here (another protocol's rows stand in): "
+        f"{', '.join(cell['unmeasured']) or 'none'}.",
+        "- Generation hours are H100 hours (anchors.yaml); training hours come from the measured rows "
+        "named under Training (an H200 in maple's own measurements: the same dense bf16 peak as an H100 SXM).",
+        "",
+        "## The grid",
+        "",
+        "| | requests | prompt tokens | after cache | new tokens (max) | new tokens (expected) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {full['cells']} cells | {_n(full['requests'])} | {_m(full['prefill_tokens'])} | "
+        f"{_m(full['prefill_tokens_after_cache'])} | {_m(full['decode_tokens_max'])} | {_m(full['decode_tokens_expected'])} |",
+        "",
+        f"Engine loads (one per generation job): {full['engine_loads']['merged']} in `merged` mode, "
+        f"{full['engine_loads']['multi_lora']} in `multi_lora` (configured: `{full['engine_loads']['configured']}`).",
+        "",
+        "## Training",
+        "",
+        f"{_n(train['train_tokens'])} training tokens over {train['cells']} cells, {train['gpu_hours']} GPU-hours. "
+        f"Basis: {' '.join(train['basis'].split())}",
+        "",
+        "| cell | examples | tokens | tokens/s | GPU-hours |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [f"| {c['cell']} | {_n(c['examples'])} | {_n(c['train_tokens'])} | {_n(c['train_tokens_per_s'])} | "
+              f"{_n(c['train_gpu_hours'])} |" for c in result["cells"]]
+    lines += ["", "## Sources", ""]
+    lines += [f"- `{k}`: {v}" for k, v in result["sources"].items()]
+    return "\n".join(lines) + "\n"
