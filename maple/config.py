@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from maple import grid
+from maple import grid, resources
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
@@ -206,6 +206,10 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     _check_overrides(config)
+    try:
+        resources.check(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     _check_local_paths(config, Path(root))
     return config
 

@@ -45,15 +45,19 @@ def run(snakemake, main) -> None:
 
 
 def hub_environment(snakemake) -> None:
-    """The shared HF cache (config hf_home, else the environment's HF_HOME); GPU jobs offline: they read
-    only the snapshots the download_model / download_eval rules fetched on the submit host."""
+    """The shared HF cache (config hf_home, else the environment's HF_HOME); GPU rules (maple.resources)
+    run offline: they read only the snapshots the download_model / download_eval rules fetched on the
+    submit host."""
+    from maple.resources import RULES
+
     hf_home = (getattr(snakemake, "config", None) or {}).get("hf_home")
     if hf_home:
         os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(hf_home))
-    if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
+    needs = RULES.get(getattr(snakemake, "rule", ""))
+    if needs is not None and needs.gpu:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
-        print("maple: GPU job: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
+        print("maple: GPU rule: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
 
 
 def as_list(value) -> list[str]:

@@ -5,7 +5,7 @@ import sys
 from snakemake.utils import min_version
 
 from maple import config as maple_config
-from maple import grid, hub, job_params, paths
+from maple import grid, hub, job_params, paths, resources
 from maple.report import figure_names
 
 min_version("9.0")
@@ -36,15 +36,20 @@ wildcard_constraints:
     **grid.wildcard_constraints(config),
 
 
-def res(rule_name, key, default=None):
-    return grid.resources(config, rule_name).get(key, default)
+def res(rule_name, key):
+    return resources.declared(config, rule_name)[key]
 
 
-def mem_on_attempt(rule_name):
-    """Memory grows on each retry so that an OOM-killed job comes back with more."""
-    factor = grid.resources(config, rule_name).get("mem_mb_per_retry", 1.5)
-    base = res(rule_name, "mem_mb", 2000)
-    return lambda wildcards, attempt: int(base * factor ** (attempt - 1))
+def rule_resources(rule_name):
+    """A rule's resources from maple.resources (the one table); memory grows on each retry so
+    that an OOM-killed job comes back with more."""
+    need = resources.declared(config, rule_name)
+    base, factor = need["mem_mb"], need["mem_mb_per_retry"]
+    return {
+        "mem_mb": lambda wildcards, attempt: int(base * factor ** (attempt - 1)),
+        "runtime": need["runtime"],
+        "gpu": need["gpu"],
+    }
 
 
 def cell_of(wildcards):

@@ -16,11 +16,9 @@ rule judge_alpaca_eval:
         cell=grid.per_cell_generation_constraint(config),
     conda:
         "../envs/generate.yaml"
-    threads: res("judge_alpaca_eval", "threads", 1)
+    threads: res("judge_alpaca_eval", "threads")
     resources:
-        mem_mb=mem_on_attempt("judge_alpaca_eval"),
-        runtime=res("judge_alpaca_eval", "runtime", 60),
-        gpu=res("judge_alpaca_eval", "gpu", 0),
+        **rule_resources("judge_alpaca_eval"),
     params:
         **job_params.judge_params(config),
         cell="{cell}",
@@ -41,11 +39,9 @@ rule judge_group_alpaca_eval:
         paths.benchmark("judge_group_alpaca_eval", "{model}/lora-r{rank}")
     conda:
         "../envs/generate.yaml"
-    threads: res("judge_alpaca_eval", "threads", 1)
+    threads: res("judge_group_alpaca_eval", "threads")
     resources:
-        mem_mb=mem_on_attempt("judge_alpaca_eval"),
-        runtime=res("judge_alpaca_eval", "runtime", 60),
-        gpu=res("judge_alpaca_eval", "gpu", 0),
+        **rule_resources("judge_group_alpaca_eval"),
     params:
         **job_params.judge_params(config),
         cells=lambda wc: [c.id for c in group_cells(wc)],
@@ -67,11 +63,9 @@ rule score_outputs:
         paths.benchmark("score_outputs", "{cell}/{task}")
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("score_outputs", "threads")
     resources:
-        mem_mb=res("score_outputs", "mem_mb", 2000),
-        runtime=res("score_outputs", "runtime", 30),
-        gpu=0,
+        **rule_resources("score_outputs"),
     params:
         cell="{cell}",
         task="{task}",

@@ -2,6 +2,7 @@
 download rules that let GPU jobs run offline: snapshot_download is pointed at local directories."""
 
 import json
+import os
 import runpy
 import shutil
 import subprocess
@@ -137,16 +138,18 @@ def test_download_rule_pins_revision_and_never_logs_the_token(tmp_path, monkeypa
 
 
 def test_gpu_jobs_run_offline(monkeypatch):
+    from maple.resources import GPU_RULES, RULES
     from maple.rule_script import hub_environment
 
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    hub_environment(SimpleNamespace(config={"hf_home": "/shared/hf"}, resources=SimpleNamespace(gpu=0)))
-    import os
-
-    assert os.environ.get("HF_HUB_OFFLINE") is None and os.environ["HF_HOME"] == "/shared/hf"
-    hub_environment(SimpleNamespace(config={}, resources=SimpleNamespace(gpu=1)))
-    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+    for rule in RULES:
+        for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            monkeypatch.delenv(var, raising=False)
+        hub_environment(SimpleNamespace(rule=rule, config={"hf_home": "/shared/hf"}))
+        assert os.environ["HF_HOME"] == "/shared/hf"
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" and os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        assert offline == (rule in GPU_RULES), rule
+    assert {"train_adapter", "generate_group_outputs", "judge_group_alpaca_eval"} <= set(GPU_RULES)
+    assert "download_model" not in GPU_RULES and "score_outputs" not in GPU_RULES
 
 
 def test_embedded_default_needs_no_download_and_paper_lists_them():

@@ -23,9 +23,10 @@ SUMMARY_COLUMNS = ["jobs", "wall_h", "cpu_h", "gpu_h", "max_rss_gb"]
 
 
 def gpus_from_config(config: dict) -> dict:
-    """rule -> GPUs declared in config `resources` (`default` applies to rules not listed)."""
-    res = config.get("resources") or {}
-    return {rule: int((spec or {}).get("gpu", 0) or 0) for rule, spec in res.items()}
+    """rule -> GPUs one of its jobs holds, from maple.resources (the table the rules declare from)."""
+    from maple import resources
+
+    return {rule: resources.gpus(config, rule) for rule in resources.RULES}
 
 
 def _cell_fields(wildcards: str) -> dict:
@@ -46,7 +47,6 @@ def read_benchmark(path: str) -> pd.DataFrame:
 def job_costs(benchmark_dir: str = "benchmarks", gpus: dict | None = None) -> pd.DataFrame:
     """One row per benchmark file (mean over its repeats): wall/CPU/GPU hours and peak memory."""
     gpus = dict(gpus or {})
-    default_gpus = int(gpus.get("default", 0) or 0)
     rows = []
     root = Path(benchmark_dir)
     files = sorted(root.rglob("*.tsv")) if root.is_dir() else []
@@ -65,7 +65,7 @@ def job_costs(benchmark_dir: str = "benchmarks", gpus: dict | None = None) -> pd
         num = df.apply(pd.to_numeric, errors="coerce")
         wall_s = float(num["s"].mean())
         cpu_s = float(num["cpu_time"].mean()) if "cpu_time" in num else float("nan")
-        n_gpu = int(gpus.get(stage, default_gpus) or 0)
+        n_gpu = int(gpus.get(stage, 0) or 0)  # a rule maple does not know holds none
         rows.append({
             "stage": stage, "wildcards": wildcards, **_cell_fields(wildcards), "repeats": len(df),
             "wall_h": wall_s / 3600, "cpu_h": cpu_s / 3600, "gpus": n_gpu, "gpu_h": wall_s / 3600 * n_gpu,
