@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from maple.grid import CELL_JOB, CELL_TASK_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
+
 RESULTS = "results"
 
 TINY_MODEL = "resources/models/{model}"
@@ -9,15 +11,15 @@ DOWNLOAD_MODEL = RESULTS + "/downloads/models/{model}.json"  # what download_mod
 DOWNLOAD_EVAL = RESULTS + "/downloads/eval/{task}.json"
 RAW_DATA = RESULTS + "/raw/{dataset}"
 TOKENISED = RESULTS + "/tokenised/{dataset}/{model}"
-CHECKPOINTS = RESULTS + "/checkpoints/{model}/{dataset}/r{rank}-b{bits}"
-ADAPTER = RESULTS + "/adapters/{model}/{dataset}/r{rank}-b{bits}"
-MERGED = RESULTS + "/merged/{model}/{dataset}/r{rank}-b{bits}"
-OUTPUTS = RESULTS + "/outputs/{cell}/{task}.jsonl"
-GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}/{task}"  # multi_lora: one dir per job
-SCORES = RESULTS + "/scores/{cell}/{task}.json"
-EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
-JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
-GROUP_JUDGEMENTS = RESULTS + "/judgements/{model}/lora-r{rank}"  # multi_lora: one dir per judge job
+CHECKPOINTS = RESULTS + "/checkpoints/" + TRAINED_ID
+ADAPTER = RESULTS + "/adapters/" + TRAINED_ID
+MERGED = RESULTS + "/merged/" + TRAINED_ID
+OUTPUTS = RESULTS + "/outputs/" + CELL_TASK_JOB + ".jsonl"
+GROUP_OUTPUTS = RESULTS + "/generations/" + GROUP_TASK_JOB  # multi_lora: one dir per job
+SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".json"
+EXAMPLE_SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".examples.jsonl"
+JUDGEMENTS = RESULTS + "/judgements/" + CELL_JOB + ".jsonl"
+GROUP_JUDGEMENTS = RESULTS + "/judgements/" + GROUP_JOB  # multi_lora: one dir per judge job
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
@@ -56,16 +58,12 @@ def fill(pattern: str, **wildcards) -> str:
     return pattern.format(**wildcards)
 
 
-def cell_fields(cell) -> dict:
-    return {"model": cell.model, "dataset": cell.dataset, "rank": cell.rank, "bits": cell.bits}
-
-
 def adapter_dir(cell) -> str:
-    return fill(ADAPTER, **cell_fields(cell))
+    return fill(ADAPTER, **cell.fields)
 
 
 def merged_dir(cell) -> str:
-    return fill(MERGED, **cell_fields(cell))
+    return fill(MERGED, **cell.fields)
 
 
 def outputs_file(cell, task: str) -> str:

@@ -30,11 +30,7 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
         if metric == "n" or not (value is None or isinstance(value, (int, float))):
             continue
         row = {
-            "cell": cell.id,
-            "model": cell.model,
-            "dataset": cell.dataset,
-            "rank": cell.rank,
-            "bits": cell.bits,
+            **cell.fields,
             "task": task,
             "language": lang,
             "protocol": protocol,

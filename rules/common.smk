@@ -99,7 +99,9 @@ def serving_mode(cell):
 
 
 def group_cells(wildcards):
-    return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
+    return grid.generation_groups(config)[
+        grid.GROUP_ID.format(model=wildcards.model, rank=wildcards.rank)
+    ]
 
 
 def raw_output(cell, task):

@@ -10,9 +10,9 @@ rule generate_outputs:
     output:
         paths.OUTPUTS,
     log:
-        paths.log("generate_outputs", "{cell}/{task}"),
+        paths.log("generate_outputs", grid.CELL_TASK_JOB),
     benchmark:
-        paths.benchmark("generate_outputs", "{cell}/{task}")
+        paths.benchmark("generate_outputs", grid.CELL_TASK_JOB)
     wildcard_constraints:
         cell=grid.per_cell_generation_constraint(config),
     conda:
@@ -36,9 +36,9 @@ rule generate_group_outputs:
     output:
         directory(paths.GROUP_OUTPUTS),
     log:
-        paths.log("generate_group_outputs", "{model}/lora-r{rank}/{task}"),
+        paths.log("generate_group_outputs", grid.GROUP_TASK_JOB),
     benchmark:
-        paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}/{task}")
+        paths.benchmark("generate_group_outputs", grid.GROUP_TASK_JOB)
     conda:
         "../envs/generate.yaml"
     threads: res("generate_group_outputs", "threads")

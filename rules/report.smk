@@ -65,9 +65,9 @@ rule export_lm_eval:
     output:
         paths.LM_EVAL,
     log:
-        paths.log("export_lm_eval", "{cell}"),
+        paths.log("export_lm_eval", grid.CELL_JOB),
     benchmark:
-        paths.benchmark("export_lm_eval", "{cell}")
+        paths.benchmark("export_lm_eval", grid.CELL_JOB)
     wildcard_constraints:
         cell=grid.WILDCARD_CONSTRAINTS["cell"],
     conda:

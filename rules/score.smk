@@ -9,9 +9,9 @@ rule judge_alpaca_eval:
     output:
         paths.JUDGEMENTS,
     log:
-        paths.log("judge_alpaca_eval", "{cell}"),
+        paths.log("judge_alpaca_eval", grid.CELL_JOB),
     benchmark:
-        paths.benchmark("judge_alpaca_eval", "{cell}")
+        paths.benchmark("judge_alpaca_eval", grid.CELL_JOB)
     wildcard_constraints:
         cell=grid.per_cell_generation_constraint(config),
     conda:
@@ -34,9 +34,9 @@ rule judge_group_alpaca_eval:
     output:
         directory(paths.GROUP_JUDGEMENTS),
     log:
-        paths.log("judge_group_alpaca_eval", "{model}/lora-r{rank}"),
+        paths.log("judge_group_alpaca_eval", grid.GROUP_JOB),
     benchmark:
-        paths.benchmark("judge_group_alpaca_eval", "{model}/lora-r{rank}")
+        paths.benchmark("judge_group_alpaca_eval", grid.GROUP_JOB)
     conda:
         "../envs/generate.yaml"
     threads: res("judge_group_alpaca_eval", "threads")
@@ -58,9 +58,9 @@ rule score_outputs:
         scores=paths.SCORES,
         examples=paths.EXAMPLE_SCORES,
     log:
-        paths.log("score_outputs", "{cell}/{task}"),
+        paths.log("score_outputs", grid.CELL_TASK_JOB),
     benchmark:
-        paths.benchmark("score_outputs", "{cell}/{task}")
+        paths.benchmark("score_outputs", grid.CELL_TASK_JOB)
     conda:
         "../envs/report.yaml"
     threads: res("score_outputs", "threads")

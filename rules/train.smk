@@ -8,9 +8,9 @@ rule train_adapter:
     output:
         directory(paths.ADAPTER),
     log:
-        paths.log("train_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+        paths.log("train_adapter", grid.TRAINED_ID),
     benchmark:
-        paths.benchmark("train_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+        paths.benchmark("train_adapter", grid.TRAINED_ID)
     conda:
         "../envs/train.yaml"
     threads: res("train_adapter", "threads")
@@ -40,9 +40,9 @@ rule merge_adapter:
             else temp(directory(paths.MERGED))
         ),
     log:
-        paths.log("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+        paths.log("merge_adapter", grid.TRAINED_ID),
     benchmark:
-        paths.benchmark("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+        paths.benchmark("merge_adapter", grid.TRAINED_ID)
     conda:
         "../envs/train.yaml"
     threads: res("merge_adapter", "threads")
