@@ -45,6 +45,7 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
     and (data_languages) any other language the folder has rows for, with the config's request shapes.
     A protocol whose own split has no file uses the language's other file as a stand-in (marked)."""
     from maple.tasks import get_task
+    from maple.tasks.spec import effective_settings
 
     out = []
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
@@ -55,7 +56,8 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
         for lang in langs:
             for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
                 proto = spec.protocol(protocol)
-                eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+                eff = effective_settings(spec, lang, protocol, task_cfg)
+                eval_split, shot_split = eff.eval_split, eff.shot_split
                 config = (proto.config or spec.data_for(lang).config).format(lang=lang)
                 eval_file = find_rows(data_dir, task, [f"{eval_split}.{lang}", f"{eval_split}.{lang}.{lang}",
                                                        f"sample.{lang}", f"{config}.{eval_split}"])
@@ -133,14 +135,18 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]:
             measured.setdefault((r["task"], r["protocol"]), []).append(r["prompt_tokens_total"] / r["requests"])
     from maple.tasks import get_task
+    from maple.tasks.spec import effective_settings
 
     prefill = decode = requests = 0
     unmeasured = []
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         seen = set()
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
-            p = get_task(task).protocol(protocol)
-            shape = (p.eval_split, p.shot_split, p.shots, p.shot_data, p.config, p.eval_limit, tuple(p.lang_splits.items()))
+            spec = get_task(task)
+            p = spec.protocol(protocol)
+            # what the requests are built from: the effective settings per language, the shot and data sources
+            shape = (p.shot_data, p.config, tuple(effective_settings(spec, lang, protocol, task_cfg)
+                                                  for lang in task_cfg["languages"]))
             if shape in seen:  # identical prompts across protocols are generated once
                 continue
             seen.add(shape)

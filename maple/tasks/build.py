@@ -7,7 +7,7 @@ import random
 
 from maple.tasks.budget import Budget, fit_prompt
 from maple.tasks.loading import load_rows, resolve_source
-from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec
+from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec, effective_settings
 
 
 def wrap_prompt(text: str, prompt_cfg: dict, input: str | None = None) -> str:
@@ -94,10 +94,8 @@ def build_requests(
     proto = spec.protocol(protocol)
     task_cfg = task_cfg or {}
     ref = spec.data_for(lang)
-    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
-    eval_split = task_cfg.get("split") or eval_split
-    shot_split = task_cfg.get("shot_split") or shot_split
-    n_shots = int(task_cfg.get("shots", proto.shots))
+    eff = effective_settings(spec, lang, protocol, task_cfg)
+    eval_split, shot_split, n_shots = eff.eval_split, eff.shot_split, eff.shots
 
     source = resolve_source(spec, ref, task_cfg)
     config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
@@ -105,8 +103,8 @@ def build_requests(
     revision = task_cfg.get("revision") if ref is spec.data else None
     dataset = load_rows(task, lang, source, config, eval_split, data_files, revision)
     indices = _valid_indices(spec, dataset)
-    if proto.eval_limit:
-        indices = indices[: proto.eval_limit]
+    if eff.eval_limit:
+        indices = indices[: eff.eval_limit]
     if max_examples and len(indices) > max_examples:
         # the subsample ignores the language, so parallel datasets keep the same items everywhere
         indices = sorted(_rng(seed, task, "eval", eval_split).sample(indices, max_examples))
@@ -115,8 +113,7 @@ def build_requests(
         (str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}", index, row)
         for index, row in zip(indices, dataset.select(indices).to_list())
     ]
-    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
-    return requests_from_rows(spec, lang, protocol, rows, lambda _i: shots, max_new_tokens, prompt_cfg, budget)
+    return requests_from_rows(spec, lang, protocol, rows, lambda _i: shots, eff.max_new_tokens, prompt_cfg, budget)
 
 
 def requests_from_rows(
