@@ -134,8 +134,11 @@ def _check_names(config: dict) -> None:
         raise ConfigError(
             f"evaluation.judge.model: unknown model {judge['model']!r}; defined models: {', '.join(models)}"
         )
-    if "alpaca_eval" in config["evaluation"]["tasks"] and not (judge.get("model") or judge["api"]):
-        raise ConfigError("evaluation.judge: alpaca_eval needs a judge; set model (a name from models) or api")
+    from maple.tasks import judged_task
+
+    judged = judged_task(config["evaluation"]["tasks"])
+    if judged and not (judge.get("model") or judge["api"]):
+        raise ConfigError(f"evaluation.judge: {judged} needs a judge; set model (a name from models) or api")
 
 
 def _check_task_languages(config: dict) -> None:

@@ -7,6 +7,7 @@ from snakemake.utils import min_version
 from maple import config as maple_config
 from maple import grid, hub, job_params, paths, resources
 from maple.report import figure_names
+from maple.tasks import judged_task
 
 min_version("9.0")
 
@@ -20,6 +21,8 @@ CELLS = grid.training_cells(config)
 BASES = grid.base_cells(config)
 EVAL_CELLS = CELLS + BASES
 TASKS = grid.tasks(config)
+# the task the judge rules read (AlpacaEval), by its spec's kind
+JUDGED_TASK = judged_task(TASKS)
 MODE = config["evaluation"]["mode"]
 PROTOCOLS = config["evaluation"]["protocols"]
 FIGURES = figure_names.STEMS
@@ -112,7 +115,7 @@ def raw_output(cell, task):
 
 
 def judge_inputs(wildcards):
-    if wildcards.task != "alpaca_eval":
+    if wildcards.task != JUDGED_TASK:
         return []
     cell = grid.parse_cell(wildcards.cell)
     if serving_mode(cell) == "multi_lora" and not cell.is_base:

@@ -4,7 +4,7 @@
 
 rule judge_alpaca_eval:
     input:
-        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), "alpaca_eval"),
+        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), JUDGED_TASK),
         judge=judge_model_inputs,
     output:
         paths.JUDGEMENTS,
@@ -29,7 +29,7 @@ rule judge_alpaca_eval:
 
 rule judge_group_alpaca_eval:
     input:
-        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, "alpaca_eval"),
+        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, JUDGED_TASK),
         judge=judge_model_inputs,
     output:
         directory(paths.GROUP_JUDGEMENTS),

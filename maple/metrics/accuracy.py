@@ -46,7 +46,8 @@ def belebele_gold_index(gold):
     return None
 
 
-def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> bool:
+def is_correct(task: str, prediction, gold, choices=None, index: int | None = None, containment: bool = False) -> bool:
+    """containment: MEGAVERSE's rule (the `label_containment` scorer), else the normalised label text."""
     if prediction is None or prediction == "":
         return False
     if task == "belebele" and isinstance(gold, str) and belebele_gold_index(gold) is not None:
@@ -59,7 +60,7 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
             return False
         prediction = str(choices[prediction])
     golds = label_texts(task, gold, choices, index) if _is_index(gold) else (str(gold),)
-    if task in ("xnli", "xcopa") and protocol == "megaverse":
+    if containment:
         # quirk: mega/eval/eval_cls.py run_seq_eval (XNLI; XCOPA ran without --parallel_eval, so the same
         # rule): correct when the prediction's first line and the label, SQuAD-normalised, contain one
         # another: "t", "true.", "it is true" all match "true"; only the label's verbaliser (its first
@@ -69,5 +70,5 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
     return bool(pred) and any(pred == normalise(g) for g in golds)
 
 
-def score(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> dict:
-    return {"accuracy": float(is_correct(task, protocol, prediction, gold, choices, index))}
+def score(task: str, prediction, gold, choices=None, index: int | None = None, containment: bool = False) -> dict:
+    return {"accuracy": float(is_correct(task, prediction, gold, choices, index, containment))}

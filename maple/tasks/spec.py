@@ -82,6 +82,19 @@ class TaskSpec:
     label: str = ""  # display name in tables and figures ("" = name)
     headline: str = ""  # the metric Tables 1-2 report ("" = the first protocol's first metric)
     label_words: tuple[tuple[str, ...], ...] = ()  # text forms of each label index (multiple choice)
+    # languages the scorer accepts beyond `languages`: a regex of the dataset's config codes
+    # (Belebele's 122 FLORES-200 codes); None: `languages` only
+    language_pattern: str | None = None
+
+    @property
+    def language_free(self) -> bool:
+        """The score reads no language (a label compared, or a judge's preference)."""
+        return self.kind in (MULTIPLE_CHOICE, INSTRUCTION)
+
+    @property
+    def judged(self) -> bool:
+        """Scored from a judge's pairwise preferences (AlpacaEval), not against references."""
+        return self.kind == INSTRUCTION
 
     @property
     def display_label(self) -> str:

@@ -3,7 +3,9 @@
 and official metrics. Every deliberate deviation from proper practice is marked `# quirk:`.
 
 Scorer names (implemented by maple.metrics):
-  label_match             prediction == gold (int labels)
+  label_match             prediction == gold (int labels, or the normalised label text)
+  label_containment       quirk: MEGAVERSE's eval_cls.py rule: the prediction's first line and the label
+                          contain one another (SQuAD-normalised), the label's first text form only
   squad_whitespace        MEGAVERSE SQuAD EM/F1 on whitespace tokens (zh/th F1 degenerates to EM)
   squad_v1                official SQuAD v1.1 EM/F1, max over gold answers
   mlqa_prediction_normalised  MEGAVERSE MLQA: the MLQA normaliser on the prediction only, then squad_whitespace
@@ -49,7 +51,7 @@ XNLI = TaskSpec(
     choices=lambda r: list(p.XNLI_VERBALIZER),
     label_field="label",
     protocols={
-        "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match"),
+        "megaverse": ProtocolSpec("test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_containment"),
         "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -77,7 +79,7 @@ XCOPA = TaskSpec(
         # shots from the same split (mega/data/load_datasets.py, load_xcopa_dataset: XCOPA has no train);
         # English is COPA (super_glue), whose shots come from its train split
         "megaverse": ProtocolSpec(
-            "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
+            "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_containment",
             lang_splits={"en": ("validation", "train")},
         ),
         "reference": ProtocolSpec(
@@ -171,6 +173,7 @@ BELEBELE = TaskSpec(
         "nld_Latn", "swe_Latn", "tur_Latn", "dan_Latn", "fin_Latn", "rus_Cyrl", "nob_Latn", "kor_Hang",
         "zho_Hant", "pol_Latn", "heb_Hebr", "arb_Arab", "ces_Latn", "hun_Latn", "tha_Thai",
     ),
+    language_pattern=r"[a-z]{3}_[A-Z][a-z]{3}",  # any of Belebele's 122 FLORES-200 configs: eng_Latn, zho_Hans, ...
 )
 
 XLSUM = TaskSpec(
