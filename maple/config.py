@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from maple import grid, resources
+from maple.hub import is_local
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
 OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
@@ -175,23 +176,18 @@ def _check_overrides(config: dict) -> None:
                     raise ConfigError(f"training.{section}.{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
 
 
-def _is_local(path: str) -> bool:
-    """Local paths start with ./, ../, / or resources/; anything else of the form org/name is a hub id."""
-    return path.startswith(("/", "./", "../", "resources/", "results/", "tests/")) or os.path.isdir(path)
-
-
 def _check_local_paths(config: dict, root: Path) -> None:
     for name, ds in config["datasets"].items():
         path = ds["source"]["path"]
-        if _is_local(path) and not (root / path).exists():
+        if is_local(path) and not (root / path).exists():
             raise ConfigError(f"datasets.{name}.source.path: local directory {path} does not exist")
     for task, spec in config["evaluation"]["tasks"].items():
         path = spec["source"]
-        if _is_local(path) and not (root / path).exists():
+        if is_local(path) and not (root / path).exists():
             raise ConfigError(f"evaluation.tasks.{task}.source: local directory {path} does not exist")
     for name, model in config["models"].items():
         path = model["path"]
-        if "build" not in model and _is_local(path) and not (root / path).exists():
+        if "build" not in model and is_local(path) and not (root / path).exists():
             raise ConfigError(f"models.{name}.path: local directory {path} does not exist (and no build: given)")
 
 

@@ -22,10 +22,19 @@ SCRIPT_REPOS = {
 MODEL_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.txt"]  # safetensors only, no .bin
 
 
-def is_hub_id(path: str) -> bool:
-    from maple.tasks.loading import looks_local
+LOCAL_ROOTS = ("resources", "results", "tests")  # the workflow's own directories
 
-    return bool(path) and not looks_local(path)
+
+def is_local(path: str) -> bool:
+    """A path rather than a hub id ("owner/name"): the one rule for models, datasets and tasks. A
+    path exists as a directory, is written as one (./, ../, /, ~, two or more slashes), or starts
+    with one of the workflow's own directories."""
+    return (os.path.isdir(path) or path.startswith((".", "/", "~")) or path.count("/") >= 2
+            or path.split("/")[0] in LOCAL_ROOTS)
+
+
+def is_hub_id(path: str) -> bool:
+    return bool(path) and not is_local(path)
 
 
 def model_repos(config: dict) -> dict[str, dict]:
