@@ -11,10 +11,11 @@ from pathlib import Path
 import yaml
 
 from maple import grid, resources
-from maple.hub import is_local
+from maple.grid import OVERRIDE_SECTIONS
+from maple.paths import is_local
+from maple.train.arguments import check_training
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
-OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
 
 
 class ConfigError(ValueError):
@@ -194,8 +195,6 @@ def _check_local_paths(config: dict, root: Path) -> None:
 def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     """Validate a config dict and fill the schema's defaults into it (in place); returns it.
     Raises ConfigError (one line)."""
-    from maple.train.arguments import check_training
-
     validate_schema(config)
     fill_defaults(config, load_schema())
     _check_names(config)

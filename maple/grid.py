@@ -175,10 +175,13 @@ def _deep_update(base: dict, override: dict) -> dict:
     return out
 
 
+OVERRIDE_SECTIONS = ("per_dataset", "per_cell")  # training overrides keyed by dataset / cell id
+
+
 def training_config(config: dict, cell: Cell) -> dict:
     """Training hyperparameters of one cell: defaults < per-dataset < per-cell overrides."""
     training = config["training"]
-    defaults = {k: v for k, v in training.items() if k not in ("per_dataset", "per_cell")}
+    defaults = {k: v for k, v in training.items() if k not in OVERRIDE_SECTIONS}
     merged = _deep_update(defaults, training["per_dataset"].get(cell.dataset, {}))
     merged = _deep_update(merged, training["per_cell"].get(cell.id, {}))
     merged.update(rank=cell.rank, bits=cell.bits, seed=config["seed"])

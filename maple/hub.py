@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from maple.paths import is_local
+
 # Repositories whose main branch holds a loading script, which datasets >= 4 refuses (checked against
 # the hub's file listings): they must be read through `revision: refs/convert/parquet` or `data_files`.
 SCRIPT_REPOS = {
@@ -20,17 +22,6 @@ SCRIPT_REPOS = {
     "MBZUAI/Bactrian-X": "Bactrian-X.py + data/{lang}.json.gz",
 }
 MODEL_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.txt"]  # safetensors only, no .bin
-
-
-LOCAL_ROOTS = ("resources", "results", "tests")  # the workflow's own directories
-
-
-def is_local(path: str) -> bool:
-    """A path rather than a hub id ("owner/name"): the one rule for models, datasets and tasks. A
-    path exists as a directory, is written as one (./, ../, /, ~, two or more slashes), or starts
-    with one of the workflow's own directories."""
-    return (os.path.isdir(path) or path.startswith((".", "/", "~")) or path.count("/") >= 2
-            or path.split("/")[0] in LOCAL_ROOTS)
 
 
 def is_hub_id(path: str) -> bool:

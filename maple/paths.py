@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from maple.grid import CELL_JOB, CELL_TASK_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
 
 RESULTS = "results"
@@ -44,6 +46,17 @@ def figure_pngs(protocols: list[str], out_dir: str = FIGURES) -> list[str]:
     from maple.report.figure_names import STEMS  # no matplotlib: fine at parse time
 
     return [f"{out_dir}/{stem}_{protocol}.png" for protocol in protocols for stem in STEMS.values()]
+
+
+LOCAL_ROOTS = ("resources", "results", "tests")  # the workflow's own directories
+
+
+def is_local(path: str) -> bool:
+    """A path rather than a hub id ("owner/name"): the one rule for models, datasets and tasks. A
+    path exists as a directory, is written as one (./, ../, /, ~, two or more slashes), or starts
+    with one of the workflow's own directories."""
+    return (os.path.isdir(path) or path.startswith((".", "/", "~")) or path.count("/") >= 2
+            or path.split("/")[0] in LOCAL_ROOTS)
 
 
 def log(rule: str, wildcards: str = "all") -> str:

@@ -43,7 +43,7 @@ def report_targets(config: dict, figures: bool, tables: bool) -> list[str]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config.yaml")
-    parser.add_argument("--cell", action="append", help="model/dataset/r{rank}-b{bits} or model/none/base; repeatable")
+    parser.add_argument("--cell", action="append", help=f"a cell id, {grid.TRAINED_ID} or {grid.BASE_ID}; repeatable")
     parser.add_argument("--task", action="append", help="a task of evaluation.tasks; repeatable")
     parser.add_argument("--figures", action="store_true", help="every figure of the report (PNG; PDF and CSV beside)")
     parser.add_argument("--tables", action="store_true", help="Tables 1-2 and reproduction.csv")

@@ -180,12 +180,13 @@ def test_finetuning_set_from_the_parquet_export_snapshot(tmp_path, monkeypatch):
 
 
 def test_one_rule_tells_a_path_from_a_hub_id():
-    """maple.hub.is_local decides for the config check, the download rules and task loading alike."""
+    """maple.paths.is_local decides for the config check, the download rules and task loading alike."""
     from maple import config as maple_config
+    from maple import paths
     from maple.tasks import loading
 
     for path in ("resources/x", "results/raw/alpaca", "./x", "../x", "/abs/x", "~/x", "a/b/c", str(EVAL)):
-        assert hub.is_local(path) and not hub.is_hub_id(path), path
+        assert paths.is_local(path) and not hub.is_hub_id(path), path
     for repo in ("meta-llama/Llama-2-7b-hf", "tatsu-lab/alpaca_eval", "gpt2"):
-        assert not hub.is_local(repo) and hub.is_hub_id(repo), repo
-    assert loading.is_local is hub.is_local and maple_config.is_local is hub.is_local
+        assert not paths.is_local(repo) and hub.is_hub_id(repo), repo
+    assert loading.is_local is paths.is_local and maple_config.is_local is paths.is_local

@@ -11,9 +11,10 @@ inside the loader, when requests are built.
 
 from __future__ import annotations
 
-from maple.tasks.build import build_requests, wrap_prompt
+from maple.tasks.build import build_requests
 from maple.tasks.spec import PROTOCOLS, DataRef, ProtocolSpec, TaskDataError, TaskSpec, UnknownTaskError
 from maple.tasks.specs import TASKS
+from maple.template import wrap_prompt
 
 __all__ = [
     "PROTOCOLS",

@@ -5,21 +5,11 @@ from __future__ import annotations
 import hashlib
 import random
 
+from maple.tasks import chat_layout
 from maple.tasks.budget import Budget, fit_prompt
 from maple.tasks.loading import load_rows, resolve_source
 from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec, effective_settings
-
-
-def wrap_prompt(text: str, prompt_cfg: dict, input: str | None = None) -> str:
-    """The finetuning template around a task prompt, exactly as maple.data.tokenise formats training."""
-    inp = (input or "").strip()
-    input_block = prompt_cfg.get("input_block", "").format(input=inp) if inp else ""
-    return prompt_cfg["template"].format(instruction=text.strip(), input_block=input_block)
-
-
-def template_header(prompt_cfg: dict) -> str:
-    """What precedes {instruction} ("### Instruction:"): a model that starts a new turn must stop."""
-    return prompt_cfg["template"].split("{instruction}")[0].strip()
+from maple.template import template_header
 
 
 def _rng(seed, *parts) -> random.Random:
@@ -40,8 +30,6 @@ def _shot_text(spec: TaskSpec, shot: dict) -> str:
 
 def render_prompt(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None) -> str:
     """The full prompt: MEGAVERSE's turns (instruction, shots, query) laid out by maple.tasks.chat_layout."""
-    from maple.tasks import chat_layout
-
     turns = chat_layout.messages(spec.instruction, [(spec.query(s), spec.target(s)) for s in shots], spec.query(row))
     return chat_layout.render(turns, prompt_cfg, spec.target_delimiter, spec.fewshot_delimiter)
 

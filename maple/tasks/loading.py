@@ -12,7 +12,7 @@ import glob
 import hashlib
 import os
 
-from maple.hub import is_local
+from maple.paths import is_local
 from maple.tasks.spec import DataRef, TaskDataError, TaskSpec
 
 
