@@ -1,6 +1,6 @@
 """What each rule needs from a machine, and where it runs: the one table that the rules (threads,
 resources), the SLURM profile (GPU partition), the cost report (GPU-hours) and the offline switch
-(maple.rule_script.hub_environment) all read. A rule missing here fails at parse time, so a new rule
+(maple.rule_script.hub_environment: only the download rules reach the hub) all read. A rule missing here fails at parse time, so a new rule
 cannot be left off the GPU partition or out of the cost report. No heavy imports: the SLURM profile
 imports this module."""
 
@@ -16,16 +16,17 @@ class Needs:
     threads: int = 1
     mem_mb: int = 2000
     runtime: int = 30  # minutes
-    gpu: bool = False  # may hold a GPU: config `gpu` counts then, GPU partition, offline hub
+    gpu: bool = False  # may hold a GPU: config `gpu` counts then, and it goes to the GPU partition
+    hub: bool = False  # reaches the Hugging Face hub (a download rule, on the submit host); all others run offline
     key: str | None = None  # config `resources` entry it reads (group rules share their per-cell rule's)
 
 
 RULES: dict[str, Needs] = {
     "build_tiny_model": Needs(runtime=10),
-    "download_dataset": Needs(mem_mb=4000, runtime=60),
+    "download_dataset": Needs(mem_mb=4000, runtime=60, hub=True),
     "tokenise_dataset": Needs(mem_mb=4000, runtime=60),
-    "download_model": Needs(runtime=240),
-    "download_eval": Needs(runtime=120),
+    "download_model": Needs(runtime=240, hub=True),
+    "download_eval": Needs(runtime=120, hub=True),
     "train_adapter": Needs(runtime=60, gpu=True),
     "merge_adapter": Needs(runtime=30, gpu=True),
     "generate_outputs": Needs(runtime=60, gpu=True),
@@ -41,6 +42,7 @@ RULES: dict[str, Needs] = {
     "render_report": Needs(runtime=10),
 }
 GPU_RULES = tuple(rule for rule, needs in RULES.items() if needs.gpu)
+HUB_RULES = tuple(rule for rule, needs in RULES.items() if needs.hub)
 CONFIG_KEYS = {"default"} | {needs.key or rule for rule, needs in RULES.items()}
 MEM_PER_RETRY = 1.5
 

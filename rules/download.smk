@@ -1,5 +1,5 @@
-# Hub snapshots on the submit host (localrules): compute nodes have no internet and GPU jobs run
-# with HF_HUB_OFFLINE=1, reading only these snapshots from the shared HF cache (HF_HOME).
+# Hub snapshots on the submit host (localrules): compute nodes have no internet and every other job
+# runs with HF_HUB_OFFLINE=1 (maple.resources: `hub`), reading only these snapshots from HF_HOME.
 # Models and datasets that are local directories (the embedded default) need none.
 
 

@@ -137,8 +137,8 @@ def test_download_rule_pins_revision_and_never_logs_the_token(tmp_path, monkeypa
         assert "hf_secret_do_not_log" not in text
 
 
-def test_gpu_jobs_run_offline(monkeypatch):
-    from maple.resources import GPU_RULES, RULES
+def test_only_download_rules_reach_the_hub(monkeypatch):
+    from maple.resources import HUB_RULES, RULES
     from maple.rule_script import hub_environment
 
     for rule in RULES:
@@ -147,9 +147,8 @@ def test_gpu_jobs_run_offline(monkeypatch):
         hub_environment(SimpleNamespace(rule=rule, config={"hf_home": "/shared/hf"}))
         assert os.environ["HF_HOME"] == "/shared/hf"
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" and os.environ.get("HF_DATASETS_OFFLINE") == "1"
-        assert offline == (rule in GPU_RULES), rule
-    assert {"train_adapter", "generate_group_outputs", "judge_group_alpaca_eval"} <= set(GPU_RULES)
-    assert "download_model" not in GPU_RULES and "score_outputs" not in GPU_RULES
+        assert offline == (rule not in HUB_RULES), rule
+    assert set(HUB_RULES) == {"download_model", "download_eval", "download_dataset"}
 
 
 def test_embedded_default_needs_no_download_and_paper_lists_them():

@@ -36,6 +36,14 @@ def test_every_rule_declares_its_needs_from_the_table():
         assert not re.search(r"^\s+(mem_mb|runtime|gpu)=", text, re.M), f"{name}: a resource outside the table"
 
 
+def test_hub_rules_run_on_the_submit_host():
+    local = set()
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:    .*\n)+)", smk.read_text(encoding="utf-8"), re.M):
+            local |= {line.strip().split(",")[0] for line in block.splitlines() if line.strip()}
+    assert set(resources.HUB_RULES) <= local and set(resources.HUB_RULES).isdisjoint(resources.GPU_RULES)
+
+
 def test_slurm_profile_places_exactly_the_gpu_rules():
     yte = pytest.importorskip("yte")
     with open(ROOT / "profiles" / "slurm" / "config.yaml", encoding="utf-8") as fh:
