@@ -159,5 +159,11 @@ def test_the_spec_fields_say_what_runs(monkeypatch):
     assert default_lang(TOY.name) == "en"  # multiple choice reads no language
     assert judged_task(["xnli", TOY.name, "alpaca_eval"]) == "alpaca_eval" and judged_task([TOY.name]) is None
     assert [name for name, spec in TASKS.items() if spec.language_pattern and name != TOY.name] == ["belebele"]
+    # a text gold naming a label ("(no)") compares as that label's index only where the spec says so
+    index_pred = {"output": "no", "prediction": 1, "gold": "(no)"}
+    for flag, accuracy in ((True, 1.0), (False, 0.0)):
+        monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(TOY, gold_is_label_word=flag))
+        assert score_records(TOY.name, "en", "reference", [index_pred])[0]["accuracy"] == accuracy, flag
+    assert [name for name, spec in TASKS.items() if spec.gold_is_label_word and name != TOY.name] == ["belebele"]
     assert {name for name, spec in TASKS.items() for p in spec.protocols.values()
             if p.scorer == "label_containment"} == {"xnli", "xcopa"}

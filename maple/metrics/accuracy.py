@@ -35,23 +35,22 @@ def label_texts(task: str, gold: int, choices, index: int | None = None) -> tupl
     return tuple(forms)
 
 
-def belebele_gold_index(gold):
-    """A Belebele gold given as text, as an index: "C" / "(C)" (MEGAVERSE's verbalised label) or the
-    hub's 1-based correct_answer_num "3"; None when it is neither."""
-    text = str(gold).strip().strip("()").strip()
-    if text in ("A", "B", "C", "D"):
-        return "ABCD".index(text)
-    if text in ("1", "2", "3", "4"):
-        return int(text) - 1
-    return None
+def gold_label_index(task: str, gold):
+    """A text gold that names a label, as its index, for tasks whose spec says so (`gold_is_label_word`:
+    Belebele's "C" / "(C)", MEGAVERSE's verbalised label, or the hub's 1-based "3"); None otherwise."""
+    spec = get_task(task)
+    if not spec.gold_is_label_word or not isinstance(gold, str):
+        return None
+    text = gold.strip().strip("()").strip().lower()
+    return next((i for i, words in enumerate(spec.label_words) if text in words), None)
 
 
 def is_correct(task: str, prediction, gold, choices=None, index: int | None = None, containment: bool = False) -> bool:
     """containment: MEGAVERSE's rule (the `label_containment` scorer), else the normalised label text."""
     if prediction is None or prediction == "":
         return False
-    if task == "belebele" and isinstance(gold, str) and belebele_gold_index(gold) is not None:
-        gold = belebele_gold_index(gold)  # letters compare as indices, whatever the record's choices say
+    if gold_label_index(task, gold) is not None:
+        gold = gold_label_index(task, gold)  # label words compare as indices, whatever the record's choices say
     if _is_index(prediction) and _is_index(gold):
         return prediction == gold  # (-1, no answer, never equals a gold label)
     if _is_index(prediction):

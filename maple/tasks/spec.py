@@ -85,6 +85,7 @@ class TaskSpec:
     # languages the scorer accepts beyond `languages`: a regex of the dataset's config codes
     # (Belebele's 122 FLORES-200 codes); None: `languages` only
     language_pattern: str | None = None
+    gold_is_label_word: bool = False  # a text gold names a label by one of its label_words ("C", "3")
 
     @property
     def language_free(self) -> bool:

@@ -173,6 +173,7 @@ BELEBELE = TaskSpec(
         "nld_Latn", "swe_Latn", "tur_Latn", "dan_Latn", "fin_Latn", "rus_Cyrl", "nob_Latn", "kor_Hang",
         "zho_Hant", "pol_Latn", "heb_Hebr", "arb_Arab", "ces_Latn", "hun_Latn", "tha_Thai",
     ),
+    gold_is_label_word=True,  # MEGAVERSE verbalised the gold as its letter; the hub gives 1-based numbers
     language_pattern=r"[a-z]{3}_[A-Z][a-z]{3}",  # any of Belebele's 122 FLORES-200 configs: eng_Latn, zho_Hans, ...
 )
 
