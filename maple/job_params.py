@@ -57,7 +57,20 @@ def generation_settings(config: dict, task: str) -> dict:
         picked["loglikelihood"] = evaluation["loglikelihood"]
     task_cfg = {k: v for k, v in evaluation["tasks"][task].items() if k not in SCORING_KEYS}
     picked["tasks"] = {task: task_cfg}
-    return {"evaluation": picked, **_common(config)}
+    return {"evaluation": picked, "effective": effective(config, task), **_common(config)}
+
+
+def effective(config: dict, task: str) -> dict:
+    """Per protocol and language, the settings the task's requests are built with (the spec's
+    defaults resolved with the config's overrides): a spec default edit changes them, and reruns."""
+    from dataclasses import asdict
+
+    from maple.tasks import get_task
+    from maple.tasks.spec import effective_settings
+
+    spec, task_cfg = get_task(task), config["evaluation"]["tasks"][task]
+    return {protocol: {lang: asdict(effective_settings(spec, lang, protocol, task_cfg)) for lang in task_cfg["languages"]}
+            for protocol in config["evaluation"]["protocols"]}
 
 
 def generation_params(config: dict, task: str) -> dict:

@@ -284,7 +284,7 @@ def _served_annotate(annotator: str, flat: list[dict], judge_cfg: dict, judge_mo
 
     from maple.generate.run import context_length
     from maple.generate.server import openai_server
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     path = judge_model_cfg["path"]
     tokenizer = load_tokenizer(path, judge_model_cfg.get("revision"), settings["trust_remote_code"])

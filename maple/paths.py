@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+from maple.grid import CELL_JOB, CELL_TASK_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
+
 RESULTS = "results"
 
 TINY_MODEL = "resources/models/{model}"
@@ -9,16 +13,16 @@ DOWNLOAD_MODEL = RESULTS + "/downloads/models/{model}.json"  # what download_mod
 DOWNLOAD_EVAL = RESULTS + "/downloads/eval/{task}.json"
 RAW_DATA = RESULTS + "/raw/{dataset}"
 TOKENISED = RESULTS + "/tokenised/{dataset}/{model}"
-CHECKPOINTS = RESULTS + "/checkpoints/{model}/{dataset}/r{rank}-b{bits}"
-ADAPTER = RESULTS + "/adapters/{model}/{dataset}/r{rank}-b{bits}"
-MERGED = RESULTS + "/merged/{model}/{dataset}/r{rank}-b{bits}"
-OUTPUTS = RESULTS + "/outputs/{cell}/{task}.jsonl"
-GROUP_OUTPUTS = RESULTS + "/generations/{model}/lora-r{rank}/{task}"  # multi_lora: one dir per job
-SCORES = RESULTS + "/scores/{cell}/{task}.json"
-EXAMPLE_SCORES = RESULTS + "/scores/{cell}/{task}.examples.jsonl"
-JUDGEMENTS = RESULTS + "/judgements/{cell}.jsonl"
-GROUP_JUDGEMENTS = RESULTS + "/judgements/{model}/lora-r{rank}"  # multi_lora: one dir per judge job
-SERVED_CHECK = RESULTS + "/served_checks/{cell}.json"  # is the served model the trained one (maple.generate.check)
+CHECKPOINTS = RESULTS + "/checkpoints/" + TRAINED_ID
+ADAPTER = RESULTS + "/adapters/" + TRAINED_ID
+MERGED = RESULTS + "/merged/" + TRAINED_ID
+OUTPUTS = RESULTS + "/outputs/" + CELL_TASK_JOB + ".jsonl"
+GROUP_OUTPUTS = RESULTS + "/generations/" + GROUP_TASK_JOB  # multi_lora: one dir per job
+SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".json"
+EXAMPLE_SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".examples.jsonl"
+JUDGEMENTS = RESULTS + "/judgements/" + CELL_JOB + ".jsonl"
+GROUP_JUDGEMENTS = RESULTS + "/judgements/" + GROUP_JOB  # multi_lora: one dir per judge job
+SERVED_CHECK = RESULTS + "/served_checks/" + CELL_JOB + ".json"  # is the served model the trained one (maple.generate.check)
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
@@ -45,6 +49,17 @@ def figure_pngs(protocols: list[str], out_dir: str = FIGURES) -> list[str]:
     return [f"{out_dir}/{stem}_{protocol}.png" for protocol in protocols for stem in STEMS.values()]
 
 
+LOCAL_ROOTS = ("resources", "results", "tests")  # the workflow's own directories
+
+
+def is_local(path: str) -> bool:
+    """A path rather than a hub id ("owner/name"): the one rule for models, datasets and tasks. A
+    path exists as a directory, is written as one (./, ../, /, ~, two or more slashes), or starts
+    with one of the workflow's own directories."""
+    return (os.path.isdir(path) or path.startswith((".", "/", "~")) or path.count("/") >= 2
+            or path.split("/")[0] in LOCAL_ROOTS)
+
+
 def log(rule: str, wildcards: str = "all") -> str:
     return f"logs/{rule}/{wildcards}.log"
 
@@ -57,16 +72,12 @@ def fill(pattern: str, **wildcards) -> str:
     return pattern.format(**wildcards)
 
 
-def cell_fields(cell) -> dict:
-    return {"model": cell.model, "dataset": cell.dataset, "rank": cell.rank, "bits": cell.bits}
-
-
 def adapter_dir(cell) -> str:
-    return fill(ADAPTER, **cell_fields(cell))
+    return fill(ADAPTER, **cell.fields)
 
 
 def merged_dir(cell) -> str:
-    return fill(MERGED, **cell_fields(cell))
+    return fill(MERGED, **cell.fields)
 
 
 def outputs_file(cell, task: str) -> str:

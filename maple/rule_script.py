@@ -45,15 +45,18 @@ def run(snakemake, main) -> None:
 
 
 def hub_environment(snakemake) -> None:
-    """The shared HF cache (config hf_home, else the environment's HF_HOME); GPU jobs offline: they read
-    only the snapshots the download_model / download_eval rules fetched on the submit host."""
+    """The shared HF cache (config hf_home, else the environment's HF_HOME). Every rule but the
+    download rules (maple.resources: `hub`) runs offline: compute nodes read only the snapshots the
+    download rules fetched on the submit host."""
+    from maple.resources import HUB_RULES
+
     hf_home = (getattr(snakemake, "config", None) or {}).get("hf_home")
     if hf_home:
         os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(hf_home))
-    if int(getattr(getattr(snakemake, "resources", None), "gpu", 0) or 0) > 0:
+    if getattr(snakemake, "rule", "") not in HUB_RULES:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
-        print("maple: GPU job: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
+        print("maple: HF_HUB_OFFLINE=1, reading local snapshots only", flush=True)
 
 
 def as_list(value) -> list[str]:

@@ -73,14 +73,11 @@ def read_records(path: str) -> tuple[list[dict], list[int]]:
     return read_user_jsonl(path, ScoringInputError)
 
 
-LANGUAGE_FREE = ("xnli", "xcopa", "belebele", "alpaca_eval")  # the metric reads no language
-
-
 def default_lang(task: str) -> str:
     """A stand-in language for tasks whose score does not depend on it; others must name one."""
     if task not in TASK_SPECS:
         return ""  # check() names the unknown task
-    if task not in LANGUAGE_FREE:
+    if not TASK_SPECS[task].language_free:
         raise ScoringInputError(f"--lang is required for task {task!r} (its metric depends on the language)")
     return TASK_SPECS[task].languages[0]
 

@@ -1,4 +1,4 @@
-"""Score one cell's raw outputs (all tasks, languages, protocols) into metric rows."""
+"""Score one cell's raw outputs of one task (all its languages and protocols) into metric rows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from maple import grid, paths
 from maple.io import atomic_file, provenance, read_jsonl, write_jsonl
+from maple.tasks import get_task
 from maple.tasks.budget import budget_counts
 
 
@@ -30,11 +31,7 @@ def metric_rows(cell_id: str, task: str, lang: str, protocol: str, summary: dict
         if metric == "n" or not (value is None or isinstance(value, (int, float))):
             continue
         row = {
-            "cell": cell.id,
-            "model": cell.model,
-            "dataset": cell.dataset,
-            "rank": cell.rank,
-            "bits": cell.bits,
+            **cell.fields,
             "task": task,
             "language": lang,
             "protocol": protocol,
@@ -112,7 +109,7 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
             summary["accuracy_loglik"] = sum(hits) / len(hits)
             for e, hit in zip(per_example, hits):
                 e["score"]["accuracy_loglik"] = hit
-        judge = next((r["judge"] for r in group if r.get("judge")), None) if task == "alpaca_eval" else None
+        judge = next((r["judge"] for r in group if r.get("judge")), None) if get_task(task).judged else None
         if any("shots_used" in r for r in group):
             # how many requests lost shots, were truncated or failed to fit (maple.tasks.budget)
             summary.update(budget_counts(group))
@@ -121,25 +118,26 @@ def score_task(cell_id: str, task: str, records: list[dict], mode: str, options=
     return rows, examples
 
 
-def score_cell(cell_id, tasks, raw_inputs, judgements_file, score_files, example_files, settings, mode,
+def score_cell(cell_id, task, raw_inputs, judgements_file, score_file, example_file, settings, mode,
                bootstrap: dict | None = None) -> None:
+    """One cell x task (one score_outputs job): its raw outputs, or for a judged task its judgements,
+    into `score_file` (metric rows) and `example_file` (per-example scores)."""
     import json
+
+    from maple.generate.served import served_as
 
     cell = grid.parse_cell(cell_id)
     backend = settings["evaluation"]["backend"]
     mode_label = f"{backend}/{'base' if cell.is_base else mode}"
-    from maple.generate.served import served_as
-
     served = served_as(cell, mode)  # as the generation record says (maple.generate.run)
-    for task, score_file, example_file in zip(tasks, score_files, example_files):
-        if task == "alpaca_eval":
-            if os.path.isdir(judgements_file):  # multi_lora: the group's judge job wrote a directory
-                judgements_file = paths.group_member_file(judgements_file, cell, "judgements")
-            records = read_jsonl(judgements_file)
-        else:
-            records = raw_records(cell_id, task, raw_inputs, mode)
-        rows, examples = score_task(cell_id, task, records, mode_label, settings.get("scoring"), served_as=served,
-                                    bootstrap=bootstrap)
-        write_jsonl(example_file, examples)
-        with atomic_file(score_file) as fh:
-            json.dump(rows, fh, indent=1, ensure_ascii=False)
+    if get_task(task).judged:
+        if os.path.isdir(judgements_file):  # multi_lora: the group's judge job wrote a directory
+            judgements_file = paths.group_member_file(judgements_file, cell, "judgements")
+        records = read_jsonl(judgements_file)
+    else:
+        records = raw_records(cell_id, task, raw_inputs, mode)
+    rows, examples = score_task(cell_id, task, records, mode_label, settings.get("scoring"), served_as=served,
+                                bootstrap=bootstrap)
+    write_jsonl(example_file, examples)
+    with atomic_file(score_file) as fh:
+        json.dump(rows, fh, indent=1, ensure_ascii=False)

@@ -1,10 +1,14 @@
-"""Snakemake targets for part of the study: one cell, one task, or both.
+"""Snakemake targets for part of the study: one cell, one task, or both; or the figures / tables only.
 
     snakemake --cores 2 $(python -m maple.targets --task xnli)                       # one task, every cell
     snakemake --cores 2 $(python -m maple.targets --cell tiny-llama/alpaca/r8-b16)   # one cell, every task
-    snakemake --cores 2 $(python -m maple.targets --configfile config/paper.yaml --cell llama-2-7b/none/base --task xquad)
+    snakemake --cores 2 $(python -m maple.targets --figures)                         # every figure (and its CSV, PDF)
+    snakemake --configfile config/paper.yaml --cores 2 \
+        $(python -m maple.targets --configfile config/paper.yaml --cell llama-2-7b/none/base --task xquad)
 
-Prints the score files (the jobs that make them pull in training, generation and judging).
+Prints the score files (the jobs that make them pull in training, generation and judging), or with
+--figures / --tables the report's files (which pull in every score). Pass snakemake the same
+--configfile: the targets are paths of that config's grid.
 """
 
 from __future__ import annotations
@@ -30,15 +34,28 @@ def score_targets(config: dict, cells=None, tasks=None) -> list[str]:
     ]
 
 
+def report_targets(config: dict, figures: bool, tables: bool) -> list[str]:
+    """Every figure's PNG (its PDF and CSV come from the same job) and/or the tables."""
+    protocols = config["evaluation"]["protocols"]
+    return (paths.figure_pngs(protocols) if figures else []) + (paths.table_files() if tables else [])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config.yaml")
-    parser.add_argument("--cell", action="append", help="model/dataset/r{rank}-b{bits} or model/none/base; repeatable")
+    parser.add_argument("--cell", action="append", help=f"a cell id, {grid.TRAINED_ID} or {grid.BASE_ID}; repeatable")
     parser.add_argument("--task", action="append", help="a task of evaluation.tasks; repeatable")
+    parser.add_argument("--figures", action="store_true", help="every figure of the report (PNG; PDF and CSV beside)")
+    parser.add_argument("--tables", action="store_true", help="Tables 1-2 and reproduction.csv")
     args = parser.parse_args(argv)
+    if (args.figures or args.tables) and (args.cell or args.task):
+        parser.error("--figures/--tables use every cell and task; they do not combine with --cell/--task")
     try:
         config = maple_config.validate(maple_config.load_yaml(args.configfile), ".")
-        print(" ".join(score_targets(config, args.cell, args.task)))
+        if args.figures or args.tables:
+            print(" ".join(report_targets(config, args.figures, args.tables)))
+        else:
+            print(" ".join(score_targets(config, args.cell, args.task)))
     except maple_config.ConfigError as err:
         sys.exit(f"maple: config error: {err}")
 

@@ -5,9 +5,10 @@ import sys
 from snakemake.utils import min_version
 
 from maple import config as maple_config
-from maple import grid, hub, job_params, paths
+from maple import grid, hub, job_params, paths, resources
 from maple.generate.check import probe_task
 from maple.report import figure_names
+from maple.tasks import judged_task
 
 min_version("9.0")
 
@@ -22,6 +23,8 @@ BASES = grid.base_cells(config)
 EVAL_CELLS = CELLS + BASES
 TASKS = grid.tasks(config)
 PROBE_TASK = probe_task(TASKS)  # the task whose outputs the served-model check samples
+# the task the judge rules read (AlpacaEval), by its spec's kind
+JUDGED_TASK = judged_task(TASKS)
 MODE = config["evaluation"]["mode"]
 PROTOCOLS = config["evaluation"]["protocols"]
 FIGURES = figure_names.STEMS
@@ -38,15 +41,20 @@ wildcard_constraints:
     **grid.wildcard_constraints(config),
 
 
-def res(rule_name, key, default=None):
-    return grid.resources(config, rule_name).get(key, default)
+def res(rule_name, key):
+    return resources.declared(config, rule_name)[key]
 
 
-def mem_on_attempt(rule_name):
-    """Memory grows on each retry so that an OOM-killed job comes back with more."""
-    factor = grid.resources(config, rule_name).get("mem_mb_per_retry", 1.5)
-    base = res(rule_name, "mem_mb", 2000)
-    return lambda wildcards, attempt: int(base * factor ** (attempt - 1))
+def rule_resources(rule_name):
+    """A rule's resources from maple.resources (the one table); memory grows on each retry so
+    that an OOM-killed job comes back with more."""
+    need = resources.declared(config, rule_name)
+    base, factor = need["mem_mb"], need["mem_mb_per_retry"]
+    return {
+        "mem_mb": lambda wildcards, attempt: int(base * factor ** (attempt - 1)),
+        "runtime": need["runtime"],
+        "gpu": need["gpu"],
+    }
 
 
 def cell_of(wildcards):
@@ -96,7 +104,9 @@ def serving_mode(cell):
 
 
 def group_cells(wildcards):
-    return grid.generation_groups(config)[f"{wildcards.model}/lora-r{wildcards.rank}"]
+    return grid.generation_groups(config)[
+        grid.GROUP_ID.format(model=wildcards.model, rank=wildcards.rank)
+    ]
 
 
 def raw_output(cell, task):
@@ -107,7 +117,7 @@ def raw_output(cell, task):
 
 
 def judge_inputs(wildcards):
-    if wildcards.task != "alpaca_eval":
+    if wildcards.task != JUDGED_TASK:
         return []
     cell = grid.parse_cell(wildcards.cell)
     if serving_mode(cell) == "multi_lora" and not cell.is_base:

@@ -17,11 +17,9 @@ rule build_tiny_model:
         paths.benchmark("build_tiny_model", "{model}")
     conda:
         "../envs/train.yaml"
-    threads: res("build_tiny_model", "threads", 1)
+    threads: res("build_tiny_model", "threads")
     resources:
-        mem_mb=res("build_tiny_model", "mem_mb", 2000),
-        runtime=res("build_tiny_model", "runtime", 10),
-        gpu=0,
+        **rule_resources("build_tiny_model"),
     params:
         build=lambda wc: job_params.canonical(config["models"][wc.model]["build"]),
         seed=config["seed"],
@@ -40,11 +38,9 @@ rule download_dataset:
         paths.benchmark("download_dataset", "{dataset}")
     conda:
         "../envs/train.yaml"
-    threads: res("download_dataset", "threads", 1)
+    threads: res("download_dataset", "threads")
     resources:
-        mem_mb=res("download_dataset", "mem_mb", 4000),
-        runtime=res("download_dataset", "runtime", 60),
-        gpu=0,
+        **rule_resources("download_dataset"),
     params:
         dataset=lambda wc: job_params.canonical(config["datasets"][wc.dataset]),
         seed=config["seed"],
@@ -64,11 +60,9 @@ rule tokenise_dataset:
         paths.benchmark("tokenise_dataset", "{dataset}/{model}")
     conda:
         "../envs/train.yaml"
-    threads: res("tokenise_dataset", "threads", 1)
+    threads: res("tokenise_dataset", "threads")
     resources:
-        mem_mb=res("tokenise_dataset", "mem_mb", 4000),
-        runtime=res("tokenise_dataset", "runtime", 60),
-        gpu=0,
+        **rule_resources("tokenise_dataset"),
     params:
         model=lambda wc: job_params.canonical(config["models"][wc.model]),
         prompt=job_params.canonical(config["prompt"]),

@@ -1,5 +1,5 @@
-# Hub snapshots on the submit host (localrules): compute nodes have no internet and GPU jobs run
-# with HF_HUB_OFFLINE=1, reading only these snapshots from the shared HF cache (HF_HOME).
+# Hub snapshots on the submit host (localrules): compute nodes have no internet and every other job
+# runs with HF_HUB_OFFLINE=1 (maple.resources: `hub`), reading only these snapshots from HF_HOME.
 # Models and datasets that are local directories (the embedded default) need none.
 
 
@@ -17,11 +17,9 @@ rule download_model:
         paths.benchmark("download_model", "{model}")
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("download_model", "threads")
     resources:
-        mem_mb=2000,
-        runtime=240,
-        gpu=0,
+        **rule_resources("download_model"),
     params:
         repos=lambda wc: [HUB_MODELS[wc.model]],
         hf_home=config.get("hf_home"),
@@ -38,11 +36,9 @@ rule download_eval:
         paths.benchmark("download_eval", "{task}")
     conda:
         "../envs/generate.yaml"
-    threads: 1
+    threads: res("download_eval", "threads")
     resources:
-        mem_mb=2000,
-        runtime=120,
-        gpu=0,
+        **rule_resources("download_eval"),
     params:
         repos=lambda wc: hub.eval_repos(config, wc.task),
         hf_home=config.get("hf_home"),

@@ -10,18 +10,16 @@ rule generate_outputs:
     output:
         paths.OUTPUTS,
     log:
-        paths.log("generate_outputs", "{cell}/{task}"),
+        paths.log("generate_outputs", grid.CELL_TASK_JOB),
     benchmark:
-        paths.benchmark("generate_outputs", "{cell}/{task}")
+        paths.benchmark("generate_outputs", grid.CELL_TASK_JOB)
     wildcard_constraints:
         cell=grid.per_cell_generation_constraint(config),
     conda:
         "../envs/generate.yaml"
-    threads: res("generate_outputs", "threads", 1)
+    threads: res("generate_outputs", "threads")
     resources:
-        mem_mb=mem_on_attempt("generate_outputs"),
-        runtime=res("generate_outputs", "runtime", 60),
-        gpu=res("generate_outputs", "gpu", 0),
+        **rule_resources("generate_outputs"),
     params:
         cell="{cell}",
         model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
@@ -38,16 +36,14 @@ rule generate_group_outputs:
     output:
         directory(paths.GROUP_OUTPUTS),
     log:
-        paths.log("generate_group_outputs", "{model}/lora-r{rank}/{task}"),
+        paths.log("generate_group_outputs", grid.GROUP_TASK_JOB),
     benchmark:
-        paths.benchmark("generate_group_outputs", "{model}/lora-r{rank}/{task}")
+        paths.benchmark("generate_group_outputs", grid.GROUP_TASK_JOB)
     conda:
         "../envs/generate.yaml"
-    threads: res("generate_outputs", "threads", 1)
+    threads: res("generate_group_outputs", "threads")
     resources:
-        mem_mb=mem_on_attempt("generate_outputs"),
-        runtime=res("generate_outputs", "runtime", 60),
-        gpu=res("generate_outputs", "gpu", 0),
+        **rule_resources("generate_group_outputs"),
     params:
         cells=lambda wc: [c.id for c in group_cells(wc)],
         model=lambda wc: job_params.model_params(config, wc.model),

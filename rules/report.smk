@@ -25,11 +25,9 @@ rule aggregate_scores:
         paths.benchmark("aggregate_scores")
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("aggregate_scores", "threads")
     resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
+        **rule_resources("aggregate_scores"),
     params:
         expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
     script:
@@ -52,11 +50,9 @@ rule bootstrap_scores:
         paths.benchmark("bootstrap_scores")
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("bootstrap_scores", "threads")
     resources:
-        mem_mb=res("bootstrap_scores", "mem_mb", 4000),
-        runtime=res("bootstrap_scores", "runtime", 120),
-        gpu=0,
+        **rule_resources("bootstrap_scores"),
     params:
         bootstrap=bootstrap_params(),
     script:
@@ -69,18 +65,16 @@ rule export_lm_eval:
     output:
         paths.LM_EVAL,
     log:
-        paths.log("export_lm_eval", "{cell}"),
+        paths.log("export_lm_eval", grid.CELL_JOB),
     benchmark:
-        paths.benchmark("export_lm_eval", "{cell}")
+        paths.benchmark("export_lm_eval", grid.CELL_JOB)
     wildcard_constraints:
         cell=grid.WILDCARD_CONSTRAINTS["cell"],
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("export_lm_eval", "threads")
     resources:
-        mem_mb=1000,
-        runtime=5,
-        gpu=0,
+        **rule_resources("export_lm_eval"),
     params:
         cell="{cell}",
     script:
@@ -99,11 +93,9 @@ rule make_tables:
         paths.benchmark("make_tables")
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("make_tables", "threads")
     resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
+        **rule_resources("make_tables"),
     script:
         "../scripts/make_tables.py"
 
@@ -131,11 +123,9 @@ rule plot_figure:
         protocol="megaverse|reference",
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("plot_figure", "threads")
     resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
+        **rule_resources("plot_figure"),
     script:
         "../scripts/plot_figure.py"
 
@@ -156,10 +146,8 @@ rule render_report:
         paths.benchmark("render_report")
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("render_report", "threads")
     resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
+        **rule_resources("render_report"),
     script:
         "../scripts/render_report.py"

@@ -4,23 +4,21 @@
 
 rule judge_alpaca_eval:
     input:
-        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), "alpaca_eval"),
+        raw=lambda wc: raw_output(grid.parse_cell(wc.cell), JUDGED_TASK),
         judge=judge_model_inputs,
     output:
         paths.JUDGEMENTS,
     log:
-        paths.log("judge_alpaca_eval", "{cell}"),
+        paths.log("judge_alpaca_eval", grid.CELL_JOB),
     benchmark:
-        paths.benchmark("judge_alpaca_eval", "{cell}")
+        paths.benchmark("judge_alpaca_eval", grid.CELL_JOB)
     wildcard_constraints:
         cell=grid.per_cell_generation_constraint(config),
     conda:
         "../envs/generate.yaml"
-    threads: res("judge_alpaca_eval", "threads", 1)
+    threads: res("judge_alpaca_eval", "threads")
     resources:
-        mem_mb=mem_on_attempt("judge_alpaca_eval"),
-        runtime=res("judge_alpaca_eval", "runtime", 60),
-        gpu=res("judge_alpaca_eval", "gpu", 0),
+        **rule_resources("judge_alpaca_eval"),
     params:
         **job_params.judge_params(config),
         cell="{cell}",
@@ -31,21 +29,19 @@ rule judge_alpaca_eval:
 
 rule judge_group_alpaca_eval:
     input:
-        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, "alpaca_eval"),
+        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, JUDGED_TASK),
         judge=judge_model_inputs,
     output:
         directory(paths.GROUP_JUDGEMENTS),
     log:
-        paths.log("judge_group_alpaca_eval", "{model}/lora-r{rank}"),
+        paths.log("judge_group_alpaca_eval", grid.GROUP_JOB),
     benchmark:
-        paths.benchmark("judge_group_alpaca_eval", "{model}/lora-r{rank}")
+        paths.benchmark("judge_group_alpaca_eval", grid.GROUP_JOB)
     conda:
         "../envs/generate.yaml"
-    threads: res("judge_alpaca_eval", "threads", 1)
+    threads: res("judge_group_alpaca_eval", "threads")
     resources:
-        mem_mb=mem_on_attempt("judge_alpaca_eval"),
-        runtime=res("judge_alpaca_eval", "runtime", 60),
-        gpu=res("judge_alpaca_eval", "gpu", 0),
+        **rule_resources("judge_group_alpaca_eval"),
     params:
         **job_params.judge_params(config),
         cells=lambda wc: [c.id for c in group_cells(wc)],
@@ -62,16 +58,14 @@ rule score_outputs:
         scores=paths.SCORES,
         examples=paths.EXAMPLE_SCORES,
     log:
-        paths.log("score_outputs", "{cell}/{task}"),
+        paths.log("score_outputs", grid.CELL_TASK_JOB),
     benchmark:
-        paths.benchmark("score_outputs", "{cell}/{task}")
+        paths.benchmark("score_outputs", grid.CELL_TASK_JOB)
     conda:
         "../envs/report.yaml"
-    threads: 1
+    threads: res("score_outputs", "threads")
     resources:
-        mem_mb=res("score_outputs", "mem_mb", 2000),
-        runtime=res("score_outputs", "runtime", 30),
-        gpu=0,
+        **rule_resources("score_outputs"),
     params:
         cell="{cell}",
         task="{task}",

@@ -8,16 +8,14 @@ rule train_adapter:
     output:
         directory(paths.ADAPTER),
     log:
-        paths.log("train_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+        paths.log("train_adapter", grid.TRAINED_ID),
     benchmark:
-        paths.benchmark("train_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+        paths.benchmark("train_adapter", grid.TRAINED_ID)
     conda:
         "../envs/train.yaml"
-    threads: res("train_adapter", "threads", 1)
+    threads: res("train_adapter", "threads")
     resources:
-        mem_mb=mem_on_attempt("train_adapter"),
-        runtime=res("train_adapter", "runtime", 60),
-        gpu=res("train_adapter", "gpu", 0),
+        **rule_resources("train_adapter"),
     params:
         cell=lambda wc: cell_of(wc).id,
         model=lambda wc: job_params.canonical(config["models"][wc.model]),
@@ -42,16 +40,14 @@ rule merge_adapter:
             else temp(directory(paths.MERGED))
         ),
     log:
-        paths.log("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}"),
+        paths.log("merge_adapter", grid.TRAINED_ID),
     benchmark:
-        paths.benchmark("merge_adapter", "{model}/{dataset}/r{rank}-b{bits}")
+        paths.benchmark("merge_adapter", grid.TRAINED_ID)
     conda:
         "../envs/train.yaml"
-    threads: res("merge_adapter", "threads", 1)
+    threads: res("merge_adapter", "threads")
     resources:
-        mem_mb=mem_on_attempt("merge_adapter"),
-        runtime=res("merge_adapter", "runtime", 30),
-        gpu=res("merge_adapter", "gpu", 0),
+        **rule_resources("merge_adapter"),
     params:
         cell=lambda wc: cell_of(wc).id,
         model=lambda wc: job_params.canonical(config["models"][wc.model]),

@@ -8,11 +8,11 @@ def main(smk):
     judgements = (as_list(smk.input.judgements) or [None])[0]
     score_cell(
         smk.params.cell,
-        [smk.params.task],
+        smk.params.task,
         as_list(smk.input.raw),
         judgements,
-        [smk.output.scores],
-        [smk.output.examples],
+        smk.output.scores,
+        smk.output.examples,
         smk.params.settings,
         smk.params.mode,
         smk.params.bootstrap,

@@ -18,16 +18,16 @@ slurm/cluster.sh install
 
 # slurm/.venv: the plugin on top of .venv, whose packages it sees through a .pth file, so SLURM
 # jobs (which run `sys.executable -m snakemake`) have the plugin and the workflow's stack, and
-# .venv itself is left untouched (see slurm/requirements.txt for why --no-deps).
+# .venv itself is left untouched (see requirements-slurm.txt for why --no-deps).
 OVERLAY=slurm/.venv
 STAMP="$OVERLAY/.installed"
-if [[ ! -f "$STAMP" || slurm/requirements.txt -nt "$STAMP" || .venv/.maple-installed -nt "$STAMP" ]]; then
+if [[ ! -f "$STAMP" || requirements-slurm.txt -nt "$STAMP" || .venv/.maple-installed -nt "$STAMP" ]]; then
     rm -rf "$OVERLAY"
     .venv/bin/python -m venv --without-pip "$OVERLAY"
     overlay_site=$("$OVERLAY/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     base_site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --target "$overlay_site" \
-        -r slurm/requirements.txt
+        -r requirements-slurm.txt
     echo "import site; site.addsitedir('$base_site')" >"$overlay_site/zz-maple-base-venv.pth"
     touch "$STAMP"
 fi

@@ -57,7 +57,7 @@ def test_hub_id_offline_is_one_line(monkeypatch):
 
 
 def test_prompt_template_and_masking(tiny_model):
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     tok = load_tokenizer(tiny_model)
     ex = {"instruction": "Add", "input": "2 + 2", "output": "4"}

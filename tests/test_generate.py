@@ -129,7 +129,7 @@ def test_a_cell_fits_a_small_context_and_an_overlong_prompt_does_not_fail_the_jo
     from maple.generate.backends import make_backend
     from maple.generate.run import generate_cell
     from maple.io import read_jsonl
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     tasks = list(settings["evaluation"]["tasks"])
     files = {t: str(tmp_path / f"{t}.jsonl") for t in tasks}

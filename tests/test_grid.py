@@ -135,3 +135,63 @@ def test_paper_grid_in_multi_lora_mode_on_cuda_plans_644_engine_loads(tmp_path):
     assert counts["merge_adapter"] == 120 and counts["check_served_model"] == 120
     assert counts["score_outputs"] == 122 * 7
     assert counts["judge_alpaca_eval"] == 82 and counts["judge_group_alpaca_eval"] == 10
+
+
+def test_job_layouts_round_trip_through_one_codec():
+    cell, base = grid.Cell("m", "alpaca", 8, 4), grid.Cell("m")
+    for layout, fields, want in [
+        (grid.CELL_JOB, {"cell": cell.id}, (cell, None, None)),
+        (grid.CELL_TASK_JOB, {"cell": base.id, "task": "alpaca_eval"}, (base, None, "alpaca_eval")),
+        (grid.GROUP_JOB, {"model": "m", "rank": 8}, (None, "m/lora-r8", None)),
+        (grid.GROUP_TASK_JOB, {"model": "m", "rank": 8, "task": "xnli"}, (None, "m/lora-r8", "xnli")),
+    ]:
+        key = grid.parse_job(layout.format(**fields))
+        assert (key.cell, key.group, key.task) == want and key.model == "m"
+    assert grid.parse_job("all") is None and grid.parse_job("m/alpaca/r8-b5/xnli") is None
+    assert grid.cell_of("m", "alpaca", 8.0, 4.0) == cell.id and grid.cell_of("m", "none", float("nan"), None) == base.id
+    for bad in ("m/alpaca/r8-b4/xnli", "m/lora-r8"):
+        try:
+            grid.parse_cell(bad)
+        except ValueError as err:
+            assert bad in str(err)
+        else:
+            raise AssertionError(f"{bad} parsed as a cell")
+
+
+def _benchmarks(configfile) -> dict:
+    """rule -> the wildcard parts of the benchmark files its planned jobs write (a dry run)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "--configfile", str(configfile)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out: dict = {}
+    for rule, wildcards in re.findall(r"^    benchmark: benchmarks/(\w+)/(.+)\.tsv$", result.stdout, re.M):
+        out.setdefault(rule, []).append(wildcards)
+    return out
+
+
+def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
+    """The cost report reads jobs back from their benchmark paths with the codec the rules write them
+    with: on the embedded default (multi_lora) and the paper grid (merged), every generation, judging,
+    scoring, training and merging job maps to a cell of the grid or a rank group, and its task."""
+    from maple.report.cost import _cell_fields
+
+    seen = set()
+    for configfile in (ROOT / "config.yaml", ROOT / "config" / "paper.yaml"):
+        config = maple_config.load(configfile, ROOT)
+        cells = {c.id for c in grid.eval_cells(config)}
+        groups = set(grid.generation_groups(config))
+        for rule, jobs in _benchmarks(configfile).items():
+            per_task = rule in ("generate_outputs", "generate_group_outputs", "score_outputs")
+            for wildcards in jobs:
+                fields = _cell_fields(wildcards)
+                if rule in ("download_model", "download_eval", "download_dataset", "tokenise_dataset",
+                            "build_tiny_model") or wildcards == "all" or rule == "plot_figure":
+                    assert fields["cell"] is None, (rule, wildcards)
+                    continue
+                seen.add(rule)
+                assert fields["cell"] in (groups if "group" in rule else cells), (rule, wildcards)
+                assert (fields["task"] is not None) == per_task, (rule, wildcards)
+    assert seen == {"train_adapter", "merge_adapter", "generate_outputs", "generate_group_outputs", "judge_alpaca_eval",
+                    "judge_group_alpaca_eval", "score_outputs", "export_lm_eval"}

@@ -2,6 +2,7 @@
 download rules that let GPU jobs run offline: snapshot_download is pointed at local directories."""
 
 import json
+import os
 import runpy
 import shutil
 import subprocess
@@ -136,17 +137,18 @@ def test_download_rule_pins_revision_and_never_logs_the_token(tmp_path, monkeypa
         assert "hf_secret_do_not_log" not in text
 
 
-def test_gpu_jobs_run_offline(monkeypatch):
+def test_only_download_rules_reach_the_hub(monkeypatch):
+    from maple.resources import HUB_RULES, RULES
     from maple.rule_script import hub_environment
 
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    hub_environment(SimpleNamespace(config={"hf_home": "/shared/hf"}, resources=SimpleNamespace(gpu=0)))
-    import os
-
-    assert os.environ.get("HF_HUB_OFFLINE") is None and os.environ["HF_HOME"] == "/shared/hf"
-    hub_environment(SimpleNamespace(config={}, resources=SimpleNamespace(gpu=1)))
-    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+    for rule in RULES:
+        for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            monkeypatch.delenv(var, raising=False)
+        hub_environment(SimpleNamespace(rule=rule, config={"hf_home": "/shared/hf"}))
+        assert os.environ["HF_HOME"] == "/shared/hf"
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" and os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        assert offline == (rule not in HUB_RULES), rule
+    assert set(HUB_RULES) == {"download_model", "download_eval", "download_dataset"}
 
 
 def test_embedded_default_needs_no_download_and_paper_lists_them():
@@ -174,3 +176,16 @@ def test_finetuning_set_from_the_parquet_export_snapshot(tmp_path, monkeypatch):
     got = load_language(source, "th")
     want = pd.read_json(data / "th" / "train.jsonl", lines=True)
     assert list(got["instruction"]) == list(want["instruction"]) and list(got["output"]) == list(want["output"])
+
+
+def test_one_rule_tells_a_path_from_a_hub_id():
+    """maple.paths.is_local decides for the config check, the download rules and task loading alike."""
+    from maple import config as maple_config
+    from maple import paths
+    from maple.tasks import loading
+
+    for path in ("resources/x", "results/raw/alpaca", "./x", "../x", "/abs/x", "~/x", "a/b/c", str(EVAL)):
+        assert paths.is_local(path) and not hub.is_hub_id(path), path
+    for repo in ("meta-llama/Llama-2-7b-hf", "tatsu-lab/alpaca_eval", "gpt2"):
+        assert not paths.is_local(repo) and hub.is_hub_id(repo), repo
+    assert loading.is_local is paths.is_local and maple_config.is_local is paths.is_local

@@ -109,7 +109,7 @@ def test_fused_lora_on_quantised_bases(tiny_model, bits):
     dequantised weight): equals x W_dq^T + LoRA exactly, and LLM.int8 within its own rounding."""
     from peft import get_peft_model
 
-    from maple.train.base_model import load_base_model
+    from maple.models import load_base_model
     from maple.train.lora import lora_config
 
     cfg = train_cfg(bits=bits, lora_dropout=0.0)
@@ -204,7 +204,7 @@ def test_liger_is_guarded_off_cuda():
 def test_varlen_attention_on_packed_rows_equals_padded(tiny_model, tiny_tokenised):
     from transformers import AutoModelForCausalLM
 
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
     from maple.train.varlen import cu_seqlens, register
 
     register()

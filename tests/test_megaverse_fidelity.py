@@ -168,7 +168,7 @@ def test_quantised_loads_are_bitsandbytes_layers(tiny_model):
     import bitsandbytes as bnb
     import torch
 
-    from maple.train.base_model import load_base_model
+    from maple.models import load_base_model
 
     full = load_base_model(tiny_model, 16, "cpu")
     shapes = {n: tuple(m.weight.shape) for n, m in full.named_modules()

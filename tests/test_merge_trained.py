@@ -23,7 +23,7 @@ def _logits(model, batch):
 def test_merged_equals_trained_forward(tmp_path, tiny_model, tiny_tokenised, bits):
     from peft import PeftModel
 
-    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.models import load_base_model, load_tokenizer
     from maple.train.lora import trained_model
     from maple.train.merge import merged_model
 

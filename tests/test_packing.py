@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from conftest import train_cfg
-from maple.train.base_model import load_tokenizer
+from maple.models import load_tokenizer
 from maple.train.trainer import data_collator, load_tokenised, train_adapter
 
 

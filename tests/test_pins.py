@@ -46,12 +46,31 @@ def test_extras_exist_and_pin_exactly():
     assert "unidic-lite" in pins(extras["report"])
 
 
-def test_requirements_txt_repeats_pyproject():
-    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    required = pins(line for line in lines if line)
+def requirement_pins(name: str) -> dict:
+    lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return pins(line for line in lines if line)
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-slurm.txt"])
+def test_requirements_repeat_pyproject(name):
     pinned = pyproject_pins()
-    for name, version in required.items():
-        assert pinned.get(name) == version, f"requirements.txt {name}=={version}; pyproject: {pinned.get(name)}"
+    for pkg, version in requirement_pins(name).items():
+        assert pinned.get(pkg) == version, f"{name} {pkg}=={version}; pyproject: {pinned.get(pkg)}"
+
+
+def test_make_venv_installs_the_slurm_executor():
+    """`snakemake --profile profiles/slurm` works in the environment `make run` builds: the Makefile
+    installs the `slurm` extra (requirements-slurm.txt, --no-deps), and this environment has it."""
+    import importlib.metadata as md
+
+    slurm = pins(PYPROJECT["optional-dependencies"]["slurm"])
+    listed = {**requirement_pins("requirements.txt"), **requirement_pins("requirements-slurm.txt")}
+    assert {k: v for k, v in listed.items() if k in slurm} == slurm
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "pip install -q --no-deps -r requirements-slurm.txt" in make
+    assert "requirements-slurm.txt" in make.split("$(STAMP):")[1].splitlines()[0]  # a pin change rebuilds
+    for pkg, version in slurm.items():
+        assert md.version(pkg) == version, f"{pkg} {md.version(pkg)} installed; pinned {version}: make venv"
 
 
 @pytest.mark.parametrize("env", sorted(p.name for p in (ROOT / "envs").glob("*.yaml")))

@@ -134,3 +134,36 @@ def test_scoring_dispatches_through_the_declared_scorer(toy_task, monkeypatch):
     monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(spec, protocols={"reference": broken, "megaverse": broken}))
     with pytest.raises(ScoringInputError, match="unknown scorer 'nope'"):
         score_records(TOY.name, "en", "reference", [{"prediction": "x", "references": ["x"]}])
+
+
+def test_the_spec_fields_say_what_runs(monkeypatch):
+    """Behaviour comes from spec fields, not task names: the `scorer` picks MEGAVERSE's containment
+    rule, `language_pattern` widens the languages, `kind` makes a task language-free or judged."""
+    import dataclasses
+
+    from maple.metrics.errors import ScoringInputError
+    from maple.metrics.languages import check
+    from maple.score import default_lang
+    from maple.tasks import judged_task
+
+    text_gold = {"prediction": "it is yes", "gold": "yes"}
+    for scorer, accuracy in (("label_containment", 1.0), ("label_match", 0.0)):
+        protocols = {p: dataclasses.replace(v, scorer=scorer, extract=lambda o, r: o) for p, v in TOY.protocols.items()}
+        monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(TOY, protocols=protocols))
+        summary, _ = score_records(TOY.name, "en", "megaverse", [{"output": "it is yes", **text_gold}])
+        assert summary["accuracy"] == accuracy, scorer
+    monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(TOY, language_pattern=r"[a-z]{2}-[A-Z]{2}"))
+    check(TOY.name, "de-CH", "reference")  # by the pattern
+    with pytest.raises(ScoringInputError, match="expected a code matching"):
+        check(TOY.name, "german", "reference")
+    assert default_lang(TOY.name) == "en"  # multiple choice reads no language
+    assert judged_task(["xnli", TOY.name, "alpaca_eval"]) == "alpaca_eval" and judged_task([TOY.name]) is None
+    assert [name for name, spec in TASKS.items() if spec.language_pattern and name != TOY.name] == ["belebele"]
+    # a text gold naming a label ("(no)") compares as that label's index only where the spec says so
+    index_pred = {"output": "no", "prediction": 1, "gold": "(no)"}
+    for flag, accuracy in ((True, 1.0), (False, 0.0)):
+        monkeypatch.setitem(TASKS, TOY.name, dataclasses.replace(TOY, gold_is_label_word=flag))
+        assert score_records(TOY.name, "en", "reference", [index_pred])[0]["accuracy"] == accuracy, flag
+    assert [name for name, spec in TASKS.items() if spec.gold_is_label_word and name != TOY.name] == ["belebele"]
+    assert {name for name, spec in TASKS.items() for p in spec.protocols.values()
+            if p.scorer == "label_containment"} == {"xnli", "xcopa"}

@@ -246,12 +246,18 @@ def test_cost_tables(tmp_path):
     assert stage.loc["train_adapter", "cpu_h"] == pytest.approx(2.5)
     assert stage.loc["train_adapter", "max_rss_gb"] == pytest.approx(4.0)
     assert stage.loc["generate_outputs", "gpu_h"] == pytest.approx(0.5)
+    # group jobs hold the GPUs of the rule whose config entry they read (maple.resources)
+    assert stage.loc["generate_group_outputs", "gpu_h"] == pytest.approx(0.5)
+    assert stage.loc["judge_group_alpaca_eval", "gpu_h"] == 0  # the synthetic config gives the judge none
     assert stage.loc["merge_adapter", "gpu_h"] == 0
-    assert stage.loc["total", "jobs"] == 7 and "broken" not in stage.index
+    assert stage.loc["total", "jobs"] == 10 and "broken" not in stage.index
     cell = tables["per_cell"].set_index("cell")
-    assert cell.loc["tiny-llama/multialpaca/r8-b4", "wall_h"] == pytest.approx(1 + 1 / 60)
-    assert "train_adapter" in cell.loc["tiny-llama/multialpaca/r8-b4", "stages"]
-    assert "generate_outputs:tiny-llama/lora-r8" in cell.index
+    # training, merging and each task's generation of the cell, under the cell's key
+    assert cell.loc["tiny-llama/multialpaca/r8-b4", "wall_h"] == pytest.approx(1 + 1 / 60 + 0.5)
+    assert cell.loc["tiny-llama/multialpaca/r8-b4", "stages"] == "generate_outputs, merge_adapter, train_adapter"
+    assert cell.loc["tiny-llama/lora-r16", "jobs"] == 2  # a group's generation and judging, under the group
+    assert cell.loc["tiny-llama/none/base", "jobs"] == 1
+    assert sorted(c for c in cell.index if ":" in c) == ["aggregate_scores:all"]  # no stray per-task rows
     assert (tmp_path / "cost" / "cost_per_stage.csv").exists()
     assert cost_tables(str(tmp_path / "none"), {})["per_stage"].empty
 

@@ -92,7 +92,7 @@ MERGE_TOLERANCE = {16: 1e-4, 4: 1e-4, 8: 5e-2}
 def test_merged_logits_equal_base_plus_adapter(tmp_path, tiny_model, tiny_tokenised, bits):
     from peft import PeftModel
 
-    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.models import load_base_model, load_tokenizer
     from maple.train.merge import merge_adapter
 
     adapter, _ = _train(tmp_path, tiny_model, tiny_tokenised, f"m{bits}", bits=bits, learning_rate=2e-2)

@@ -30,7 +30,7 @@ def tokenise_raw(raw_dir: str, model_cfg: dict, prompt_cfg: dict, out_dir: str, 
     import datasets
 
     from maple.data.tokenise import IGNORE_INDEX, tokenise_dataset
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     raw = datasets.Dataset.from_parquet(str(Path(raw_dir) / "train.parquet"))
     tokenizer = load_tokenizer(model_cfg["path"], model_cfg.get("revision"), trust_remote_code)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from maple.template import wrap_prompt
+
 IGNORE_INDEX = -100  # the label value transformers' loss skips
 
 
 def format_prompt(example: dict, prompt_cfg: dict) -> str:
-    inp = (example.get("input") or "").strip()
-    input_block = prompt_cfg.get("input_block", "").format(input=inp) if inp else ""
-    return prompt_cfg["template"].format(instruction=example["instruction"].strip(), input_block=input_block)
+    return wrap_prompt(example["instruction"], prompt_cfg, example.get("input"))
 
 
 def tokenise_example(example: dict, tokenizer, prompt_cfg: dict) -> dict:

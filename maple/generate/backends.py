@@ -188,7 +188,7 @@ class HfBackend:
                  trust_remote_code=False, revision=None, batch_size=16):
         import torch
 
-        from maple.train.base_model import compute_dtype, load_tokenizer
+        from maple.models import compute_dtype, load_tokenizer
 
         from transformers import AutoModelForCausalLM
 

@@ -21,7 +21,7 @@ def context_length(settings: dict, model_cfg: dict) -> int:
 def request_budget(settings: dict, model_cfg: dict, model_path: str):
     """The model's own tokenizer and context length, which every prompt is fitted to."""
     from maple.tasks.budget import Budget
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     revision = model_cfg.get("revision") if model_path == model_cfg["path"] else None
     tokenizer = load_tokenizer(model_path, revision, settings["trust_remote_code"])

@@ -79,10 +79,21 @@ def _gold(task: str, record: dict, i: int):
     return gold
 
 
-def _label_match(options: dict):
-    from maple.metrics.accuracy import score
+def _label(containment: bool):
+    def factory(options: dict):
+        from maple.metrics.accuracy import score
 
-    return lambda task, protocol, lang, pred, gold, record, i: score(task, protocol, pred, gold, record.get("choices"), i)
+        return lambda task, protocol, lang, pred, gold, record, i: score(
+            task, pred, gold, record.get("choices"), i, containment)
+
+    return factory
+
+
+def _parse_pred_exact(options: dict):
+    from maple.metrics.accuracy import megaverse_belebele_correct
+
+    return lambda task, protocol, lang, pred, gold, record, i: {
+        "accuracy": float(megaverse_belebele_correct(task, pred, gold))}
 
 
 def _text(module: str, variant: str):
@@ -109,7 +120,9 @@ def _rouge(variant: str):
 
 # ProtocolSpec.scorer -> a factory of the per-example function (names documented in maple/tasks/specs.py)
 SCORERS = {
-    "label_match": _label_match,
+    "label_match": _label(containment=False),
+    "label_containment": _label(containment=True),
+    "parse_pred_exact": _parse_pred_exact,
     "squad_whitespace": _text("squad", "megaverse"),
     "squad_v1": _text("squad", "reference"),
     "mlqa_prediction_normalised": _text("mlqa", "megaverse"),

@@ -35,39 +35,39 @@ def label_texts(task: str, gold: int, choices, index: int | None = None) -> tupl
     return tuple(forms)
 
 
-def belebele_gold_index(gold):
-    """A Belebele gold given as text, as an index: "C" / "(C)" (MEGAVERSE's verbalised label) or the
-    hub's 1-based correct_answer_num "3"; None when it is neither."""
-    text = str(gold).strip().strip("()").strip()
-    if text in ("A", "B", "C", "D"):
-        return "ABCD".index(text)
-    if text in ("1", "2", "3", "4"):
-        return int(text) - 1
-    return None
+def gold_label_index(task: str, gold):
+    """A text gold that names a label, as its index, for tasks whose spec says so (`gold_is_label_word`:
+    Belebele's "C" / "(C)", MEGAVERSE's verbalised label, or the hub's 1-based "3"); None otherwise."""
+    spec = get_task(task)
+    if not spec.gold_is_label_word or not isinstance(gold, str):
+        return None
+    text = gold.strip().strip("()").strip().lower()
+    return next((i for i, words in enumerate(spec.label_words) if text in words), None)
 
 
-def megaverse_belebele_correct(prediction, gold) -> bool:
+def megaverse_belebele_correct(task: str, prediction, gold) -> bool:
     """mega/eval_belebele.py, evaluate: `pred == label`, case-sensitive, where pred is parse_pred's
     letter (a string prediction is parsed; MEGAVERSE's recorded predictions are parse_pred's fixed
     points) and label the VERBALIZER letter of correct_answer_num."""
     from maple.tasks.extract import megaverse_parse_pred
 
+    if prediction is None or prediction == "":
+        return False
     if _is_index(prediction):
         prediction = "ABCD"[prediction] if 0 <= prediction < 4 else None
-    elif prediction is not None:
+    else:
         prediction = megaverse_parse_pred(prediction)
-    gold_index = gold if _is_index(gold) else belebele_gold_index(gold)
+    gold_index = gold if _is_index(gold) else gold_label_index(task, gold)
     label = "ABCD"[gold_index] if gold_index is not None and 0 <= gold_index < 4 else str(gold)
     return prediction == label
 
 
-def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> bool:
+def is_correct(task: str, prediction, gold, choices=None, index: int | None = None, containment: bool = False) -> bool:
+    """containment: MEGAVERSE's rule (the `label_containment` scorer), else the normalised label text."""
     if prediction is None or prediction == "":
         return False
-    if task == "belebele" and protocol == "megaverse":
-        return megaverse_belebele_correct(prediction, gold)
-    if task == "belebele" and isinstance(gold, str) and belebele_gold_index(gold) is not None:
-        gold = belebele_gold_index(gold)  # letters compare as indices, whatever the record's choices say
+    if gold_label_index(task, gold) is not None:
+        gold = gold_label_index(task, gold)  # label words compare as indices, whatever the record's choices say
     if _is_index(prediction) and _is_index(gold):
         return prediction == gold  # (-1, no answer, never equals a gold label)
     if _is_index(prediction):
@@ -76,7 +76,7 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
             return False
         prediction = str(choices[prediction])
     golds = label_texts(task, gold, choices, index) if _is_index(gold) else (str(gold),)
-    if task in ("xnli", "xcopa") and protocol == "megaverse":
+    if containment:
         # quirk: mega/eval/eval_cls.py run_seq_eval (XNLI; XCOPA ran without --parallel_eval, so the same
         # rule): correct when the prediction's first line and the label, SQuAD-normalised, contain one
         # another: "t", "true.", "it is true" all match "true"; only the label's verbaliser (its first
@@ -86,5 +86,5 @@ def is_correct(task: str, protocol: str, prediction, gold, choices=None, index: 
     return bool(pred) and any(pred == normalise(g) for g in golds)
 
 
-def score(task: str, protocol: str, prediction, gold, choices=None, index: int | None = None) -> dict:
-    return {"accuracy": float(is_correct(task, protocol, prediction, gold, choices, index))}
+def score(task: str, prediction, gold, choices=None, index: int | None = None, containment: bool = False) -> dict:
+    return {"accuracy": float(is_correct(task, prediction, gold, choices, index, containment))}

@@ -8,7 +8,7 @@ import statistics
 from maple.tasks import get_task
 from maple.tasks.budget import Budget
 from maple.tasks.build import _rng, requests_from_rows
-from maple.tasks.spec import TaskDataError
+from maple.tasks.spec import TaskDataError, effective_settings
 
 
 def read_rows(path: str, what: str) -> list[dict]:
@@ -35,13 +35,11 @@ def plan_requests(task: str, lang: str, protocol: str, eval_rows: list[dict], sh
     Shots come from `shot_rows`; without them, from the evaluated rows minus the row itself (what
     the protocol does where it takes shots from the evaluated split, a stand-in otherwise)."""
     spec = get_task(task)
-    proto = spec.protocol(protocol)
-    n_shots = int(task_cfg.get("shots", proto.shots))
-    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
-    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+    eff = effective_settings(spec, lang, protocol, task_cfg)
+    n_shots, max_new_tokens, eval_split, shot_split = eff.shots, eff.max_new_tokens, eff.eval_split, eff.shot_split
     indices = _valid(spec, eval_rows)
-    if proto.eval_limit:
-        indices = indices[: proto.eval_limit]
+    if eff.eval_limit:
+        indices = indices[: eff.eval_limit]
     if max_examples and len(indices) > max_examples:
         indices = sorted(_rng(seed, task, "eval", eval_split).sample(indices, max_examples))
     if n_shots and not shot_split:

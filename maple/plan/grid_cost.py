@@ -50,6 +50,7 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
     Each task's requests are one job: deduplicated and sent in order as maple.generate.run does, to
     one engine whose prefix cache (`block_size`) each row's `prefill_tokens_after_cache` counts."""
     from maple.tasks import get_task
+    from maple.tasks.spec import effective_settings
 
     if not os.path.isdir(data_dir):
         raise core.TaskDataError(f"--data-dir: {data_dir} is not a directory; allowed: a folder of "
@@ -65,7 +66,8 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
         for lang in langs:
             for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
                 proto = spec.protocol(protocol)
-                eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+                eff = effective_settings(spec, lang, protocol, task_cfg)
+                eval_split, shot_split = eff.eval_split, eff.shot_split
                 config = (proto.config or spec.data_for(lang).config).format(lang=lang)
                 eval_file = find_rows(data_dir, task, [f"{eval_split}.{lang}", f"{eval_split}.{lang}.{lang}",
                                                        f"sample.{lang}", f"{config}.{eval_split}"])
@@ -338,13 +340,11 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                             "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
     unmeasured, per_task = [], {}
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
-        seen = set()
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
-            p = get_task(task).protocol(protocol)
-            shape = (p.eval_split, p.shot_split, p.shots, p.shot_data, p.config, p.eval_limit, tuple(p.lang_splits.items()))
-            if shape in seen:  # identical prompts across protocols are generated once
-                continue
-            seen.add(shape)
+            spec = get_task(task)
+            p = spec.protocol(protocol)
+            # identical prompts across protocols are generated once: the measured unique_fraction says how
+            # many of this protocol's requests another protocol of the same job did not already send
             others = [v for (tk, q), v in stats.items() if tk == task and q != protocol and v["unique_fraction"]]
             st = stats.get((task, protocol)) or (others[0] if others else None)
             if (task, protocol) not in stats:

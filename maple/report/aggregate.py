@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from maple import grid
 from maple.io import atomic_file
 from maple.report.common import COLUMNS, TIDY_COLUMNS, empty_tidy, normalise
 
@@ -31,16 +32,7 @@ def cell_id(entry: dict) -> str:
     """Cell id of an expected-cell dict ({"cell"} or {"model", "dataset", "rank", "bits"})."""
     if entry.get("cell"):
         return str(entry["cell"])
-    dataset = entry.get("dataset") or "none"
-    if dataset == "none":
-        return f"{entry['model']}/none/base"
-    return f"{entry['model']}/{dataset}/r{entry['rank']}-b{entry['bits']}"
-
-
-def cell_of(model, dataset, rank, bits) -> str:
-    """Cell id from tidy-table fields, whose rank and bits are nullable (NA or float)."""
-    return cell_id({"model": model, "dataset": dataset,
-                    "rank": None if pd.isna(rank) else int(rank), "bits": None if pd.isna(bits) else int(bits)})
+    return grid.cell_of(entry["model"], entry.get("dataset"), entry.get("rank"), entry.get("bits"))
 
 
 def expected_path(entry: dict) -> str:
@@ -53,13 +45,13 @@ def expected_path(entry: dict) -> str:
 
 def expected_scores(config: dict) -> list[dict]:
     """Every score file the config's grid should produce: {cell, model, dataset, rank, bits, task, path}."""
-    from maple import grid, paths
+    from maple import paths
 
     out = []
     for cell in grid.eval_cells(config):
         for task in grid.tasks(config):
             path = paths.scores_file(cell, task)
-            out.append({"cell": cell.id, **paths.cell_fields(cell), "task": task, "path": path})
+            out.append({**cell.fields, "task": task, "path": path})
     return out
 
 

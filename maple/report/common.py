@@ -23,7 +23,6 @@ INTERVAL_COLUMNS = ("stderr", "ci_low", "ci_high")
 def unit_of(metric) -> str:
     return "percent" if str(metric) in PERCENT_METRICS else "fraction"
 
-NO_DATASET = "none"
 AVG_LANGUAGE = "avg"  # language of a published task-level average
 AVERAGE_TASK = "average"  # task of a published across-task average (Table 1's last column)
 

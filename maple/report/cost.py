@@ -9,33 +9,34 @@ wall hours x the GPUs the rule declares (passed in: the benchmark does not recor
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 
+from maple import grid
 from maple.io import atomic_file
 
-CELL_RE = re.compile(r"^(?P<model>[^/]+)/(?P<dataset>[^/]+)/(?P<tail>base|r\d+-b\d+)$")
-JOB_COLUMNS = ["stage", "wildcards", "cell", "model", "dataset", "rank", "bits", "repeats", "wall_h", "cpu_h",
+JOB_COLUMNS = ["stage", "wildcards", "cell", "model", "dataset", "rank", "bits", "task", "repeats", "wall_h", "cpu_h",
                "gpus", "gpu_h", "max_rss_gb", "max_vms_gb", "io_in_gb", "io_out_gb", "mean_load"]
 SUMMARY_COLUMNS = ["jobs", "wall_h", "cpu_h", "gpu_h", "max_rss_gb"]
 
 
 def gpus_from_config(config: dict) -> dict:
-    """rule -> GPUs declared in config `resources` (`default` applies to rules not listed)."""
-    res = config.get("resources") or {}
-    return {rule: int((spec or {}).get("gpu", 0) or 0) for rule, spec in res.items()}
+    """rule -> GPUs one of its jobs holds, from maple.resources (the table the rules declare from)."""
+    from maple import resources
+
+    return {rule: resources.gpus(config, rule) for rule in resources.RULES}
 
 
 def _cell_fields(wildcards: str) -> dict:
-    m = CELL_RE.match(wildcards)
-    if not m:
-        return {"cell": None, "model": None, "dataset": None, "rank": None, "bits": None}
-    if m["tail"] == "base":
-        return {"cell": wildcards, "model": m["model"], "dataset": m["dataset"], "rank": None, "bits": None}
-    rank, bits = m["tail"][1:].split("-b")
-    return {"cell": wildcards, "model": m["model"], "dataset": m["dataset"], "rank": int(rank), "bits": int(bits)}
+    """A job's cell (or multi_lora group, in `cell`) and task, by the cell codec (maple.grid)."""
+    key = grid.parse_job(wildcards)
+    if key is None:
+        return {"cell": None, "model": None, "dataset": None, "rank": None, "bits": None, "task": None}
+    if key.cell is None:  # a group job serves several cells: charged to the group
+        return {"cell": key.group, "model": key.model, "dataset": None, "rank": key.rank, "bits": None,
+                "task": key.task}
+    return {**key.cell.fields, "task": key.task}
 
 
 def read_benchmark(path: str) -> pd.DataFrame:
@@ -46,7 +47,6 @@ def read_benchmark(path: str) -> pd.DataFrame:
 def job_costs(benchmark_dir: str = "benchmarks", gpus: dict | None = None) -> pd.DataFrame:
     """One row per benchmark file (mean over its repeats): wall/CPU/GPU hours and peak memory."""
     gpus = dict(gpus or {})
-    default_gpus = int(gpus.get("default", 0) or 0)
     rows = []
     root = Path(benchmark_dir)
     files = sorted(root.rglob("*.tsv")) if root.is_dir() else []
@@ -65,7 +65,7 @@ def job_costs(benchmark_dir: str = "benchmarks", gpus: dict | None = None) -> pd
         num = df.apply(pd.to_numeric, errors="coerce")
         wall_s = float(num["s"].mean())
         cpu_s = float(num["cpu_time"].mean()) if "cpu_time" in num else float("nan")
-        n_gpu = int(gpus.get(stage, default_gpus) or 0)
+        n_gpu = int(gpus.get(stage, 0) or 0)  # a rule maple does not know holds none
         rows.append({
             "stage": stage, "wildcards": wildcards, **_cell_fields(wildcards), "repeats": len(df),
             "wall_h": wall_s / 3600, "cpu_h": cpu_s / 3600, "gpus": n_gpu, "gpu_h": wall_s / 3600 * n_gpu,
@@ -112,8 +112,9 @@ def per_stage(jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_cell(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per cell (jobs whose wildcards are a cell id; others, e.g. multi_lora groups, by wildcards),
-    with the stages that ran for it."""
+    """Per cell, all its jobs (training, merging, each task's generation, judging and scoring); a
+    multi_lora group's jobs under the group's id; jobs of no cell (data, report) by stage:wildcards.
+    With the stages that ran for it."""
     if jobs.empty:
         return pd.DataFrame(columns=["cell", "stages"] + SUMMARY_COLUMNS)
     j = jobs.copy()

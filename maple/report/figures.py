@@ -22,13 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
+from maple.grid import NO_DATASET, cell_of
 from maple.report import languages as L
 from maple.report.figure_names import STEMS
-from maple.report.aggregate import cell_of
 from maple.report.common import (
     AVG_LANGUAGE,
     BASELINES,
-    NO_DATASET,
     TABLE1_TASKS,
     TASK_LABELS,
     config_averages,

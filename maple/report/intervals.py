@@ -29,7 +29,8 @@ import pandas as pd
 from maple import grid, stats
 from maple.io import read_jsonl
 from maple.report import languages as L
-from maple.report.common import AVG_LANGUAGE, AVERAGE_TASK, HEADLINE, NO_DATASET, TABLE1_TASKS, pick_best, unit_of
+from maple.grid import NO_DATASET
+from maple.report.common import AVG_LANGUAGE, AVERAGE_TASK, HEADLINE, TABLE1_TASKS, pick_best, unit_of
 from maple.score_cell import example_values
 
 ENGLISH = "en"  # language of an English-rows-only average
@@ -93,10 +94,12 @@ def load_examples(files: list[str]) -> dict:
 
 
 def _cell_task(path: str) -> tuple[str, str]:
-    """results/scores/{model}/{dataset}/{tail}/{task}.examples.jsonl -> (cell id, task)."""
+    """results/scores/{cell}/{task}.examples.jsonl -> (cell id, task), by the cell codec."""
     parts = os.path.normpath(path).split(os.sep)
-    task = parts[-1][: -len(".examples.jsonl")]
-    return "/".join(parts[-4:-1]), task
+    key = grid.parse_job("/".join(parts[-4:])[: -len(".examples.jsonl")])
+    if key is None or key.cell is None or key.task is None:
+        raise ValueError(f"{path}: not results/scores/{{cell}}/{{task}}.examples.jsonl")
+    return key.cell.id, key.task
 
 
 def _strata(groups: dict, protocol: str, tasks, english_only: bool = False) -> dict:
@@ -120,16 +123,11 @@ def _weights(strata: dict) -> tuple[list, list]:
     return keys, weights
 
 
-def _cell_fields(cell_id: str) -> dict:
-    cell = grid.parse_cell(cell_id)
-    return {"cell": cell.id, "model": cell.model, "dataset": cell.dataset, "rank": cell.rank, "bits": cell.bits}
-
-
 def _average_row(cell_id, protocol, task, language, metric, strata, b) -> dict:
     keys, weights = _weights(strata)
     groups = [strata[t][lang].values for t, lang in keys]
     value, low, high = stats.weighted_interval(groups, weights, b["resamples"], b["seed"], b["confidence"])
-    return {**_cell_fields(cell_id), "protocol": protocol, "task": task, "language": language, "metric": metric,
+    return {**grid.parse_cell(cell_id).fields, "protocol": protocol, "task": task, "language": language, "metric": metric,
             "value": value, "ci_low": low, "ci_high": high, "unit": unit_of(metric), "n": sum(len(g) for g in groups),
             "n_languages": len({lang for _, lang in keys}), "n_tasks": len(strata)}
 

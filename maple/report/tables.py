@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from maple.report.aggregate import cell_of
+from maple.grid import NO_DATASET, cell_of
 from maple.report.common import (
     AVERAGE_TASK,
     BASELINES,
     HEADLINE,
-    NO_DATASET,
     PAPER_MODEL,
     TABLE1_TASKS,
     TABLE2_DATASET_ORDER,

@@ -11,9 +11,10 @@ inside the loader, when requests are built.
 
 from __future__ import annotations
 
-from maple.tasks.build import build_requests, wrap_prompt
+from maple.tasks.build import build_requests
 from maple.tasks.spec import PROTOCOLS, DataRef, ProtocolSpec, TaskDataError, TaskSpec, UnknownTaskError
 from maple.tasks.specs import TASKS
+from maple.template import wrap_prompt
 
 __all__ = [
     "PROTOCOLS",
@@ -26,6 +27,7 @@ __all__ = [
     "build_requests",
     "extract_answer",
     "get_task",
+    "judged_task",
     "wrap_prompt",
 ]
 
@@ -35,6 +37,12 @@ def get_task(name: str) -> TaskSpec:
         return TASKS[name]
     except (KeyError, TypeError):
         raise UnknownTaskError(f"unknown task {name!r}; allowed: {', '.join(TASKS)}") from None
+
+
+def judged_task(names) -> str | None:
+    """The task among `names` scored from a judge's pairwise preferences (AlpacaEval): the task the
+    judge rules read. By the spec's kind, not its name."""
+    return next((name for name in names if get_task(name).judged), None)
 
 
 def extract_answer(task: str, protocol: str, output: str | None, request: dict):

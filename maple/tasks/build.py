@@ -5,21 +5,11 @@ from __future__ import annotations
 import hashlib
 import random
 
+from maple.tasks import chat_layout
 from maple.tasks.budget import Budget, fit_prompt
 from maple.tasks.loading import load_rows, resolve_source
-from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec
-
-
-def wrap_prompt(text: str, prompt_cfg: dict, input: str | None = None) -> str:
-    """The finetuning template around a task prompt, exactly as maple.data.tokenise formats training."""
-    inp = (input or "").strip()
-    input_block = prompt_cfg.get("input_block", "").format(input=inp) if inp else ""
-    return prompt_cfg["template"].format(instruction=text.strip(), input_block=input_block)
-
-
-def template_header(prompt_cfg: dict) -> str:
-    """What precedes {instruction} ("### Instruction:"): a model that starts a new turn must stop."""
-    return prompt_cfg["template"].split("{instruction}")[0].strip()
+from maple.tasks.spec import INSTRUCTION, TaskDataError, TaskSpec, effective_settings
+from maple.template import template_header
 
 
 def request_stop(spec: TaskSpec, protocol: str, prompt_cfg: dict | None) -> list[str]:
@@ -57,8 +47,6 @@ def _shot_text(spec: TaskSpec, shot: dict, protocol: str | None = None) -> str:
 def render_prompt(spec: TaskSpec, row: dict, shots: list[dict], prompt_cfg: dict | None,
                   protocol: str | None = None) -> str:
     """The full prompt: MEGAVERSE's turns (instruction, shots, query) laid out by maple.tasks.chat_layout."""
-    from maple.tasks import chat_layout
-
     query = _query(spec, protocol)
     turns = chat_layout.messages(spec.instruction, [(query(s), spec.target(s)) for s in shots], query(row))
     return chat_layout.render(turns, prompt_cfg, spec.target_delimiter, spec.fewshot_delimiter)
@@ -130,10 +118,8 @@ def build_requests(
     proto = spec.protocol(protocol)
     task_cfg = task_cfg or {}
     ref = spec.data_for(lang)
-    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
-    eval_split = task_cfg.get("split") or eval_split
-    shot_split = task_cfg.get("shot_split") or shot_split
-    n_shots = int(task_cfg.get("shots", proto.shots))
+    eff = effective_settings(spec, lang, protocol, task_cfg)
+    eval_split, shot_split, n_shots = eff.eval_split, eff.shot_split, eff.shots
 
     source = resolve_source(spec, ref, task_cfg)
     config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
@@ -141,8 +127,8 @@ def build_requests(
     revision = task_cfg.get("revision") if ref is spec.data else None
     dataset = load_rows(task, lang, source, config, eval_split, data_files, revision)
     indices = _valid_indices(spec, dataset)
-    if proto.eval_limit:
-        indices = indices[: proto.eval_limit]
+    if eff.eval_limit:
+        indices = indices[: eff.eval_limit]
     if max_examples and len(indices) > max_examples:
         # the subsample ignores the language, so parallel datasets keep the same items everywhere
         indices = sorted(_rng(seed, task, "eval", eval_split).sample(indices, max_examples))
@@ -151,8 +137,7 @@ def build_requests(
         (str(row[spec.id_field]) if spec.id_field else f"{eval_split}-{index}", index, row)
         for index, row in zip(indices, dataset.select(indices).to_list())
     ]
-    max_new_tokens = int(task_cfg.get("max_new_tokens", spec.max_new_tokens))
-    return requests_from_rows(spec, lang, protocol, rows, lambda _i: shots, max_new_tokens, prompt_cfg, budget)
+    return requests_from_rows(spec, lang, protocol, rows, lambda _i: shots, eff.max_new_tokens, prompt_cfg, budget)
 
 
 def requests_from_rows(

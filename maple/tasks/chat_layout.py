@@ -22,6 +22,8 @@ after it).
 
 from __future__ import annotations
 
+from maple.template import wrap_prompt
+
 
 def messages(system: str, shots: list[tuple[str, str]], query: str) -> list[dict]:
     """The turns MEGAVERSE sent: system, (user, assistant) per shot, then the test query as user."""
@@ -34,8 +36,6 @@ def messages(system: str, shots: list[tuple[str, str]], query: str) -> list[dict
 def render(turns: list[dict], prompt_cfg: dict | None, target_delimiter: str = " ",
            fewshot_delimiter: str = "\n\n") -> str:
     """The completion prompt for `turns` (see the module docstring for the mapping)."""
-    from maple.tasks.build import wrap_prompt
-
     system = "".join(t["content"] for t in turns if t["role"] == "system")
     body, examples = [t for t in turns if t["role"] != "system"], []
     for i in range(0, len(body) - 1, 2):

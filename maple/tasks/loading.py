@@ -12,12 +12,8 @@ import glob
 import hashlib
 import os
 
+from maple.paths import is_local
 from maple.tasks.spec import DataRef, TaskDataError, TaskSpec
-
-
-def looks_local(source: str) -> bool:
-    """A path rather than a hub id ("owner/name"): exists, or is clearly written as a path."""
-    return os.path.isdir(source) or source.startswith((".", "/", "~")) or source.count("/") >= 2
 
 
 def resolve_source(spec: TaskSpec, ref: DataRef, task_cfg: dict) -> str:
@@ -30,7 +26,7 @@ def resolve_source(spec: TaskSpec, ref: DataRef, task_cfg: dict) -> str:
     override = (task_cfg.get("sources") or {}).get(ref.local_name)
     if override:
         return override
-    if looks_local(source):
+    if is_local(source):
         return os.path.join(os.path.dirname(os.path.normpath(source)), ref.local_name)
     return ref.hub_id
 
@@ -64,10 +60,10 @@ def load_rows(task: str, lang: str, source: str, config: str, split: str, data_f
     if data_files:
         return _load_file(task, lang, source, config, split, data_files, revision)
     cache_key = None
-    if not looks_local(source) and os.environ.get("HF_HUB_OFFLINE") == "1":
+    if not is_local(source) and os.environ.get("HF_HUB_OFFLINE") == "1":
         # compute nodes: the snapshot the download_eval rule fetched on the submit host
         source = local_snapshot(source, revision) or source
-    if looks_local(source):
+    if is_local(source):
         if is_parquet_export(source):
             return _load_export(task, lang, source, config, split)
         _check_local(task, lang, source, config, split)
@@ -161,9 +157,9 @@ def _load_file(task, lang, source, config, split, data_files, revision=None):
     if not pattern:
         raise TaskDataError(f"task {task}, language {lang}: data_files names no file for split {split!r}")
     name = pattern.format(lang=lang, config=config, split=split)
-    if not looks_local(source) and os.environ.get("HF_HUB_OFFLINE") == "1":
+    if not is_local(source) and os.environ.get("HF_HUB_OFFLINE") == "1":
         source = local_snapshot(source, revision) or source
-    if not looks_local(source):
+    if not is_local(source):
         url = f"hf://datasets/{source}{'@' + revision if revision else ''}/{name}"
         try:
             return _load_json(url, split)

@@ -92,6 +92,20 @@ class TaskSpec:
     label: str = ""  # display name in tables and figures ("" = name)
     headline: str = ""  # the metric Tables 1-2 report ("" = the first protocol's first metric)
     label_words: tuple[tuple[str, ...], ...] = ()  # text forms of each label index (multiple choice)
+    # languages the scorer accepts beyond `languages`: a regex of the dataset's config codes
+    # (Belebele's 122 FLORES-200 codes); None: `languages` only
+    language_pattern: str | None = None
+    gold_is_label_word: bool = False  # a text gold names a label by one of its label_words ("C", "3")
+
+    @property
+    def language_free(self) -> bool:
+        """The score reads no language (a label compared, or a judge's preference)."""
+        return self.kind in (MULTIPLE_CHOICE, INSTRUCTION)
+
+    @property
+    def judged(self) -> bool:
+        """Scored from a judge's pairwise preferences (AlpacaEval), not against references."""
+        return self.kind == INSTRUCTION
 
     @property
     def display_label(self) -> str:
@@ -111,3 +125,29 @@ class TaskSpec:
 
     def data_for(self, lang: str) -> DataRef:
         return self.lang_data.get(lang, self.data)
+
+
+@dataclass(frozen=True)
+class Effective:
+    """What one task x language x protocol generates with: the spec's values, the language's own
+    splits, then the config's overrides. The one resolution the job params, the planner and
+    request building all call, so editing a spec default reruns generation."""
+
+    eval_split: str
+    shot_split: str | None
+    shots: int
+    max_new_tokens: int
+    eval_limit: int | None
+
+
+def effective_settings(spec: TaskSpec, lang: str, protocol: str, task_cfg: dict | None) -> Effective:
+    proto = spec.protocol(protocol)
+    task_cfg = task_cfg or {}
+    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+    return Effective(
+        eval_split=task_cfg.get("split") or eval_split,
+        shot_split=task_cfg.get("shot_split") or shot_split,
+        shots=int(task_cfg.get("shots", proto.shots)),
+        max_new_tokens=int(task_cfg.get("max_new_tokens", spec.max_new_tokens)),
+        eval_limit=proto.eval_limit,
+    )

@@ -3,7 +3,11 @@
 and official metrics. Every deliberate deviation from proper practice is marked `# quirk:`.
 
 Scorer names (implemented by maple.metrics):
-  label_match             prediction == gold (int labels)
+  label_match             prediction == gold (int labels, or the normalised label text)
+  label_containment       quirk: MEGAVERSE's eval_cls.py rule: the prediction's first line and the label
+                          contain one another (SQuAD-normalised), the label's first text form only
+  parse_pred_exact        quirk: MEGAVERSE's eval_belebele.py rule: parse_pred's letter == the gold letter,
+                          case-sensitive
   squad_whitespace        MEGAVERSE SQuAD EM/F1 on whitespace tokens (zh/th F1 degenerates to EM)
   squad_v1                official SQuAD v1.1 EM/F1, max over gold answers
   mlqa_prediction_normalised  MEGAVERSE MLQA: the MLQA normaliser on the prediction only, then squad_whitespace
@@ -63,7 +67,7 @@ XNLI = TaskSpec(
     label_field="label",
     protocols={
         "megaverse": ProtocolSpec(
-            "test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_match",
+            "test", "train", 8, ex.xnli_megaverse, ACCURACY, "label_containment",
             stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
             shot_draw=(MEGAVERSE_SEED, 2),
         ),
@@ -94,7 +98,7 @@ XCOPA = TaskSpec(
         # shots from the same split (mega/data/load_datasets.py, load_xcopa_dataset: XCOPA has no train);
         # English is COPA (super_glue), whose shots come from its train split
         "megaverse": ProtocolSpec(
-            "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_match",
+            "validation", "validation", 8, ex.xcopa_megaverse, ACCURACY, "label_containment",
             lang_splits={"en": ("validation", "train")},
             stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
             shot_draw=(MEGAVERSE_SEED, 1),
@@ -183,7 +187,7 @@ BELEBELE = TaskSpec(
         # quirk: mega/eval_belebele.py parse_pred: the first of A/1, B/2, C/3, D/4 found anywhere in the
         # output, case-sensitive ("Answer: (C)" is A); see extract.megaverse_parse_pred
         "megaverse": ProtocolSpec(
-            "test", None, 0, ex.belebele_megaverse, ACCURACY, "label_match", stop=MEGAVERSE_STOP,
+            "test", None, 0, ex.belebele_megaverse, ACCURACY, "parse_pred_exact", stop=MEGAVERSE_STOP,
             query=p.megaverse_belebele_query,
         ),
         "reference": ProtocolSpec("test", None, 0, ex.belebele_reference, ACCURACY, "label_match"),
@@ -196,6 +200,8 @@ BELEBELE = TaskSpec(
         "nld_Latn", "swe_Latn", "tur_Latn", "dan_Latn", "fin_Latn", "rus_Cyrl", "nob_Latn", "kor_Hang",
         "zho_Hant", "pol_Latn", "heb_Hebr", "arb_Arab", "ces_Latn", "hun_Latn", "tha_Thai",
     ),
+    gold_is_label_word=True,  # MEGAVERSE verbalised the gold as its letter; the hub gives 1-based numbers
+    language_pattern=r"[a-z]{3}_[A-Z][a-z]{3}",  # any of Belebele's 122 FLORES-200 configs: eng_Latn, zho_Hans, ...
 )
 
 XLSUM = TaskSpec(

@@ -12,6 +12,8 @@ import functools
 import importlib.util
 from pathlib import Path
 
+from maple.grid import OVERRIDE_SECTIONS
+
 # Keys of the training config that maple reads itself (LoRA, packing, test switch, overrides).
 MAPLE_KEYS = {"lora_alpha", "lora_dropout", "target_modules", "fail", "warmup_ratio", "packing",
               "speed",  # maple.train.levers: per bits/rank speed settings
@@ -58,8 +60,6 @@ def _check_keys(where: str, keys) -> None:
 
 def check_training(training: dict) -> None:
     """Raise ValueError (one line) for a key neither maple nor TrainingArguments knows, or one maple sets."""
-    from maple.config import OVERRIDE_SECTIONS
-
     _check_keys("training", [k for k in training if k not in OVERRIDE_SECTIONS])
     for section in OVERRIDE_SECTIONS:
         for name, override in (training.get(section) or {}).items():

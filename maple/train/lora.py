@@ -51,7 +51,7 @@ def trained_model(base_path: str, adapter_dir: str, train_cfg: dict, device: str
     from safetensors.torch import load_file
 
     from maple.train import levers as lv
-    from maple.train.base_model import load_base_model
+    from maple.models import load_base_model
 
     # auto micro-batch / recomputation only size the step: left out of the forward
     speed = {k: {kk: vv for kk, vv in (v or {}).items() if vv != "auto"} for k, v in (train_cfg.get("speed") or {}).items()}

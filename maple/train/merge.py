@@ -15,7 +15,7 @@ from maple.io import atomic_dir, versions, write_record
 
 def load_for_merge(base_path: str, bits: int, device: str, revision=None, trust_remote_code: bool = False):
     """The base as the adapter saw it in training, in plain (de-quantised) floating point."""
-    from maple.train.base_model import compute_dtype, load_base_model
+    from maple.models import compute_dtype, load_base_model
 
     model = load_base_model(base_path, bits, device, revision, trust_remote_code)
     if bits in (4, 8):
@@ -40,7 +40,7 @@ def merge_adapter(
     device: str = "cpu",
     trust_remote_code: bool = False,
 ) -> dict:
-    from maple.train.base_model import compute_dtype, load_tokenizer
+    from maple.models import compute_dtype, load_tokenizer
 
     started = time.time()
     model = merged_model(model_cfg["path"], adapter_dir, bits, device, model_cfg.get("revision"), trust_remote_code)

@@ -114,7 +114,7 @@ def build_trainer(
     Returns (trainer, levers as applied, trainable parameter counts)."""
     from transformers import Trainer
 
-    from maple.train.base_model import load_base_model, load_tokenizer
+    from maple.models import load_base_model, load_tokenizer
     from maple.train.levers import plan_memory, resolve
     from maple.train.lora import add_lora, trainable_parameters
 

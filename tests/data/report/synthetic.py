@@ -150,26 +150,34 @@ BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmea
 
 
 def write_benchmarks(root: Path) -> Path:
-    """benchmarks/<rule>/<wildcards>.tsv for a few rules, cells and a multi_lora group."""
-    bench = root / "benchmarks"
+    """benchmarks/<rule>/<wildcards>.tsv for a few rules, cells and a multi_lora group, in the layouts
+    the rules write (maple.grid's job layouts: per cell and task, per group and task, per group)."""
+    from maple import grid, paths
+
+    r8b4 = "tiny-llama/multialpaca/r8-b4"
     entries = [
-        ("train_adapter", "tiny-llama/multialpaca/r8-b4", 3600.0, 2048.0, 3000.0),
+        ("train_adapter", r8b4, 3600.0, 2048.0, 3000.0),
         ("train_adapter", "tiny-llama/multialpaca/r16-b16", 7200.0, 4096.0, 6000.0),
-        ("merge_adapter", "tiny-llama/multialpaca/r8-b4", 60.0, 1024.0, 50.0),
-        ("generate_outputs", "tiny-llama/lora-r8", 1800.0, 8192.0, 1700.0),
-        ("score_outputs", "tiny-llama/none/base", 30.0, 512.0, 25.0),
+        ("merge_adapter", r8b4, 60.0, 1024.0, 50.0),
+        ("generate_outputs", grid.CELL_TASK_JOB.format(cell=r8b4, task="xnli"), 600.0, 8192.0, 500.0),
+        ("generate_outputs", grid.CELL_TASK_JOB.format(cell=r8b4, task="xquad"), 1200.0, 8192.0, 1100.0),
+        ("generate_group_outputs", grid.GROUP_TASK_JOB.format(model="tiny-llama", rank=16, task="xnli"),
+         1800.0, 8192.0, 1700.0),
+        ("judge_group_alpaca_eval", grid.GROUP_JOB.format(model="tiny-llama", rank=16), 900.0, 8192.0, 800.0),
+        ("score_outputs", grid.CELL_TASK_JOB.format(cell="tiny-llama/none/base", task="xnli"), 30.0, 512.0, 25.0),
         ("aggregate_scores", "all", 5.0, 256.0, 4.0),
     ]
     for rule, wc, s, rss, cpu in entries:
-        path = bench / rule / f"{wc}.tsv"
+        path = Path(root) / paths.benchmark(rule, wc)
         path.parent.mkdir(parents=True, exist_ok=True)
         hms = f"{int(s // 3600)}:{int(s % 3600 // 60):02d}:{int(s % 60):02d}"
         path.write_text(BENCH_HEADER + f"{s}\t{hms}\t{rss}\t{rss * 2}\t{rss}\t{rss}\t10.5\t20.25\t95.0\t{cpu}\n",
                         encoding="utf-8")
+    bench = Path(root) / "benchmarks"
     (bench / "broken").mkdir(parents=True, exist_ok=True)
     (bench / "broken" / "x.tsv").write_text("", encoding="utf-8")
-    (bench / "score_outputs" / "tiny-mistral" / "none").mkdir(parents=True, exist_ok=True)
-    (bench / "score_outputs" / "tiny-mistral" / "none" / "base.tsv").write_text(
+    (bench / "score_outputs" / "tiny-mistral" / "none" / "base").mkdir(parents=True, exist_ok=True)
+    (bench / "score_outputs" / "tiny-mistral" / "none" / "base" / "xnli.tsv").write_text(
         BENCH_HEADER + "NA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n", encoding="utf-8")
     return bench
 
