@@ -64,18 +64,16 @@ rule check_served_model:
     output:
         paths.SERVED_CHECK,
     log:
-        paths.log("check_served_model", "{cell}"),
+        paths.log("check_served_model", grid.CELL_JOB),
     benchmark:
-        paths.benchmark("check_served_model", "{cell}")
+        paths.benchmark("check_served_model", grid.CELL_JOB)
     wildcard_constraints:
         cell=grid.WILDCARD_CONSTRAINTS["trained_cell"],
     conda:
         "../envs/generate.yaml"
-    threads: res("generate_outputs", "threads", 1)
+    threads: res("check_served_model", "threads")
     resources:
-        mem_mb=mem_on_attempt("generate_outputs"),
-        runtime=res("generate_outputs", "runtime", 60),
-        gpu=res("generate_outputs", "gpu", 0),
+        **rule_resources("check_served_model"),
     params:
         cell="{cell}",
         mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
