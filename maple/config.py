@@ -20,30 +20,103 @@ class ConfigError(ValueError):
     """A user-fixable problem in the config, described in one line."""
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently:
+    two `training:` blocks would drop the first block's keys without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat and be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first.line + 1})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+
+def _where(path, mark) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
+    """A config file as a dict; any problem (missing, empty, malformed, duplicate key, not a mapping)
+    is a ConfigError naming the file, line and column."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            text = fh.read()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be read: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         problem = getattr(err, "problem", None) or "malformed YAML"
-        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        if mark is None:
+            raise ConfigError(f"config file {path} is not valid YAML: {problem}") from None
+        lines = text.splitlines()
+        if mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            problem += " (indent with spaces, not tabs)"
+        raise ConfigError(f"config file {_where(path, mark)}: not valid YAML: {problem}") from None
+    if node is None:
+        raise ConfigError(f"config file {path}, line 1, column 1: the file is empty; it must hold a mapping of keys")
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+        raise ConfigError(
+            f"config file {_where(path, node.start_mark)}: must hold a mapping of keys (seed:, models:, ...), "
+            f"not a {type(data).__name__}"
+        )
     return data
 
 
 def check_yaml_file(path: str | os.PathLike) -> None:
-    """Exit with one line if a config file is missing or not valid YAML (before Snakemake reads it)."""
+    """Exit with one line if a config file is missing, empty or not valid YAML: the one check of the
+    embedded config.yaml and of every --configfile."""
     import sys
 
     try:
         load_yaml(path)
     except ConfigError as err:
         sys.exit(f"maple: config error: {err}")
+
+
+def configfiles_in(argv) -> list[str]:
+    """The files of Snakemake's `--configfile`/`--configfiles` (nargs='+': up to the next option)."""
+    files, taking = [], False
+    for arg in argv:
+        if arg.startswith("-"):
+            taking = arg in ("--configfile", "--configfiles")
+            if arg.startswith(("--configfile=", "--configfiles=")):
+                files.append(arg.split("=", 1)[1])
+                taking = False
+        elif taking:
+            files.append(arg)
+    return files
+
+
+def check_cli_configfiles(argv=None) -> None:
+    """Check each --configfile of a `snakemake` command line. Run from the workflow profile
+    (profiles/default/config.yaml), which Snakemake reads before it loads these files itself: its
+    own loader reports neither file, line nor column, and a missing file as a traceback."""
+    import sys
+
+    for path in configfiles_in(sys.argv[1:] if argv is None else argv):
+        check_yaml_file(path)
 
 
 def _key_path(parts) -> str:
