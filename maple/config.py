@@ -132,8 +132,12 @@ def _schema_message(err) -> str:
         allowed = ", ".join(map(str, err.validator_value))
         return f"{where}: {err.instance!r} is not allowed; allowed values: {allowed}"
     if err.validator == "additionalProperties":
-        allowed = ", ".join(sorted(err.schema.get("properties", {})))
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        import re
+
+        known = err.schema.get("properties", {})
+        patterns = err.schema.get("patternProperties", {})
+        extra = sorted(k for k in err.instance if k not in known and not any(re.search(p, k) for p in patterns))
+        allowed = ", ".join([*sorted(known), *([err.schema["x-allowed-names"]] if patterns else [])])
         return f"{where}: unknown key(s) {', '.join(map(str, extra))}; allowed keys: {allowed}"
     if err.validator == "propertyNames":
         allowed = err.validator_value.get("enum")
@@ -151,7 +155,22 @@ def load_schema() -> dict:
 
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     schema["properties"]["evaluation"]["properties"]["tasks"]["propertyNames"] = {"enum": list(TASKS)}
+    schema["properties"]["resources"]["propertyNames"] = {"enum": ["default", *resource_rules()]}
     return schema
+
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def resource_rules() -> list[str]:
+    """The rule names whose `resources:` the rules read (res()/mem_on_attempt() in rules/*.smk): a
+    name not read there would be ignored without a word (a group rule reads its per-cell rule's)."""
+    import re
+
+    names = set()
+    for smk in RULES.glob("*.smk"):
+        names.update(re.findall(r'\b(?:res|mem_on_attempt)\(\s*"(\w+)"', smk.read_text(encoding="utf-8")))
+    return sorted(names)
 
 
 def fill_defaults(value, schema: dict, root: dict | None = None):
@@ -225,6 +244,27 @@ def _check_task_languages(config: dict) -> None:
                     raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
 
 
+def _check_task_sources(config: dict, root: Path) -> None:
+    """Each task language against a local source's configs and splits (hub sources: the download job)."""
+    from maple.tasks import get_task
+    from maple.tasks.build import eval_location, evaluated_split
+    from maple.tasks.loading import _check_local, looks_local
+    from maple.tasks.spec import TaskDataError
+
+    for task, task_cfg in config["evaluation"]["tasks"].items():
+        spec = get_task(task)
+        for i, lang in enumerate(task_cfg["languages"]):
+            for protocol in config["evaluation"]["protocols"]:
+                proto = spec.protocol(protocol)
+                source, cfg_name, data_files, _ = eval_location(spec, proto, lang, task_cfg)
+                if data_files or not looks_local(source):
+                    continue
+                try:
+                    _check_local(task, lang, str(root / source), cfg_name, evaluated_split(proto, lang, task_cfg))
+                except TaskDataError as err:
+                    raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
+
+
 def _check_overrides(config: dict) -> None:
     training = config["training"]
     allowed = sorted(k for k in training if k not in OVERRIDE_SECTIONS)
@@ -243,6 +283,178 @@ def _check_overrides(config: dict) -> None:
             for key in override or {}:
                 if key not in allowed:
                     raise ConfigError(f"training.{section}.{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+
+
+def _fields(text: str, where: str) -> set[str]:
+    """The {placeholders} of a str.format pattern (a stray brace is refused here, not in a job)."""
+    import string
+
+    try:
+        return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as err:
+        raise ConfigError(f"{where}: {text!r} is not a valid pattern ({err}); write a literal brace as {{{{ or }}}}") from None
+
+
+def _check_pattern(text, where: str, allowed: tuple[str, ...]) -> set[str]:
+    fields = _fields(text, where)
+    unknown = sorted(fields - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)} in {text!r}; "
+            f"allowed: {', '.join('{' + a + '}' for a in allowed)}"
+        )
+    return fields
+
+
+def _check_patterns(config: dict) -> None:
+    """Template fields against what the template is given; {placeholders} against what each source fills."""
+    prompt = config["prompt"]
+    fields = _check_pattern(prompt["template"], "prompt.template", ("instruction", "input_block"))
+    if "instruction" not in fields:
+        raise ConfigError(f"prompt.template: {prompt['template']!r} has no {{instruction}}; the instruction would be lost")
+    _check_pattern(prompt["input_block"], "prompt.input_block", ("input",))
+    if prompt["input_block"] and "input_block" not in fields:
+        raise ConfigError(
+            "prompt.template: no {input_block}, yet prompt.input_block is set; the examples' inputs would be lost"
+        )
+    for name, ds in config["datasets"].items():
+        for key in ("config", "data_files"):
+            if ds["source"].get(key):
+                _check_pattern(ds["source"][key], f"datasets.{name}.source.{key}", ("lang",))
+    for task, task_cfg in config["evaluation"]["tasks"].items():
+        files = task_cfg.get("data_files")
+        for split, pattern in (files.items() if isinstance(files, dict) else [(None, files)] if files else []):
+            where = f"evaluation.tasks.{task}.data_files" + (f".{split}" if split else "")
+            _check_pattern(pattern, where, ("lang", "config", "split"))
+
+
+def _local_languages(source: dict, root: Path) -> tuple[list[str] | None, callable]:
+    """What a local dataset directory offers per language: (its names, has(lang))."""
+    import glob
+    import re
+
+    from maple.tasks.loading import local_configs
+
+    base = root / source["path"]
+    if source.get("data_files"):
+        pattern = source["data_files"]
+        regex = re.escape(pattern).replace(re.escape("{lang}"), "(.+)")
+        found = sorted({m.group(1) for f in glob.glob(str(base / pattern.replace("{lang}", "*")), recursive=True)
+                        if (m := re.fullmatch(regex, Path(f).relative_to(base).as_posix()))})
+        return found, lambda lang: bool(glob.glob(str(base / pattern.format(lang=lang)), recursive=True))
+    if source.get("config"):
+        configs = local_configs(str(base))
+        if configs is None:  # no configs block: a config is a sub-directory
+            configs = {d.name: [] for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")}
+        names = sorted(configs)
+        return names, lambda lang: source["config"].format(lang=lang) in configs
+    return None, lambda lang: True
+
+
+def _check_dataset_languages(config: dict, root: Path) -> None:
+    """Each dataset language is one its local source has (a config or a file); hub sources are
+    checked by the download job (their listings are not read at parse time)."""
+    for name, ds in config["datasets"].items():
+        if not (_is_local(ds["source"]["path"]) and (root / ds["source"]["path"]).is_dir()):
+            continue
+        found, has = _local_languages(ds["source"], root)
+        for i, lang in enumerate(ds["languages"]):
+            if not has(lang):
+                key = "data_files" if ds["source"].get("data_files") else "config"
+                raise ConfigError(
+                    f"datasets.{name}.languages[{i}]: {lang!r} is not in {ds['source']['path']} "
+                    f"(source.{key} {ds['source'][key]!r}); it has: {', '.join(found) or 'none'}"
+                )
+        if len(set(ds["languages"])) != len(ds["languages"]):
+            dup = sorted({lang for lang in ds["languages"] if ds["languages"].count(lang) > 1})
+            raise ConfigError(f"datasets.{name}.languages: {', '.join(dup)} listed twice")
+
+
+def _check_belebele_groups(config: dict) -> None:
+    """Group members are Belebele language codes (a typo would leave a language out of its group
+    silently): an ISO 639-1 code maple maps to FLORES, or a FLORES-200 code (xxx_Xxxx)."""
+    import re
+
+    from maple.report.languages import ISO1_TO_FLORES, to_iso
+    from maple.tasks import get_task
+
+    iso = set(ISO1_TO_FLORES) | {to_iso(code) for code in get_task("belebele").languages}
+    for group, members in ((config.get("report") or {}).get("belebele_groups") or {}).items():
+        for i, code in enumerate(members):
+            if code not in iso and not re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", code):
+                raise ConfigError(
+                    f"report.belebele_groups.{group}[{i}]: {code!r} is neither a FLORES-200 code (deu_Latn) "
+                    f"nor an ISO 639-1 code maple maps to one ({', '.join(sorted(iso))})"
+                )
+
+
+def _weight_modules(directory: Path) -> list[str] | None:
+    """Module names of a local checkpoint, from its safetensors headers (no weights read)."""
+    import json
+    import struct
+
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        return None
+    names = set()
+    for file in files:
+        with open(file, "rb") as fh:
+            header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+        names.update(k.rsplit(".", 1)[0] for k in header if k != "__metadata__")
+    return sorted(names)
+
+
+def model_module_names(model: dict, root: Path) -> list[str] | None:
+    """The module names of a model where they are known without loading it: a local checkpoint's
+    weights, or a `build:` model's architecture; None for a hub model."""
+    path = root / model["path"]
+    if _is_local(model["path"]) and path.is_dir():
+        names = _weight_modules(path)
+        if names is not None:
+            return names
+    if "build" in model:
+        from maple.data.tiny_model import module_names
+
+        return module_names(model["build"])
+    return None
+
+
+def _targets_match(target: str, names: list[str], regex: bool) -> bool:
+    """peft's rule (tuners_utils.check_target_module_exists): a string is a regex over the whole name;
+    a list entry matches a module named exactly so or ending in '.' + entry."""
+    import re
+
+    if regex:
+        return any(re.fullmatch(target, n) for n in names)
+    return any(n == target or n.endswith("." + target) for n in names)
+
+
+def _check_target_modules(config: dict, root: Path) -> None:
+    """LoRA target_modules against the module names of each trained model, where known: peft refuses
+    a list none of whose names matches, but drops a typo beside a correct name without a word."""
+    checked = set()
+    training = config["training"]
+    for cell in grid.training_cells(config):
+        targets = grid.training_config(config, cell)["target_modules"]
+        key = (cell.model, repr(targets))
+        if targets == "all-linear" or key in checked:
+            continue
+        checked.add(key)
+        names = model_module_names(config["models"][cell.model], root)
+        if names is None:
+            continue
+        where = (
+            f"training.per_cell.{cell.id}" if "target_modules" in training["per_cell"].get(cell.id, {})
+            else f"training.per_dataset.{cell.dataset}" if "target_modules" in training["per_dataset"].get(cell.dataset, {})
+            else "training"
+        )
+        for entry in [targets] if isinstance(targets, str) else targets:
+            if not _targets_match(entry, names, regex=isinstance(targets, str)):
+                leaves = sorted({n.rsplit(".", 1)[-1] for n in names})
+                raise ConfigError(
+                    f"{where}.target_modules: {entry!r} matches no module of model {cell.model}; its modules: "
+                    f"{', '.join(leaves)} (or all-linear)"
+                )
 
 
 def _is_local(path: str) -> bool:
@@ -274,12 +486,17 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     fill_defaults(config, load_schema())
     _check_names(config)
     _check_task_languages(config)
+    _check_task_sources(config, Path(root))
     try:
         check_training(config["training"])
     except ValueError as err:
         raise ConfigError(str(err)) from None
     _check_overrides(config)
     _check_local_paths(config, Path(root))
+    _check_patterns(config)
+    _check_dataset_languages(config, Path(root))
+    _check_belebele_groups(config)
+    _check_target_modules(config, Path(root))
     return config
 
 
