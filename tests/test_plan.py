@@ -54,13 +54,19 @@ def test_cli_exact_form(tmp_path):
     (["--task", "xquad", "--lang", "de", "--eval-rows", "{rows}", "--protocol", "x"], "--protocol"),
     (["--task", "xquad", "--lang", "de", "--eval-rows", "{bad}"], "lacks field"),
     (["--task", "xquad", "--lang", "de"], "--eval-rows"),
+    (["--task", "xlsum", "--lang", "th", "--eval-rows", "{rows}"], "'th'"),  # the workflow's code is thai
+    (["--task", "xquad", "--lang", "xx", "--eval-rows", "{rows}"], "'xx'"),
+    (["--data-dir", "/nonexistent/data"], "--data-dir: /nonexistent/data is not a directory"),
+    (["--data-dir", "{empty}"], "--data-dir: no rows under"),
+    (["--model", "mistral-8b", "--data-dir", "{empty}"], "--model: 'mistral-8b'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps(qa_row(0, 10)) + "\n", encoding="utf-8")
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "no context here"}) + "\n", encoding="utf-8")
-    args = [a.format(rows=rows, bad=bad) for a in args]
+    (tmp_path / "empty").mkdir()
+    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty") for a in args]
     out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, *args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
@@ -97,3 +103,11 @@ def test_every_paper_prompt_fits_with_the_real_tokenizer():
     # the measured lengths of the issue: XL-Sum's 4 shots never fit 4096 with Thai or Tamil articles
     thai = next(r for r in rows if (r["task"], r["lang"]) == ("xlsum", "thai"))
     assert thai["fewer_shots"] == thai["requests"] and thai["truncated"] > 0
+
+
+def test_bad_configfile_is_the_workflows_one_line(tmp_path):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(PAPER.read_text() + "seed: 1\n")
+    for path, needle in ((dup, f"{dup}, line"), (tmp_path / "none.yaml", "does not exist")):
+        out = plan("--configfile", str(path), "--model", "mistral-7b", "--tokenizer", "x", "--data-dir", str(tmp_path))
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
