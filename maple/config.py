@@ -212,6 +212,8 @@ def validate_schema(config: dict) -> None:
 
 def _check_names(config: dict) -> None:
     models, datasets = sorted(config["models"]), sorted(config["datasets"])
+    for name, ds in config["datasets"].items():
+        _refuse_repeats(f"datasets.{name}.languages", ds["languages"])
     for i, block in enumerate(config["grid"]):
         for m in block["models"]:
             if m not in models:
@@ -230,12 +232,21 @@ def _check_names(config: dict) -> None:
         raise ConfigError("evaluation.judge: alpaca_eval needs a judge; set model (a name from models) or api")
 
 
+def _refuse_repeats(where: str, values: list) -> None:
+    """A list that stands for a set (its order means nothing) names each value once."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: {', '.join(repeated)} listed more than once")
+
+
 def _check_task_languages(config: dict) -> None:
     """Each task's languages are those its registry spec declares (the same check as at scoring)."""
     from maple.metrics.errors import ScoringInputError
     from maple.metrics.languages import check
 
+    _refuse_repeats("evaluation.protocols", config["evaluation"]["protocols"])
     for task, task_cfg in config["evaluation"]["tasks"].items():
+        _refuse_repeats(f"evaluation.tasks.{task}.languages", task_cfg["languages"])
         for i, lang in enumerate(task_cfg["languages"]):
             for protocol in config["evaluation"]["protocols"]:
                 try:
@@ -365,9 +376,6 @@ def _check_dataset_languages(config: dict, root: Path) -> None:
                     f"datasets.{name}.languages[{i}]: {lang!r} is not in {ds['source']['path']} "
                     f"(source.{key} {ds['source'][key]!r}); it has: {', '.join(found) or 'none'}"
                 )
-        if len(set(ds["languages"])) != len(ds["languages"]):
-            dup = sorted({lang for lang in ds["languages"] if ds["languages"].count(lang) > 1})
-            raise ConfigError(f"datasets.{name}.languages: {', '.join(dup)} listed twice")
 
 
 def _check_belebele_groups(config: dict) -> None:

@@ -31,7 +31,9 @@ rule aggregate_scores:
         runtime=10,
         gpu=0,
     params:
-        expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
+        expected=lambda wc: job_params.file_list(
+            paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS
+        ),
     script:
         "../scripts/aggregate_scores.py"
 

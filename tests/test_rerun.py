@@ -152,11 +152,51 @@ def _reversed(value):
 
 
 def test_a_reordered_config_plans_nothing(study):
+    """Every mapping's keys reversed, the tasks' too (the report orders tasks by the registry)."""
     workdir, config = study
     reordered = _reversed(config)
-    reordered["evaluation"]["tasks"] = config["evaluation"]["tasks"]  # task order is report order
     assert list(reordered) != list(config)
+    assert list(reordered["evaluation"]["tasks"]) != list(config["evaluation"]["tasks"])
     assert planned(workdir, reordered)[0] == {}
+
+
+def test_reordering_lists_that_stand_for_sets_plans_nothing(study):
+    """A task's languages and the protocols: the jobs see them sorted, whatever the config's order."""
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    for task_cfg in edited["evaluation"]["tasks"].values():
+        task_cfg["languages"].reverse()
+    edited["evaluation"]["protocols"].reverse()
+    assert edited != config
+    assert planned(workdir, edited)[0] == {}
+
+
+PER_CELL = "tiny-llama/multialpaca/r8-b16"
+TASKS = 7
+GROUP = 6  # tiny-llama/lora-r8: four datasets at r8-b16, multialpaca at b4 and b8 (CPU serves them by LoRA)
+
+
+def per_cell_edit_jobs(mode: str) -> dict:
+    """What a training edit of one cell reruns (docs/reruns.md). merged: that cell alone. multi_lora:
+    its (model, rank) group's generation is one job per task serving every adapter of the group, so
+    the group regenerates and each of its cells is rescored (their outputs come back unchanged)."""
+    rescored = GROUP if mode == "multi_lora" else 1
+    report = {**REPORT_JOBS, "export_lm_eval": rescored}
+    if mode == "multi_lora":
+        return {"train_adapter": 1, "generate_group_outputs": TASKS, "judge_group_alpaca_eval": 1,
+                "score_outputs": rescored * TASKS, **report}
+    return {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": TASKS, "judge_alpaca_eval": 1,
+            "score_outputs": TASKS, **report}
+
+
+def test_a_per_cell_training_edit_plans_what_docs_say(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["training"]["per_cell"] = {PER_CELL: {"learning_rate": 1e-3}}
+    jobs, outputs = planned(workdir, edited)
+    assert jobs == per_cell_edit_jobs(config["evaluation"]["mode"]), jobs
+    trained = [o for o in outputs if o.startswith("results/adapters/")]
+    assert len(trained) == 1 and PER_CELL in trained[0], trained
 
 
 def test_canonical_params_ignore_key_order():
