@@ -26,6 +26,7 @@ SCORING_CODE = ("metrics", "score_cell.py", "tasks/extract.py", "tasks/spec.py",
 # them reruns nothing, and the job sees one order whatever the config's (its outputs stay identical)
 UNORDERED_EVALUATION = ("protocols",)
 UNORDERED_TASK = ("languages",)
+UNORDERED_TRAINING = ("target_modules", "report_to")  # peft takes target_modules as a set
 
 
 def canonical(value):
@@ -70,6 +71,15 @@ def generation_settings(config: dict, task: str) -> dict:
 
 def generation_params(config: dict, task: str) -> dict:
     return canonical(generation_settings(config, task))
+
+
+def training_params(config: dict, cell) -> dict:
+    """One cell's training settings (defaults < per dataset < per cell), canonical."""
+    from maple import grid
+
+    settings = grid.training_config(config, cell)
+    settings.update({k: sorted(settings[k]) for k in UNORDERED_TRAINING if isinstance(settings.get(k), list)})
+    return canonical(settings)
 
 
 def model_params(config: dict, name: str) -> dict:

@@ -213,6 +213,20 @@ def test_canonical_params_ignore_key_order():
     assert list(xnli["evaluation"]["tasks"]) == ["xnli"] and "judge" not in xnli["evaluation"]
 
 
+def test_training_params_ignore_the_order_of_target_modules():
+    from maple import grid
+
+    config = default_config("merged")
+    config["training"]["target_modules"] = ["v_proj", "q_proj"]
+    cell = grid.training_cells(config)[0]
+    flipped = copy.deepcopy(config)
+    flipped["training"]["target_modules"] = ["q_proj", "v_proj"]
+    assert job_params.training_params(config, cell) == job_params.training_params(flipped, cell)
+    assert job_params.training_params(config, cell)["target_modules"] == ["q_proj", "v_proj"]
+    config["training"]["per_cell"] = {cell.id: {"learning_rate": 1e-4}}
+    assert job_params.training_params(config, cell)["learning_rate"] == 1e-4
+
+
 def test_code_digest_follows_the_scoring_code(tmp_path):
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "m.py").write_text("A = 1\n")
