@@ -119,6 +119,7 @@ def test_switching_the_judge_plans_no_generation(study):
     judged = jobs.get("judge_alpaca_eval", 0) + jobs.get("judge_group_alpaca_eval", 0)
     assert judged == expected_generation(config), jobs
     assert jobs["score_outputs"] == EVAL_CELLS
+    assert sum(jobs.values()) == judged + EVAL_CELLS + sum(REPORT_JOBS.values()), jobs  # docs/reruns.md
     scores = [o for o in outputs if o.startswith("results/scores/")]
     assert all("alpaca_eval" in o for o in scores), scores
 
@@ -139,6 +140,7 @@ def test_one_tasks_generation_setting_plans_that_task_only(study):
     jobs, outputs = planned(workdir, edited)
     assert generation_jobs(jobs) == expected_generation(config), jobs
     assert "judge_alpaca_eval" not in jobs and "judge_group_alpaca_eval" not in jobs and "train_adapter" not in jobs
+    assert jobs == {**generation_counts(config), "score_outputs": EVAL_CELLS, **REPORT_JOBS}, jobs  # docs/reruns.md
     assert all("xlsum" in o for o in outputs if o.startswith(("results/outputs", "results/generations", "results/scores/")))
 
 
