@@ -396,12 +396,12 @@ def _check_belebele_groups(config: dict) -> None:
                 )
 
 
-def _weight_modules(directory: Path) -> list[str] | None:
+def _weight_modules(directory: Path, files=None) -> list[str] | None:
     """Module names of a local checkpoint, from its safetensors headers (no weights read)."""
     import json
     import struct
 
-    files = sorted(directory.glob("*.safetensors"))
+    files = files or sorted(directory.glob("*.safetensors"))
     if not files:
         return None
     names = set()
@@ -412,14 +412,33 @@ def _weight_modules(directory: Path) -> list[str] | None:
     return sorted(names)
 
 
-def model_module_names(model: dict, root: Path) -> list[str] | None:
+def _cached_hub_modules(model: dict, hf_home: str | None) -> list[str] | None:
+    """Module names of a hub model already in the local HF cache (its safetensors index), else None."""
+    import json
+
+    from huggingface_hub import try_to_load_from_cache
+
+    cache_dir = os.path.join(hf_home, "hub") if hf_home else None
+    index = try_to_load_from_cache(model["path"], "model.safetensors.index.json", cache_dir=cache_dir,
+                                   revision=model.get("revision"))
+    if isinstance(index, str):
+        with open(index, encoding="utf-8") as fh:
+            return sorted({k.rsplit(".", 1)[0] for k in json.load(fh)["weight_map"]})
+    single = try_to_load_from_cache(model["path"], "model.safetensors", cache_dir=cache_dir,
+                                    revision=model.get("revision"))
+    return _weight_modules(Path(single).parent, [Path(single)]) if isinstance(single, str) else None
+
+
+def model_module_names(model: dict, root: Path, hf_home: str | None = None) -> list[str] | None:
     """The module names of a model where they are known without loading it: a local checkpoint's
-    weights, or a `build:` model's architecture; None for a hub model."""
+    weights, a `build:` model's architecture, or a hub model's index in the local HF cache."""
     path = root / model["path"]
     if _is_local(model["path"]) and path.is_dir():
         names = _weight_modules(path)
         if names is not None:
             return names
+    elif not _is_local(model["path"]):
+        return _cached_hub_modules(model, hf_home)
     if "build" in model:
         from maple.data.tiny_model import module_names
 
@@ -448,7 +467,7 @@ def _check_target_modules(config: dict, root: Path) -> None:
         if targets == "all-linear" or key in checked:
             continue
         checked.add(key)
-        names = model_module_names(config["models"][cell.model], root)
+        names = model_module_names(config["models"][cell.model], root, config.get("hf_home"))
         if names is None:
             continue
         where = (

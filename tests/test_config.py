@@ -312,3 +312,39 @@ def test_target_modules_match_as_peft_does(default_config):
 def test_target_modules_per_dataset_override_is_named(default_config):
     default_config["training"]["per_dataset"] = {"alpaca": {"target_modules": ["k_prj"]}}
     assert _error(default_config).startswith("training.per_dataset.alpaca.target_modules: 'k_prj' matches no module")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c["resources"].update(trian_adapter={"threads": 1}), "resources: 'trian_adapter' is not allowed"),
+        (lambda c: c["prompt"].update(template="{instruction}{inptu_block}"), "prompt.template: unknown placeholder"),
+        (lambda c: c["training"].update(target_modules=["q_proj", "v_prj"]), "training.target_modules: 'v_prj'"),
+        (lambda c: c["training"].update(speed={"b17": {}}), "training.speed: unknown key(s) b17; allowed keys: default"),
+    ],
+)
+def test_snakemake_refuses_the_issues_bad_configs_before_any_job(tmp_path, default_config, edit, expected):
+    """Those that passed the dry run and failed inside jobs (issue 20), through the user's command."""
+    edit(default_config)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(default_config))
+    result = _snakemake("-n", "--configfile", str(bad))
+    out = result.stderr + result.stdout
+    assert result.returncode != 0 and f"maple: config error: {expected}" in out, out[-2000:]
+    assert "Traceback" not in out and "Job stats" not in out
+
+
+def test_target_modules_of_a_hub_model_in_the_local_cache(tmp_path, paper_config):
+    """A hub model already in the HF cache is checked from its safetensors index (no download)."""
+    import json
+
+    revision = paper_config["models"]["llama-2-7b"]["revision"]  # the pinned commit is looked up
+    snapshot = tmp_path / "hub" / "models--meta-llama--Llama-2-7b-hf" / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    weights = ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight", "lm_head.weight"]
+    (snapshot / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {w: "x" for w in weights}}))
+    paper_config["hf_home"] = str(tmp_path)
+    paper_config["training"]["target_modules"] = ["q_proj", "down_proj"]
+    maple_config.validate(copy.deepcopy(paper_config), ROOT)  # mistral-7b is not cached: not checked
+    paper_config["training"]["target_modules"] = ["q_proj", "gate_prj"]
+    assert _error(paper_config).startswith("training.target_modules: 'gate_prj' matches no module of model llama-2-7b")
