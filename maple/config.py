@@ -126,8 +126,8 @@ def _key_path(parts) -> str:
     return out or "<top level>"
 
 
-def _schema_message(err) -> str:
-    where = _key_path(err.absolute_path)
+def _schema_message(err, prefix=()) -> str:
+    where = _key_path([*prefix, *err.absolute_path])
     if err.validator == "enum":
         allowed = ", ".join(map(str, err.validator_value))
         return f"{where}: {err.instance!r} is not allowed; allowed values: {allowed}"
@@ -198,16 +198,28 @@ def fill_defaults(value, schema: dict, root: dict | None = None):
     return value
 
 
+def _raise_first(validator, value, prefix=()) -> None:
+    import jsonschema
+
+    errors = list(validator.iter_errors(value))
+    if errors:
+        # the deepest error names the offending key most precisely
+        raise ConfigError(_schema_message(jsonschema.exceptions.best_match(errors), prefix))
+
+
 def validate_schema(config: dict) -> None:
     import jsonschema  # light, but only needed here
 
     schema = load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
-    if errors:
-        # the deepest error names the offending key most precisely
-        best = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(_schema_message(best))
+    _raise_first(jsonschema.Draft202012Validator(schema), config)
+    # overrides take the training keys' types and ranges (no defaults: an override sets what it names)
+    keys = {k: v for k, v in schema["properties"]["training"]["properties"].items() if k not in OVERRIDE_SECTIONS}
+    override = jsonschema.Draft202012Validator(
+        {"type": "object", "properties": keys, "definitions": schema["definitions"]}
+    )
+    for section in OVERRIDE_SECTIONS:
+        for name, value in ((config.get("training") or {}).get(section) or {}).items():
+            _raise_first(override, value, ("training", section, name))
 
 
 def _check_names(config: dict) -> None:

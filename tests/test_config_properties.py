@@ -127,6 +127,21 @@ def test_every_wrong_value_is_refused_naming_its_key(path, value):
     assert message.startswith((where(path), where(path[:-1]))), message
 
 
+# a wrong training value is as wrong in a per-dataset or per-cell override
+OVERRIDE_WRONG = [(path[1:], v) for path, v in WRONG
+                  if path[:1] == ("training",) and len(path) > 1 and path[1] not in ("per_dataset", "per_cell")]
+
+
+@pytest.mark.parametrize("section", ["per_dataset", "per_cell"])
+@pytest.mark.parametrize(("path", "value"), OVERRIDE_WRONG, ids=[f"{where(p)}={v!r}" for p, v in OVERRIDE_WRONG])
+def test_every_wrong_training_value_in_an_override_is_refused(section, path, value):
+    name = "alpaca" if section == "per_dataset" else grid.training_cells(BASE)[0].id
+    override = put({"training": copy.deepcopy(BASE["training"])}, ("training", *path), value)["training"]
+    override = {path[0]: override[path[0]]}
+    message = refused(put(BASE, ("training", section), {name: override}))
+    assert message.startswith(f"training.{section}.{name}"), message
+
+
 @pytest.mark.parametrize(("path", "schema"), CLOSED, ids=[where(p) for p, _ in CLOSED])
 def test_an_unknown_key_at_every_closed_depth_is_refused(path, schema):
     message = refused(put(BASE, (*path, "zz_typo"), {}) if path else {**copy.deepcopy(BASE), "zz_typo": {}})
