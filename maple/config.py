@@ -267,6 +267,36 @@ def _check_task_languages(config: dict) -> None:
                     raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
 
 
+def _check_task_keys(config: dict) -> None:
+    """Names inside a task's settings that refer to the task's data: `sources` keys (the task's other
+    datasets) and `data_files` split keys (the splits it reads); a typo would be ignored."""
+    from maple.tasks import get_task
+
+    for task, task_cfg in config["evaluation"]["tasks"].items():
+        spec = get_task(task)
+        protocols = [spec.protocol(p) for p in config["evaluation"]["protocols"]]
+        refs = {r.local_name for r in [*spec.lang_data.values(), *(p.shot_data for p in protocols)] if r}
+        for key in task_cfg.get("sources") or {}:
+            if key not in refs:
+                raise ConfigError(
+                    f"evaluation.tasks.{task}.sources: unknown dataset {key!r}; {task} reads "
+                    f"{', '.join(sorted(refs)) or 'no other dataset'}"
+                )
+        files = task_cfg.get("data_files")
+        if isinstance(files, dict):
+            splits = set()
+            for proto in protocols:
+                for lang in task_cfg["languages"]:
+                    eval_split, shot_split = proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))
+                    splits |= {task_cfg.get("split") or eval_split, task_cfg.get("shot_split") or shot_split}
+            splits.discard(None)
+            for key in files:
+                if key not in splits:
+                    raise ConfigError(
+                        f"evaluation.tasks.{task}.data_files: unknown split {key!r}; {task} reads {', '.join(sorted(splits))}"
+                    )
+
+
 def _check_task_sources(config: dict, root: Path) -> None:
     """Each task language against a local source's configs and splits (hub sources: the download job)."""
     from maple.tasks import get_task
@@ -525,6 +555,7 @@ def validate(config: dict, root: str | os.PathLike = ".") -> dict:
     fill_defaults(config, load_schema())
     _check_names(config)
     _check_task_languages(config)
+    _check_task_keys(config)
     _check_task_sources(config, Path(root))
     try:
         check_training(config["training"])

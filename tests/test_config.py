@@ -348,3 +348,15 @@ def test_target_modules_of_a_hub_model_in_the_local_cache(tmp_path, paper_config
     maple_config.validate(copy.deepcopy(paper_config), ROOT)  # mistral-7b is not cached: not checked
     paper_config["training"]["target_modules"] = ["q_proj", "gate_prj"]
     assert _error(paper_config).startswith("training.target_modules: 'gate_prj' matches no module of model llama-2-7b")
+
+
+def test_task_sources_and_data_files_splits_name_what_the_task_reads(paper_config):
+    bad = copy.deepcopy(paper_config)
+    bad["evaluation"]["tasks"]["xquad"]["sources"] = {"sqaud": "rajpurkar/squad"}
+    assert _error(bad) == "evaluation.tasks.xquad.sources: unknown dataset 'sqaud'; xquad reads squad"
+    bad = copy.deepcopy(paper_config)
+    bad["evaluation"]["tasks"]["xnli"]["data_files"] = {"tset": "{lang}.jsonl"}
+    assert _error(bad).startswith("evaluation.tasks.xnli.data_files: unknown split 'tset'; xnli reads ")
+    ok = copy.deepcopy(paper_config)
+    ok["evaluation"]["tasks"]["xquad"]["sources"] = {"squad": "rajpurkar/squad"}
+    maple_config.validate(ok, ROOT)

@@ -184,13 +184,18 @@ def _dangling(config: dict, kind: str, name: str) -> dict:
         config["training"][name.replace("-", "_")] = 1
     elif kind == "template":
         config["prompt"]["template"] += "{" + name.replace("-", "_") + "}"
+    elif kind == "task.sources":
+        config["evaluation"]["tasks"]["xquad"]["sources"] = {name: "a/b"}
+    elif kind == "data_files.split":
+        config["evaluation"]["tasks"]["xnli"]["data_files"] = {name: "{lang}.jsonl"}
     elif kind == "data_files":
         config["datasets"]["multialpaca"]["source"]["data_files"] = "{" + name.replace("-", "_") + "}.jsonl"
     return config
 
 
 DANGLING = ["grid.models", "grid.datasets", "judge.model", "per_dataset", "per_cell", "task", "task.language",
-            "resources", "belebele_groups", "training.key", "template", "data_files"]
+            "resources", "belebele_groups", "training.key", "template", "data_files", "task.sources",
+            "data_files.split"]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
