@@ -58,6 +58,7 @@ def test_cli_exact_form(tmp_path):
     (["--task", "xquad", "--lang", "xx", "--eval-rows", "{rows}"], "'xx'"),
     (["--data-dir", "/nonexistent/data"], "--data-dir: /nonexistent/data is not a directory"),
     (["--data-dir", "{empty}"], "--data-dir: no rows under"),
+    (["--data-dir", "{th}"], "unknown language 'th' for xlsum"),  # rows files use the workflow's codes
     (["--model", "mistral-8b", "--data-dir", "{empty}"], "--model: 'mistral-8b'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
@@ -66,7 +67,9 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "no context here"}) + "\n", encoding="utf-8")
     (tmp_path / "empty").mkdir()
-    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty") for a in args]
+    (tmp_path / "th" / "xlsum").mkdir(parents=True)
+    (tmp_path / "th" / "xlsum" / "test.th.jsonl").write_text(json.dumps({"text": "t", "summary": "s"}) + "\n")
+    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty", th=tmp_path / "th") for a in args]
     out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, *args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr

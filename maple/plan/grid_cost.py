@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.plan import core
+from maple.tasks.spec import TaskDataError
 
 ANCHORS = Path(__file__).with_name("anchors.yaml")
 
@@ -40,6 +41,19 @@ def file_languages(data_dir: str, task: str) -> list[str]:
     return langs
 
 
+def _check_file_languages(data_dir: str, task: str, langs: list[str], protocols) -> None:
+    """Rows files name their language with the workflow's codes (XL-Sum `thai`, not `th`)."""
+    from maple.metrics.errors import ScoringInputError
+    from maple.metrics.languages import check
+
+    for lang in langs:
+        for protocol in protocols:
+            try:
+                check(task, lang, protocol)
+            except ScoringInputError as err:
+                raise TaskDataError(f"--data-dir: {os.path.join(data_dir, task)}/*.{lang}.jsonl: {err}") from None
+
+
 def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool = True) -> list[dict]:
     """One plan row per task x language x protocol with rows under data_dir: the config's languages,
     and (data_languages) any other language the folder has rows for, with the config's request shapes.
@@ -51,7 +65,9 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
         spec = get_task(task)
         langs = list(task_cfg["languages"])
         if data_languages:
-            langs += [lang for lang in file_languages(data_dir, task) if lang not in langs]
+            extra = [lang for lang in file_languages(data_dir, task) if lang not in langs]
+            _check_file_languages(data_dir, task, extra, cfg["evaluation"].get("protocols", ["megaverse"]))
+            langs += extra
         for lang in langs:
             for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
                 proto = spec.protocol(protocol)
