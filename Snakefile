@@ -11,6 +11,12 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# the same check of each --configfile (also made by the workflow profile, before Snakemake loads
+# them): Snakemake's loader keeps the last of two duplicate keys silently
+for _configfile in workflow.overwrite_configfiles:
+    check_yaml_file(_configfile)
+
+
 report: "docs/report/workflow.rst"
 
 

@@ -22,6 +22,13 @@ PACKAGE = Path(__file__).resolve().parent
 SCORING_CODE = ("metrics", "score_cell.py", "tasks/extract.py", "tasks/spec.py", "tasks/specs.py")
 
 
+# lists whose order means nothing (a set written as a list): sorted in the params, so that reordering
+# them reruns nothing, and the job sees one order whatever the config's (its outputs stay identical)
+UNORDERED_EVALUATION = ("protocols",)
+UNORDERED_TASK = ("languages",)
+UNORDERED_TRAINING = ("target_modules", "report_to")  # peft takes target_modules as a set
+
+
 def canonical(value):
     """A copy with every mapping's keys in sorted order: one repr per value, whatever the YAML's order."""
     if isinstance(value, dict):
@@ -53,9 +60,11 @@ def generation_settings(config: dict, task: str) -> dict:
 
     evaluation = config["evaluation"]
     picked = {k: evaluation[k] for k in GENERATION_KEYS if k in evaluation}
+    picked.update({k: sorted(picked[k]) for k in UNORDERED_EVALUATION if k in picked})
     if get_task(task).kind == MULTIPLE_CHOICE:
         picked["loglikelihood"] = evaluation["loglikelihood"]
     task_cfg = {k: v for k, v in evaluation["tasks"][task].items() if k not in SCORING_KEYS}
+    task_cfg.update({k: sorted(task_cfg[k]) for k in UNORDERED_TASK if k in task_cfg})
     picked["tasks"] = {task: task_cfg}
     return {"evaluation": picked, "effective": effective(config, task), **_common(config)}
 
@@ -75,6 +84,15 @@ def effective(config: dict, task: str) -> dict:
 
 def generation_params(config: dict, task: str) -> dict:
     return canonical(generation_settings(config, task))
+
+
+def training_params(config: dict, cell) -> dict:
+    """One cell's training settings (defaults < per dataset < per cell), canonical."""
+    from maple import grid
+
+    settings = grid.training_config(config, cell)
+    settings.update({k: sorted(settings[k]) for k in UNORDERED_TRAINING if isinstance(settings.get(k), list)})
+    return canonical(settings)
 
 
 def model_params(config: dict, name: str) -> dict:
@@ -124,3 +142,9 @@ def split_overrides(config: dict) -> dict:
     (maple.data.contamination), so adding a language or a scoring option does not rebuild the models."""
     tasks = config["evaluation"]["tasks"]
     return canonical({name: {"split": cfg["split"]} for name, cfg in tasks.items() if cfg.get("split")})
+
+
+def file_list(files) -> list[str]:
+    """A list of files as a param (e.g. the score files an aggregate expects), sorted: the config's
+    task order is not the aggregate's, and its reordering must not rerun the report."""
+    return sorted(files)

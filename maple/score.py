@@ -30,6 +30,7 @@ from maple.metrics.languages import check
 from maple.tasks.specs import TASKS as TASK_SPECS
 
 EXIT_BAD_INPUT = 2
+MIN_RESAMPLES = 10
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,9 +47,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stem", action="store_true", help="xlsum reference: stem with the language's stemmer")
     parser.add_argument("--examples", help="also write per-example scores to this JSONL file")
     parser.add_argument("--intervals", action="store_true", help="add stderr and a bootstrap interval per metric")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (with --intervals)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (with --intervals)")
-    return parser.parse_args(argv)
+    parser.add_argument("--resamples", type=int, help="bootstrap resamples (with --intervals; default 1000, at least 10)")
+    parser.add_argument("--seed", type=int, help="bootstrap seed (with --intervals; default 0)")
+    args = parser.parse_args(argv)
+    # options this call would not use are refused, not ignored
+    for name in ("resamples", "seed"):
+        if getattr(args, name) is not None and not args.intervals:
+            raise ScoringInputError(f"--{name} applies to --intervals only (see --help)")
+    args.resamples = 1000 if args.resamples is None else args.resamples
+    args.seed = 0 if args.seed is None else args.seed
+    if args.resamples < MIN_RESAMPLES:  # as the config's statistics.resamples
+        raise ScoringInputError(f"--resamples: {args.resamples} is below the minimum of {MIN_RESAMPLES}")
+    if args.stem and args.task in TASK_SPECS and (args.task, args.protocol) != ("xlsum", "reference"):
+        raise ScoringInputError("--stem applies to --task xlsum --protocol reference only (ROUGE stemming)")
+    if args.examples:
+        import os
+
+        folder = os.path.dirname(os.path.abspath(args.examples))
+        if not os.path.isdir(folder):
+            raise ScoringInputError(f"--examples: folder {folder} does not exist")
+    return args
 
 
 def intervals(summary: dict, per_example: list[dict], resamples: int, seed: int) -> dict:

@@ -40,25 +40,41 @@ def report_targets(config: dict, figures: bool, tables: bool) -> list[str]:
     return (paths.figure_pngs(protocols) if figures else []) + (paths.table_files() if tables else [])
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+# printed to stdout on an error when stdout is captured: `snakemake $(python -m maple.targets ...)`
+# would otherwise get no target and run the whole study; Snakemake refuses this one before any job
+FAILED_TARGET = "maple.targets-failed--see-the-error-above"
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise maple_config.ConfigError(f"{message} (see --help)")
+
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="python -m maple.targets", description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config.yaml")
     parser.add_argument("--cell", action="append", help=f"a cell id, {grid.TRAINED_ID} or {grid.BASE_ID}; repeatable")
     parser.add_argument("--task", action="append", help="a task of evaluation.tasks; repeatable")
     parser.add_argument("--figures", action="store_true", help="every figure of the report (PNG; PDF and CSV beside)")
     parser.add_argument("--tables", action="store_true", help="Tables 1-2 and reproduction.csv")
-    args = parser.parse_args(argv)
-    if (args.figures or args.tables) and (args.cell or args.task):
-        parser.error("--figures/--tables use every cell and task; they do not combine with --cell/--task")
     try:
+        args = parser.parse_args(argv)
         config = maple_config.validate(maple_config.load_yaml(args.configfile), ".")
+        if (args.figures or args.tables) and (args.cell or args.task):
+            parser.error("--figures/--tables use every cell and task; they do not combine with --cell/--task")
         if args.figures or args.tables:
-            print(" ".join(report_targets(config, args.figures, args.tables)))
+            targets = report_targets(config, args.figures, args.tables)
         else:
-            print(" ".join(score_targets(config, args.cell, args.task)))
+            targets = score_targets(config, args.cell, args.task)
     except maple_config.ConfigError as err:
-        sys.exit(f"maple: config error: {err}")
+        print(f"maple.targets: error: {err}", file=sys.stderr)
+        if not sys.stdout.isatty():
+            print(FAILED_TARGET)
+        return EXIT_BAD_INPUT
+    print(" ".join(targets))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

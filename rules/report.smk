@@ -29,7 +29,9 @@ rule aggregate_scores:
     resources:
         **rule_resources("aggregate_scores"),
     params:
-        expected=lambda wc: [paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS],
+        expected=lambda wc: job_params.file_list(
+            paths.scores_file(c, t) for c in EVAL_CELLS for t in TASKS
+        ),
     script:
         "../scripts/aggregate_scores.py"
 

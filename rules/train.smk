@@ -19,9 +19,7 @@ rule train_adapter:
     params:
         cell=lambda wc: cell_of(wc).id,
         model=lambda wc: job_params.canonical(config["models"][wc.model]),
-        training=lambda wc: job_params.canonical(
-            grid.training_config(config, cell_of(wc))
-        ),
+        training=lambda wc: job_params.training_params(config, cell_of(wc)),
         checkpoints=paths.CHECKPOINTS,
         device=DEVICE,
         trust_remote_code=config["trust_remote_code"],

@@ -95,8 +95,38 @@ def test_per_cell_override_must_name_a_cell_and_known_keys(paper_config):
 def test_malformed_yaml_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: 1\nmodels: [unclosed\n")
-    with pytest.raises(maple_config.ConfigError, match=r"bad.yaml is not valid YAML at line \d+"):
+    with pytest.raises(maple_config.ConfigError, match=r"bad.yaml, line 3, column 1: not valid YAML: "):
         maple_config.load_yaml(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("seed: 1\ntraining:\n  a: 1\nseed: 2\n", "dup.yaml, line 4, column 1: not valid YAML: duplicate key 'seed' (first given at line 1)"),
+        ("a:\n  b: 1\n  b: 2\n", "dup.yaml, line 3, column 3: not valid YAML: duplicate key 'b' (first given at line 2)"),
+        ("seed: 1\n\tmodels: {}\n", "dup.yaml, line 2, column 1: not valid YAML: found character '\\t' that cannot start any token (indent with spaces, not tabs)"),
+        ("", "dup.yaml, line 1, column 1: the file is empty"),
+        ("# nothing\n", "dup.yaml, line 1, column 1: the file is empty"),
+        ("- seed\n", "dup.yaml, line 1, column 1: must hold a mapping of keys"),
+    ],
+)
+def test_bad_yaml_files_name_file_line_and_column(tmp_path, text, expected):
+    bad = tmp_path / "dup.yaml"
+    bad.write_text(text)
+    with pytest.raises(maple_config.ConfigError) as err:
+        maple_config.load_yaml(bad)
+    assert str(err.value).startswith(f"config file {bad}") and expected in str(err.value), str(err.value)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    ok = tmp_path / "merge.yaml"
+    ok.write_text("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n")
+    assert maple_config.load_yaml(ok)["c"] == {"x": 3, "y": 2}
+
+
+def test_configfile_options_are_found():
+    argv = ["-n", "--configfile", "a.yaml", "b.yaml", "--cores", "1", "--configfiles=c.yaml", "x"]
+    assert maple_config.configfiles_in(argv) == ["a.yaml", "b.yaml", "c.yaml"]
 
 
 def test_overrides_apply_in_order(paper_config):
@@ -147,7 +177,7 @@ def test_snakemake_names_line_of_malformed_default_config(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode != 0
-    assert "maple: config error: config file config.yaml is not valid YAML at line" in result.stderr + result.stdout
+    assert "maple: config error: config file config.yaml, line 3, column 1: not valid YAML" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -171,3 +201,176 @@ def test_judge_annotator_is_an_installed_alpaca_eval_config(paper_config):
     assert "openai_completions" in _error(cfg)
     cfg["evaluation"]["judge"]["annotator"] = "weighted_alpaca_eval_vllm_llama3_70b"
     maple_config.validate(cfg, ROOT)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("missing.yaml", None, "config file {path} does not exist"),
+        ("empty.yaml", "", "config file {path}, line 1, column 1: the file is empty"),
+        ("tab.yaml", "seed: 1\n\tmodels: {}\n", "config file {path}, line 2, column 1: not valid YAML"),
+        ("dup.yaml", "seed: 1\nseed: 2\n", "config file {path}, line 2, column 1: not valid YAML: duplicate key 'seed'"),
+    ],
+)
+def test_snakemake_configfile_problems_are_one_line(tmp_path, name, text, expected):
+    """Snakemake loads --configfile before the Snakefile; the workflow profile checks it first."""
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    result = _snakemake("-n", "--cores", "1", "--configfile", str(path))
+    out = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert f"maple: config error: {expected.format(path=path)}" in out, out[-2000:]
+    assert "Traceback" not in out and "WorkflowError" not in out and "Job stats" not in out
+
+
+def test_unknown_resource_rule_lists_the_rules_read(paper_config):
+    paper_config["resources"]["trian_adapter"] = {"threads": 1}
+    msg = _error(paper_config)
+    assert msg.startswith("resources: 'trian_adapter' is not allowed; allowed values: default, ")
+    assert "train_adapter" in msg and "generate_outputs" in msg
+    # every name allowed is one a rule reads with res()/mem_on_attempt()
+    for name in maple_config.resource_rules():
+        assert f'rule {name}:' in "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+
+
+def test_report_and_speed_keys_are_closed(paper_config):
+    paper_config["report"]["belebel_groups"] = {}
+    assert _error(paper_config).startswith("report: unknown key(s) belebel_groups; allowed keys: belebele_groups")
+    del paper_config["report"]["belebel_groups"]
+    paper_config["training"]["speed"] = {"b17": {}}
+    assert _error(paper_config) == (
+        "training.speed: unknown key(s) b17; allowed keys: default, b4, b8, b16, r{rank} (e.g. r8), "
+        "b{bits}-r{rank} (e.g. b4-r64)"
+    )
+
+
+def test_belebele_group_codes_are_checked(paper_config):
+    paper_config["report"]["belebele_groups"]["group1"].append("deu_latn")
+    assert _error(paper_config).startswith("report.belebele_groups.group1[")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("template", "{instruction}\n{inptu_block}", "prompt.template: unknown placeholder(s) {inptu_block}"),
+        ("template", "{instruction\n", "prompt.template: '{instruction\\n' is not a valid pattern"),
+        ("template", "{input_block}### Response:\n", "has no {instruction}"),
+        ("template", "{instruction}### Response:\n", "no {input_block}, yet prompt.input_block is set"),
+        ("input_block", "Input: {inputs}\n", "prompt.input_block: unknown placeholder(s) {inputs}"),
+    ],
+)
+def test_prompt_template_fields(paper_config, key, value, expected):
+    paper_config["prompt"][key] = value
+    assert expected in _error(paper_config)
+
+
+def test_source_placeholders(paper_config):
+    bad = copy.deepcopy(paper_config)
+    bad["datasets"]["multialpaca"]["source"]["data_files"] = "{language}.jsonl"
+    assert _error(bad).startswith("datasets.multialpaca.source.data_files: unknown placeholder(s) {language}")
+    bad = copy.deepcopy(paper_config)
+    bad["evaluation"]["tasks"]["xnli"]["data_files"] = {"test": "{lang}/{spilt}.jsonl"}
+    assert _error(bad).startswith("evaluation.tasks.xnli.data_files.test: unknown placeholder(s) {spilt}")
+
+
+needs_bundled = pytest.mark.skipif(not (ROOT / "resources/data/multialpaca").exists(), reason="bundled data absent")
+
+
+@needs_bundled
+def test_dataset_languages_against_a_local_source(default_config):
+    bad = copy.deepcopy(default_config)
+    bad["datasets"]["multialpaca"]["languages"][1] = "deu"
+    msg = _error(bad)
+    assert msg.startswith("datasets.multialpaca.languages[1]: 'deu' is not in resources/data/multialpaca")
+    assert "it has: ar, de, es" in msg
+    bad = copy.deepcopy(default_config)
+    bad["datasets"]["bactrian-x-22"]["languages"].append("xx")
+    assert _error(bad).startswith("datasets.bactrian-x-22.languages[22]: 'xx' is not in resources/data/bactrian-x")
+
+
+@needs_bundled
+def test_task_languages_against_a_local_source(default_config):
+    default_config["evaluation"]["tasks"]["xnli"]["languages"].append("ur")  # XNLI has it; the bundled subset not
+    assert _error(default_config).startswith("evaluation.tasks.xnli.languages[3]: task xnli: no config 'ur'")
+
+
+def test_task_language_codes_are_the_workflows(paper_config):
+    paper_config["evaluation"]["tasks"]["xlsum"]["languages"] = ["th"]
+    assert _error(paper_config).startswith("evaluation.tasks.xlsum.languages[0]")
+
+
+@pytest.mark.parametrize("targets", [["q_proj", "v_prj"], "qproj", ["self_attn.q_prj"]])
+def test_target_modules_against_the_models_modules(default_config, targets):
+    default_config["training"]["target_modules"] = targets
+    bad = targets if isinstance(targets, str) else targets[-1]
+    msg = _error(default_config)
+    assert msg.startswith(f"training.target_modules: {bad!r} matches no module of model tiny-llama")
+    assert "q_proj" in msg and "down_proj" in msg
+
+
+def test_target_modules_match_as_peft_does(default_config):
+    """maple's check agrees with peft's own matching on the model's module names."""
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    names = maple_config.model_module_names(default_config["models"]["tiny-llama"], ROOT)
+    assert "model.layers.0.self_attn.q_proj" in names
+    for targets in (["q_proj"], ["self_attn.q_proj"], ["q_prj"], ["layers.0.mlp.up_proj"], ".*\\.v_proj", "v_proj"):
+        cfg = LoraConfig(target_modules=targets)
+        peft_hit = any(check_target_module_exists(cfg, n) for n in names)
+        entries = [targets] if isinstance(targets, str) else targets
+        assert all(maple_config._targets_match(e, names, isinstance(targets, str)) for e in entries) == peft_hit
+
+
+def test_target_modules_per_dataset_override_is_named(default_config):
+    default_config["training"]["per_dataset"] = {"alpaca": {"target_modules": ["k_prj"]}}
+    assert _error(default_config).startswith("training.per_dataset.alpaca.target_modules: 'k_prj' matches no module")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c["resources"].update(trian_adapter={"threads": 1}), "resources: 'trian_adapter' is not allowed"),
+        (lambda c: c["prompt"].update(template="{instruction}{inptu_block}"), "prompt.template: unknown placeholder"),
+        (lambda c: c["training"].update(target_modules=["q_proj", "v_prj"]), "training.target_modules: 'v_prj'"),
+        (lambda c: c["training"].update(speed={"b17": {}}), "training.speed: unknown key(s) b17; allowed keys: default"),
+    ],
+)
+def test_snakemake_refuses_the_issues_bad_configs_before_any_job(tmp_path, default_config, edit, expected):
+    """Those that passed the dry run and failed inside jobs (issue 20), through the user's command."""
+    edit(default_config)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(default_config))
+    result = _snakemake("-n", "--configfile", str(bad))
+    out = result.stderr + result.stdout
+    assert result.returncode != 0 and f"maple: config error: {expected}" in out, out[-2000:]
+    assert "Traceback" not in out and "Job stats" not in out
+
+
+def test_target_modules_of_a_hub_model_in_the_local_cache(tmp_path, paper_config):
+    """A hub model already in the HF cache is checked from its safetensors index (no download)."""
+    import json
+
+    revision = paper_config["models"]["llama-2-7b"]["revision"]  # the pinned commit is looked up
+    snapshot = tmp_path / "hub" / "models--meta-llama--Llama-2-7b-hf" / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    weights = ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight", "lm_head.weight"]
+    (snapshot / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {w: "x" for w in weights}}))
+    paper_config["hf_home"] = str(tmp_path)
+    paper_config["training"]["target_modules"] = ["q_proj", "down_proj"]
+    maple_config.validate(copy.deepcopy(paper_config), ROOT)  # mistral-7b is not cached: not checked
+    paper_config["training"]["target_modules"] = ["q_proj", "gate_prj"]
+    assert _error(paper_config).startswith("training.target_modules: 'gate_prj' matches no module of model llama-2-7b")
+
+
+def test_task_sources_and_data_files_splits_name_what_the_task_reads(paper_config):
+    bad = copy.deepcopy(paper_config)
+    bad["evaluation"]["tasks"]["xquad"]["sources"] = {"sqaud": "rajpurkar/squad"}
+    assert _error(bad) == "evaluation.tasks.xquad.sources: unknown dataset 'sqaud'; xquad reads squad"
+    bad = copy.deepcopy(paper_config)
+    bad["evaluation"]["tasks"]["xnli"]["data_files"] = {"tset": "{lang}.jsonl"}
+    assert _error(bad).startswith("evaluation.tasks.xnli.data_files: unknown split 'tset'; xnli reads ")
+    ok = copy.deepcopy(paper_config)
+    ok["evaluation"]["tasks"]["xquad"]["sources"] = {"squad": "rajpurkar/squad"}
+    maple_config.validate(ok, ROOT)

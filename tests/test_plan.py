@@ -56,13 +56,22 @@ def test_cli_exact_form(tmp_path):
     (["--task", "xquad", "--lang", "de", "--eval-rows", "{rows}", "--protocol", "x"], "--protocol"),
     (["--task", "xquad", "--lang", "de", "--eval-rows", "{bad}"], "lacks field"),
     (["--task", "xquad", "--lang", "de"], "--eval-rows"),
+    (["--task", "xlsum", "--lang", "th", "--eval-rows", "{rows}"], "'th'"),  # the workflow's code is thai
+    (["--task", "xquad", "--lang", "xx", "--eval-rows", "{rows}"], "'xx'"),
+    (["--data-dir", "/nonexistent/data"], "--data-dir: /nonexistent/data is not a directory"),
+    (["--data-dir", "{empty}"], "--data-dir: no rows under"),
+    (["--data-dir", "{th}"], "unknown language 'th' for xlsum"),  # rows files use the workflow's codes
+    (["--model", "mistral-8b", "--data-dir", "{empty}"], "--model: 'mistral-8b'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps(qa_row(0, 10)) + "\n", encoding="utf-8")
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "no context here"}) + "\n", encoding="utf-8")
-    args = [a.format(rows=rows, bad=bad) for a in args]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "th" / "xlsum").mkdir(parents=True)
+    (tmp_path / "th" / "xlsum" / "test.th.jsonl").write_text(json.dumps({"text": "t", "summary": "s"}) + "\n")
+    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty", th=tmp_path / "th") for a in args]
     out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, *args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
@@ -165,7 +174,8 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     xnli = [r for r in result["rows"] if r["task"] == "xnli" and r["lang"] == "de"]
     assert [r["unique_requests"] for r in xnli] == [r["requests"] for r in xnli]
     assert all(r["unique_requests"] <= r["requests"] for r in result["rows"])
-    assert cell["per_task"]["xnli"]["requests"] == 5010 * len(cfg["evaluation"]["tasks"]["xnli"]["languages"])
+    n_protocols = len(cfg["evaluation"]["protocols"])  # each protocol its own prompts
+    assert cell["per_task"]["xnli"]["requests"] == 5010 * len(cfg["evaluation"]["tasks"]["xnli"]["languages"]) * n_protocols
     # shots are shared: XNLI keeps a small part of its prompt tokens, an XL-Sum article most of its own
     per_task = cell["per_task"]
     assert per_task["xnli"]["prefill_tokens_after_cache"] < 0.3 * per_task["xnli"]["prefill_tokens"]
@@ -182,3 +192,11 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     doc = (tmp_path / "cost.md").read_text(encoding="utf-8")
     assert "python -m maple.plan --configfile" in doc and f"{full['gpu_hours_range'][0]}-{full['gpu_hours_range'][1]}" in doc
     assert f"{training['gpu_hours']} GPU-hours" in doc
+
+
+def test_bad_configfile_is_the_workflows_one_line(tmp_path):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(PAPER.read_text() + "seed: 1\n")
+    for path, needle in ((dup, f"{dup}, line"), (tmp_path / "none.yaml", "does not exist")):
+        out = plan("--configfile", str(path), "--model", "mistral-7b", "--tokenizer", "x", "--data-dir", str(tmp_path))
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr

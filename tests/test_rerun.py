@@ -119,6 +119,7 @@ def test_switching_the_judge_plans_no_generation(study):
     judged = jobs.get("judge_alpaca_eval", 0) + jobs.get("judge_group_alpaca_eval", 0)
     assert judged == expected_generation(config), jobs
     assert jobs["score_outputs"] == EVAL_CELLS
+    assert sum(jobs.values()) == judged + EVAL_CELLS + sum(REPORT_JOBS.values()), jobs  # docs/reruns.md
     scores = [o for o in outputs if o.startswith("results/scores/")]
     assert all("alpaca_eval" in o for o in scores), scores
 
@@ -139,6 +140,7 @@ def test_one_tasks_generation_setting_plans_that_task_only(study):
     jobs, outputs = planned(workdir, edited)
     assert generation_jobs(jobs) == expected_generation(config), jobs
     assert "judge_alpaca_eval" not in jobs and "judge_group_alpaca_eval" not in jobs and "train_adapter" not in jobs
+    assert jobs == {**generation_counts(config), "score_outputs": EVAL_CELLS, **REPORT_JOBS}, jobs  # docs/reruns.md
     assert all("xlsum" in o for o in outputs if o.startswith(("results/outputs", "results/generations", "results/scores/")))
 
 
@@ -152,11 +154,51 @@ def _reversed(value):
 
 
 def test_a_reordered_config_plans_nothing(study):
+    """Every mapping's keys reversed, the tasks' too (the report orders tasks by the registry)."""
     workdir, config = study
     reordered = _reversed(config)
-    reordered["evaluation"]["tasks"] = config["evaluation"]["tasks"]  # task order is report order
     assert list(reordered) != list(config)
+    assert list(reordered["evaluation"]["tasks"]) != list(config["evaluation"]["tasks"])
     assert planned(workdir, reordered)[0] == {}
+
+
+def test_reordering_lists_that_stand_for_sets_plans_nothing(study):
+    """A task's languages and the protocols: the jobs see them sorted, whatever the config's order."""
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    for task_cfg in edited["evaluation"]["tasks"].values():
+        task_cfg["languages"].reverse()
+    edited["evaluation"]["protocols"].reverse()
+    assert edited != config
+    assert planned(workdir, edited)[0] == {}
+
+
+PER_CELL = "tiny-llama/multialpaca/r8-b16"
+TASKS = 7
+GROUP = 6  # tiny-llama/lora-r8: four datasets at r8-b16, multialpaca at b4 and b8 (CPU serves them by LoRA)
+
+
+def per_cell_edit_jobs(mode: str) -> dict:
+    """What a training edit of one cell reruns (docs/reruns.md). merged: that cell alone. multi_lora:
+    its (model, rank) group's generation is one job per task serving every adapter of the group, so
+    the group regenerates and each of its cells is rescored (their outputs come back unchanged)."""
+    rescored = GROUP if mode == "multi_lora" else 1
+    report = {**REPORT_JOBS, "export_lm_eval": rescored}
+    if mode == "multi_lora":
+        return {"train_adapter": 1, "generate_group_outputs": TASKS, "judge_group_alpaca_eval": 1,
+                "score_outputs": rescored * TASKS, **report}
+    return {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": TASKS, "judge_alpaca_eval": 1,
+            "score_outputs": TASKS, **report}
+
+
+def test_a_per_cell_training_edit_plans_what_docs_say(study):
+    workdir, config = study
+    edited = copy.deepcopy(config)
+    edited["training"]["per_cell"] = {PER_CELL: {"learning_rate": 1e-3}}
+    jobs, outputs = planned(workdir, edited)
+    assert jobs == per_cell_edit_jobs(config["evaluation"]["mode"]), jobs
+    trained = [o for o in outputs if o.startswith("results/adapters/")]
+    assert len(trained) == 1 and PER_CELL in trained[0], trained
 
 
 def test_canonical_params_ignore_key_order():
@@ -171,6 +213,20 @@ def test_canonical_params_ignore_key_order():
     # a task's generation params hold that task only, and no judge or scoring key
     xnli = job_params.generation_params(config, "xnli")
     assert list(xnli["evaluation"]["tasks"]) == ["xnli"] and "judge" not in xnli["evaluation"]
+
+
+def test_training_params_ignore_the_order_of_target_modules():
+    from maple import grid
+
+    config = default_config("merged")
+    config["training"]["target_modules"] = ["v_proj", "q_proj"]
+    cell = grid.training_cells(config)[0]
+    flipped = copy.deepcopy(config)
+    flipped["training"]["target_modules"] = ["q_proj", "v_proj"]
+    assert job_params.training_params(config, cell) == job_params.training_params(flipped, cell)
+    assert job_params.training_params(config, cell)["target_modules"] == ["q_proj", "v_proj"]
+    config["training"]["per_cell"] = {cell.id: {"learning_rate": 1e-4}}
+    assert job_params.training_params(config, cell)["learning_rate"] == 1e-4
 
 
 def test_code_digest_follows_the_scoring_code(tmp_path):

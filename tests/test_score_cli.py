@@ -180,3 +180,15 @@ def test_intervals_flag_adds_stderr_and_ci(tmp_path):
     assert got["accuracy"] == 0.5 and got["stderr"]["accuracy"] == pytest.approx((0.25 / 3) ** 0.5)
     low, high = got["ci"]["accuracy"]
     assert 0 <= low <= 0.5 <= high <= 1
+
+
+def test_options_it_cannot_use_are_refused(tmp_path):
+    rows = '{"prediction": 1, "label": 1}\n'
+    base = ("--task", "xnli", "--lang", "en", "--protocol", "megaverse", "--input", str(tmp_path / "in.jsonl"))
+    for extra, needle in (
+        (("--stem",), "--stem applies to --task xlsum --protocol reference only"),
+        (("--resamples", "50"), "--resamples applies to --intervals only"),
+        (("--intervals", "--resamples", "0"), "--resamples: 0 is below the minimum of 10"),
+        (("--examples", "/nonexistent/dir/x.jsonl"), "--examples: folder /nonexistent/dir does not exist"),
+    ):
+        assert needle in _bad(tmp_path, rows, *base, *extra)

@@ -96,6 +96,23 @@ def build_model(architecture: str, tokenizer, hidden_size: int, layers: int, hea
     raise ValueError(f"build.architecture: {architecture!r} is not one of llama, mistral")
 
 
+def module_names(build: dict) -> list[str]:
+    """The module names of a model `build:` describes, before it is built (on the meta device: no
+    weights); what LoRA's target_modules are matched against."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    cls, cfg_cls = {"llama": (LlamaForCausalLM, LlamaConfig), "mistral": (MistralForCausalLM, MistralConfig)}[
+        build["architecture"]
+    ]
+    cfg = cfg_cls(vocab_size=build["vocab_size"], hidden_size=build["hidden_size"], num_hidden_layers=build["layers"],
+                  num_attention_heads=build["heads"], num_key_value_heads=build["kv_heads"],
+                  intermediate_size=build["hidden_size"] * 2 + build["hidden_size"] // 2)
+    with torch.device("meta"):
+        # modules holding weights, as a checkpoint's tensor names give them
+        return [name for name, m in cls(cfg).named_modules() if next(m.parameters(recurse=False), None) is not None]
+
+
 def pretrain(model, tokenizer, texts: list[str], steps: int, seed: int, seq_len: int = 128, batch: int = 8) -> list:
     """A short causal-LM warm-up on the bundled text, so the tiny model emits words, stops and
     answer formats instead of noise; the workflow's results then move with training."""

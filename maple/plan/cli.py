@@ -52,26 +52,29 @@ def parse_args(argv):
         raise PlanError(f"--block-size: {args.block_size}; allowed: a positive number of tokens")
     if args.task is not None and (args.lang is None or args.eval_rows is None):
         raise PlanError("--task needs --lang and --eval-rows")
+    if args.task is not None and args.data_dir is not None:
+        raise PlanError("give either --task (one task x language) or --data-dir (the whole config), not both")
+    if args.task is not None:
+        from maple.metrics.errors import ScoringInputError
+        from maple.metrics.languages import check
+
+        try:  # the language codes of the workflow and maple.score (XL-Sum: thai, not th)
+            check(args.task, args.lang, args.protocol)
+        except ScoringInputError as err:
+            raise PlanError(f"--task/--lang: {err}") from None
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise PlanError(f"--data-dir: {args.data_dir} is not a directory (expected DIR/{{task}}/{{split}}.{{lang}}.jsonl)")
     return args
 
 
 def load_config(path: str) -> dict:
-    import yaml
-
     from maple import config as maple_config
 
+    # the workflow's own loader and checks (duplicate keys, file, line and column)
     try:
-        with open(path, encoding="utf-8") as fh:
-            cfg = yaml.safe_load(fh)
-    except OSError as err:
-        raise PlanError(f"--configfile: cannot read {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise PlanError(f"--configfile: {path} is not YAML: {str(err).splitlines()[0]}") from None
-    try:
-        maple_config.validate(cfg, ".")
+        return maple_config.validate(maple_config.load_yaml(path), ".")
     except maple_config.ConfigError as err:
         raise PlanError(f"--configfile: {err}") from None
-    return cfg
 
 
 def make_budget(cfg: dict, model: str, tokenizer_path: str):
@@ -139,6 +142,9 @@ def main(argv=None) -> int:
 
             result = grid_cost.plan_config(cfg, args.model, budget, args.data_dir, args.train_rows,
                                            args.train_throughput, args.block_size)
+            if not any(r["requests"] for r in result.get("rows", [])):
+                raise PlanError(f"--data-dir: no rows under {args.data_dir} for any task of the config "
+                                f"(expected {args.data_dir}/{{task}}/{{split}}.{{lang}}.jsonl)")
             grid_cost.print_plan(result, print_table, ROW_COLUMNS)
     except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency) as err:
         print(f"maple.plan: error: {err}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.plan import core, prefix_cache
+from maple.tasks.spec import TaskDataError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,19 @@ def file_languages(data_dir: str, task: str) -> list[str]:
     return langs
 
 
+def _check_file_languages(data_dir: str, task: str, langs: list[str], protocols) -> None:
+    """Rows files name their language with the workflow's codes (XL-Sum `thai`, not `th`)."""
+    from maple.metrics.errors import ScoringInputError
+    from maple.metrics.languages import check
+
+    for lang in langs:
+        for protocol in protocols:
+            try:
+                check(task, lang, protocol)
+            except ScoringInputError as err:
+                raise TaskDataError(f"--data-dir: {os.path.join(data_dir, task)}/*.{lang}.jsonl: {err}") from None
+
+
 def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool = True,
               block_size: int = prefix_cache.BLOCK_SIZE["cuda"]) -> list[dict]:
     """One plan row per task x language x protocol with rows under data_dir: the config's languages,
@@ -61,7 +75,9 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
         spec = get_task(task)
         langs = list(task_cfg["languages"])
         if data_languages:
-            langs += [lang for lang in file_languages(data_dir, task) if lang not in langs]
+            extra = [lang for lang in file_languages(data_dir, task) if lang not in langs]
+            _check_file_languages(data_dir, task, extra, cfg["evaluation"].get("protocols", ["megaverse"]))
+            langs += extra
         job = []  # (row, request) in the order the task's job builds them
         for lang in langs:
             for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):

@@ -93,6 +93,21 @@ def _shot_rows(spec, proto, lang, protocol, task_cfg, seed, ref, shot_split, n_s
     return dataset.select(picked).to_list()
 
 
+def eval_location(spec: TaskSpec, proto, lang: str, task_cfg: dict) -> tuple:
+    """Where one language's evaluated rows come from: (source, config, data_files, revision)."""
+    ref = spec.data_for(lang)
+    source = resolve_source(spec, ref, task_cfg)
+    config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
+    data_files = task_cfg.get("data_files") if ref is spec.data else None
+    revision = task_cfg.get("revision") if ref is spec.data else None
+    return source, config, data_files, revision
+
+
+def evaluated_split(proto, lang: str, task_cfg: dict) -> str:
+    """The evaluated split of one language (a task's `split` override first)."""
+    return task_cfg.get("split") or proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))[0]
+
+
 def build_requests(
     task: str,
     lang: str,
@@ -121,10 +136,7 @@ def build_requests(
     eff = effective_settings(spec, lang, protocol, task_cfg)
     eval_split, shot_split, n_shots = eff.eval_split, eff.shot_split, eff.shots
 
-    source = resolve_source(spec, ref, task_cfg)
-    config = ((proto.config if ref is spec.data else None) or ref.config).format(lang=lang)
-    data_files = task_cfg.get("data_files") if ref is spec.data else None
-    revision = task_cfg.get("revision") if ref is spec.data else None
+    source, config, data_files, revision = eval_location(spec, proto, lang, task_cfg)
     dataset = load_rows(task, lang, source, config, eval_split, data_files, revision)
     indices = _valid_indices(spec, dataset)
     if eff.eval_limit:
