@@ -324,9 +324,9 @@ def _check_task_keys(config: dict) -> None:
 def _check_task_sources(config: dict, root: Path) -> None:
     """Each task language against a local source's configs and splits (hub sources: the download job)."""
     from maple.tasks import get_task
-    from maple.tasks.build import eval_location, evaluated_split
-    from maple.tasks.loading import _check_local, looks_local
-    from maple.tasks.spec import TaskDataError
+    from maple.tasks.build import eval_location
+    from maple.tasks.loading import _check_local
+    from maple.tasks.spec import TaskDataError, effective_settings
 
     for task, task_cfg in config["evaluation"]["tasks"].items():
         spec = get_task(task)
@@ -334,10 +334,11 @@ def _check_task_sources(config: dict, root: Path) -> None:
             for protocol in config["evaluation"]["protocols"]:
                 proto = spec.protocol(protocol)
                 source, cfg_name, data_files, _ = eval_location(spec, proto, lang, task_cfg)
-                if data_files or not looks_local(source):
+                if data_files or not is_local(source):
                     continue
                 try:
-                    _check_local(task, lang, str(root / source), cfg_name, evaluated_split(proto, lang, task_cfg))
+                    _check_local(task, lang, str(root / source), cfg_name,
+                                 effective_settings(spec, lang, protocol, task_cfg).eval_split)
                 except TaskDataError as err:
                     raise ConfigError(f"evaluation.tasks.{task}.languages[{i}]: {err}") from None
 

@@ -103,11 +103,6 @@ def eval_location(spec: TaskSpec, proto, lang: str, task_cfg: dict) -> tuple:
     return source, config, data_files, revision
 
 
-def evaluated_split(proto, lang: str, task_cfg: dict) -> str:
-    """The evaluated split of one language (a task's `split` override first)."""
-    return task_cfg.get("split") or proto.lang_splits.get(lang, (proto.eval_split, proto.shot_split))[0]
-
-
 def build_requests(
     task: str,
     lang: str,
