@@ -76,3 +76,13 @@ def train_cfg(bits=16, rank=8, **overrides):
     )
     cfg.update(overrides)
     return cfg
+
+
+def shared_files(pattern: str) -> list[Path]:
+    """Files of ../shared/data matching `pattern`; the test is skipped cleanly when there are none."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"no shared data at {SHARED_DATA}")
+    files = sorted(SHARED_DATA.glob(pattern))
+    if not files:
+        pytest.skip(f"no {pattern} under {SHARED_DATA}")
+    return files

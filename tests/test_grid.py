@@ -194,4 +194,4 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
                 assert fields["cell"] in (groups if "group" in rule else cells), (rule, wildcards)
                 assert (fields["task"] is not None) == per_task, (rule, wildcards)
     assert seen == {"train_adapter", "merge_adapter", "generate_outputs", "generate_group_outputs", "judge_alpaca_eval",
-                    "judge_group_alpaca_eval", "score_outputs", "export_lm_eval"}
+                    "judge_group_alpaca_eval", "score_outputs", "export_lm_eval", "check_served_model"}

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from conftest import shared_files
+
 from maple.report import languages as L
 from maple.tasks import get_task
 
@@ -283,15 +285,7 @@ def _load(name: str, filename: str):
 MV = _load("megaverse_excerpts", "megaverse_excerpts.py")
 
 
-def _shared_files(pattern: str):
-    import pytest
-
-    if not SHARED.is_dir():
-        pytest.skip(f"no shared data at {SHARED}")
-    files = sorted(SHARED.glob(pattern))
-    if not files:
-        pytest.skip(f"no {pattern} under {SHARED}")
-    return files
+_shared_files = shared_files
 
 
 def _rows(path):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared_files
+
 from maple.metrics import MetricUnavailableError, ScoringInputError, score_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -502,13 +504,7 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _shared(pattern: str) -> list[Path]:
-    if not SHARED.is_dir():
-        pytest.skip(f"no shared data at {SHARED}")
-    files = sorted(SHARED.glob(pattern))
-    if not files:
-        pytest.skip(f"no {pattern} under {SHARED}")
-    return files
+_shared = shared_files
 
 
 def _perturb(text: str, rng: random.Random) -> str:
