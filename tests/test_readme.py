@@ -16,8 +16,6 @@ from maple.report.figure_names import STEMS
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent
-# written on other branches of the same change (issue 21's siblings); drop once merged
-PENDING_DOCS = {"docs/protocols.md", "docs/judging.md", "docs/reruns.md"}
 
 
 def code_lines() -> list[str]:
@@ -88,4 +86,13 @@ def test_figure_map_names_the_files_written():
 def test_links_resolve():
     links = {link.split("#")[0] for link in re.findall(r"\]\(([^)#][^)]*)\)", README) if "://" not in link}
     missing = {link for link in links if not (ROOT / link).exists()}
-    assert missing <= PENDING_DOCS, missing
+    assert not missing, missing
+
+
+def test_cost_section_is_the_plans_output():
+    """README's cost figures are docs/cost.md's (maple.plan --markdown --readme), not hand-written."""
+    from maple.plan.cost_doc import readme_block
+
+    cost = (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
+    assert readme_block(cost) in README
+    assert "--readme README.md" in cost.splitlines()[2]

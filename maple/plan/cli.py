@@ -5,7 +5,7 @@ One task x language (the form a check outside this repository calls):
       --task TASK --lang LANG --eval-rows FILE [--shot-rows FILE] [--protocol megaverse|reference]
 The whole config, from a folder of rows named {split}.{lang}.jsonl per task (../shared/data's layout):
   python -m maple.plan --configfile config/paper.yaml --model mistral-7b --tokenizer TOK --data-dir DIR
-      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE] [--markdown FILE]
+      [--train-rows FILE ...] [--train-throughput FILE] [--block-size N] [--json-out FILE] [--markdown FILE [--readme README.md]]
 The last stdout line is one JSON object. Bad input: one line on stderr, exit 2.
 """
 
@@ -45,9 +45,12 @@ def parse_args(argv):
     ap.add_argument("--block-size", type=int, help="vLLM's KV block size (default: 16 on cuda, 128 on cpu)")
     ap.add_argument("--json-out")
     ap.add_argument("--markdown", help="write the whole-config plan as Markdown (docs/cost.md)")
+    ap.add_argument("--readme", help="with --markdown: replace README's generated cost block with its summary")
     args = ap.parse_args(argv)
     if args.task is None and args.data_dir is None:
         raise PlanError("give --task with --lang and --eval-rows, or --data-dir for the whole config")
+    if args.readme and not args.markdown:
+        raise PlanError("--readme needs --markdown (the README's block is the Markdown plan's summary)")
     if args.block_size is not None and args.block_size < 1:
         raise PlanError(f"--block-size: {args.block_size}; allowed: a positive number of tokens")
     if args.task is not None and (args.lang is None or args.eval_rows is None):
@@ -163,7 +166,15 @@ def main(argv=None) -> int:
         from maple.plan.cost_doc import render
 
         command = "python -m maple.plan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        text = render(result, command, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
         with atomic_file(args.markdown) as fh:
-            fh.write(render(result, command, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")))
+            fh.write(text)
+        if args.readme:
+            from maple.plan.cost_doc import update_readme
+
+            with open(args.readme, encoding="utf-8") as fh:
+                readme = fh.read()
+            with atomic_file(args.readme) as fh:
+                fh.write(update_readme(readme, text))
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -99,3 +99,21 @@ def render(result: dict, command: str, date: str) -> str:
     lines += ["", "## Sources", ""]
     lines += [f"- `{k}`: {v}" for k, v in result["sources"].items()]
     return "\n".join(lines) + "\n"
+
+
+README_BEGIN = "<!-- maple.plan --markdown: begin (generated, do not edit) -->"
+README_END = "<!-- maple.plan --markdown: end -->"
+
+
+def readme_block(cost_md: str) -> str:
+    """The README's cost section: docs/cost.md's command line and Summary, copied verbatim."""
+    produced = next(line for line in cost_md.splitlines() if line.startswith("Produced by"))
+    summary = cost_md.split("## Summary\n", 1)[1].split("\n## ", 1)[0].strip()
+    return f"{README_BEGIN}\n{produced.split(' Regenerate')[0]}\n\n{summary}\n{README_END}"
+
+
+def update_readme(readme: str, cost_md: str) -> str:
+    """readme with its generated cost block replaced by docs/cost.md's (the markers must be there)."""
+    head, rest = readme.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    return head + readme_block(cost_md) + tail
