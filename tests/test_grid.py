@@ -107,7 +107,7 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     cuda, cpu = plans["cuda"], plans["cpu"]
     # only cells served merged are merged: the 8 quantised ones on CUDA, none on CPU; the served-model
     # check merges a LoRA-served cell's adapter in memory (maple.generate.check), no merge job
-    assert cuda["merge_adapter"] == 8 and cpu["merge_adapter"] == 0
+    assert cuda["merge_adapter"] == 8 and "merge_adapter" not in cpu
     assert cuda["check_served_model"] == cpu["check_served_model"] == 18
     assert cuda["generate_outputs"] == (8 + 2) * tasks and cpu["generate_outputs"] == 2 * tasks
     # CUDA: a group per (model, rank); CPU: one per model (an engine load costs more than rank padding)
