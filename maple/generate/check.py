@@ -90,7 +90,7 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
     import gc
 
     from maple.generate.backends import make_backend
-    from maple.generate.run import _backend, served_as
+    from maple.generate.served import served_as
     from maple.train.base_model import load_tokenizer
 
     started = time.time()
@@ -109,6 +109,8 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
     missing = [r for r in reqs if r["prompt"] not in recorded_base]
     decoded_base = {}
     if missing:  # no base cell in the grid (or it did not record these prompts): decode them
+        from maple.generate.run import _backend
+
         backend = _backend(settings, model_cfg, model_cfg["path"])
         engines.append(backend.name)
         decoded_base = dict(zip((r["prompt"] for r in missing), _decode(backend, missing, new_tokens)))
@@ -119,7 +121,9 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
     if multi_lora:
         from maple.train.merge import merged_model
 
-        model = merged_model(model_cfg["path"], adapter_dir, cell.bits, settings["device"], model_cfg.get("revision"),
+        # merged into the base it was served on: multi_lora serves every adapter on the 16-bit base
+        # (on CPU a 4/8-bit cell too, maple.grid.lora_servable), not on its training quantisation
+        model = merged_model(model_cfg["path"], adapter_dir, 16, settings["device"], model_cfg.get("revision"),
                              settings["trust_remote_code"])
         backend = make_backend("hf", model_cfg["path"], device=settings["device"], seed=settings["seed"],
                                trust_remote_code=settings["trust_remote_code"], revision=model_cfg.get("revision"),
