@@ -39,19 +39,19 @@ def probe_task(tasks) -> str:
 
 
 def sample_requests(records: list[dict], seed, n: int = SAMPLE, new_tokens: int = NEW_TOKENS) -> list[dict]:
-    """n distinct prompts of the recorded ones (seeded, independent of file order), decoded to at most
-    new_tokens; the recorded output rides along."""
+    """n distinct prompts of the recorded ones (seeded, independent of file order), to be decoded to at
+    most 2 x new_tokens (compared on new_tokens); the recorded output rides along."""
     by_prompt = {}
     for r in sorted(records, key=lambda r: (str(r.get("lang")), str(r.get("protocol")), str(r["id"]))):
         if not r.get("failed") and r.get("prompt"):
             by_prompt.setdefault(r["prompt"], r)
     keys = sorted(by_prompt)
     random.Random(f"{seed}|served-check").shuffle(keys)
-    out = []
+    out, limit = [], 2 * new_tokens
     for prompt in keys[:n]:
         r = by_prompt[prompt]
         out.append({"id": r["id"], "lang": r.get("lang"), "protocol": r.get("protocol"), "task": r.get("task"),
-                    "prompt": prompt, "max_new_tokens": min(int(r.get("max_new_tokens") or new_tokens), new_tokens),
+                    "prompt": prompt, "max_new_tokens": min(int(r.get("max_new_tokens") or limit), limit),
                     "stop": r.get("stop") or [], "recorded": r.get("output", "")})
     return out
 
@@ -75,10 +75,10 @@ def verdict(rows: list[dict], multi_lora: bool) -> tuple[bool, str]:
     return True, "ok"
 
 
-def _decode(backend, reqs: list[dict], new_tokens: int) -> list[str]:
+def _decode(backend, reqs: list[dict]) -> list[str]:
     from maple.generate.run import generate_unique
 
-    return generate_unique(backend, [{**r, "max_new_tokens": min(r["max_new_tokens"], 2 * new_tokens)} for r in reqs])
+    return generate_unique(backend, reqs)
 
 
 def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], settings: dict, out_file: str,
@@ -113,7 +113,7 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
 
         backend = _backend(settings, model_cfg, model_cfg["path"])
         engines.append(backend.name)
-        decoded_base = dict(zip((r["prompt"] for r in missing), _decode(backend, missing, new_tokens)))
+        decoded_base = dict(zip((r["prompt"] for r in missing), _decode(backend, missing)))
         del backend
         gc.collect()  # one model at a time
     base = [recorded_base.get(r["prompt"], decoded_base.get(r["prompt"])) for r in reqs]
@@ -129,7 +129,7 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
                                trust_remote_code=settings["trust_remote_code"], revision=model_cfg.get("revision"),
                                model=model)
         engines.append("hf (adapter merged in memory)")
-        merged = _decode(backend, reqs, new_tokens)
+        merged = _decode(backend, reqs)
         del backend, model
         gc.collect()
     rows = [
