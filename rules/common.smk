@@ -116,6 +116,13 @@ def raw_output(cell, task):
     return paths.outputs_file(cell, task)
 
 
+def served_check_base(wildcards):
+    """The base model's outputs for the served-model check: its base cell's probe-task outputs when
+    the grid evaluates it (else the check decodes its sample with the base)."""
+    base = grid.Cell(grid.parse_cell(wildcards.cell).model)
+    return [paths.outputs_file(base, PROBE_TASK)] if base in BASES else []
+
+
 def judge_inputs(wildcards):
     if wildcards.task != JUDGED_TASK:
         return []

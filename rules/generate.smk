@@ -52,14 +52,14 @@ rule generate_group_outputs:
         "../scripts/generate_outputs.py"
 
 
-# Is the served model the trained one: a small fixed sample of a finetuned cell's recorded prompts,
-# decoded briefly by the base, the cell as served and its merged checkpoint (maple.generate.check).
-# It reads generation's outputs and never reruns generation; the report flags a failing cell.
+# Is the served model the trained one: a fixed sample of a finetuned cell's recorded outputs against
+# its base cell's recorded outputs and, in multi_lora, the adapter merged in memory and decoded by HF
+# (maple.generate.check). No merge job, no vLLM engine; the report flags a failing cell.
 rule check_served_model:
     input:
         raw=lambda wc: raw_output(grid.parse_cell(wc.cell), PROBE_TASK),
+        base=served_check_base,
         model=lambda wc: model_inputs(grid.parse_cell(wc.cell).model),
-        merged=lambda wc: paths.merged_dir(grid.parse_cell(wc.cell)),
         adapter=lambda wc: paths.adapter_dir(grid.parse_cell(wc.cell)),
     output:
         paths.SERVED_CHECK,

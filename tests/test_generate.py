@@ -165,35 +165,49 @@ def _zeroed_adapter(adapter_dir, out_dir):
 
 def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by_the_base(
         tmp_path, vllm_model, adapter_and_merged, settings):
+    """Generation as the workflow runs it (the base cell, and one multi_lora group serving a trained
+    adapter and the same adapter with lora_B zeroed, which answers exactly as the base model does,
+    lm-evaluation-harness issue 2432); the check then reads those recorded outputs."""
     from maple.generate.check import check_cell, probe_task
-    from maple.generate.run import generate_group
+    from maple.generate.run import generate_cell, generate_group
     from maple.grid import parse_cell
     from maple.io import read_jsonl
     from maple.paths import group_member_file
 
-    adapter, merged = adapter_and_merged
+    adapter, _ = adapter_and_merged
+    inert = _zeroed_adapter(adapter, tmp_path / "inert")
     task = probe_task(settings["evaluation"]["tasks"])
     assert task == "alpaca_eval"
     one_task = {**settings, "evaluation": {**settings["evaluation"], "max_examples": 4,
                                            "tasks": {task: settings["evaluation"]["tasks"][task]}}}
-    generate_group(["m/t/r8-b16"], [adapter], {"path": vllm_model}, str(tmp_path / "group"), one_task)
-    records = read_jsonl(group_member_file(str(tmp_path / "group"), parse_cell("m/t/r8-b16"), task))
-    good = check_cell("m/t/r8-b16", "multi_lora", {"path": vllm_model}, records, one_task,
-                      str(tmp_path / "good.json"), adapter_dir=adapter, merged_dir=merged, sample=4)
+    generate_cell("m/none/base", {"path": vllm_model}, vllm_model, {task: str(tmp_path / "base.jsonl")}, one_task)
+    base = read_jsonl(str(tmp_path / "base.jsonl"))
+    cells = ["m/t/r8-b16", "m/u/r8-b16"]  # trained, zeroed
+    generate_group(cells, [adapter, inert], {"path": vllm_model}, str(tmp_path / "group"), one_task)
+    trained, zeroed = (read_jsonl(group_member_file(str(tmp_path / "group"), parse_cell(c), task)) for c in cells)
+
+    def check(cell, mode, records, name, **kw):
+        return check_cell(cell, mode, {"path": vllm_model}, records, one_task, str(tmp_path / name), sample=4, **kw)
+
+    # multi_lora: the base from the base cell's records, the merged adapter decoded in memory by HF
+    good = check("m/t/r8-b16", "multi_lora", trained, "good.json", adapter_dir=adapter, base_records=base)
     assert good["passed"], good["reason"]
     assert good["sample"] == 4 and good["differs_from_base"] >= 1 and good["equals_merged"] == 4
-    assert good["recorded_prefix"] == 4  # the recorded outputs came from this served adapter
-    # an adapter that changes nothing: the served outputs are the base model's, the cell is flagged
-    inert = _zeroed_adapter(adapter, tmp_path / "inert")
-    bad = check_cell("m/t/r8-b16", "multi_lora", {"path": vllm_model}, records, one_task,
-                     str(tmp_path / "bad.json"), adapter_dir=inert, merged_dir=merged, sample=4)
+    assert good["base_recorded"] == 4 and good["decoded_with"] == ["hf (adapter merged in memory)"]
+    bad = check("m/u/r8-b16", "multi_lora", zeroed, "bad.json", adapter_dir=inert, base_records=base)
     assert not bad["passed"] and bad["differs_from_base"] == 0 and "base model" in bad["reason"]
-    assert bad["recorded_prefix"] < 4  # and they are not what generation recorded
-    # merged mode serves the merged checkpoint itself: it is compared with the base only
-    merged_mode = check_cell("m/t/r8-b16", "merged", {"path": vllm_model}, records, one_task,
-                             str(tmp_path / "merged.json"), merged_dir=merged, sample=4)
-    assert merged_mode["passed"] and merged_mode["equals_merged"] is None
+    assert bad["equals_merged"] == 4  # the zeroed adapter merged is the base too
+    # outputs recorded from another adapter than the cell's: they differ from the base but not from its merge
+    swapped = check("m/u/r8-b16", "multi_lora", trained, "swapped.json", adapter_dir=inert, base_records=base)
+    assert not swapped["passed"] and swapped["equals_merged"] < 2 and "merged adapter" in swapped["reason"]
+    # merged mode serves the merged checkpoint: its records against the base cell's, no model loaded
+    merged_mode = check("m/t/r8-b16", "merged", trained, "merged.json", base_records=base)
+    assert merged_mode["passed"] and merged_mode["equals_merged"] is None and merged_mode["decoded_with"] == []
     assert [r["served"] for r in merged_mode["rows"]] == [r["served"] for r in good["rows"]]
+    # no base cell in the grid: the sample is decoded by the base, and base-like outputs still fail
+    no_base = check("m/u/r8-b16", "merged", zeroed, "no_base.json")
+    assert not no_base["passed"] and no_base["differs_from_base"] == 0
+    assert no_base["base_recorded"] == 0 and no_base["decoded_with"] == ["vllm"]
 
 
 def test_an_adapter_in_a_larger_rank_group_gives_the_same_outputs(vllm_model, adapter_and_merged, settings):

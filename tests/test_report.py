@@ -425,7 +425,7 @@ def test_served_model_check_flags_a_failing_cell_first_and_keeps_it(tmp_path):
         f.parent.mkdir(exist_ok=True)
         f.write_text(json.dumps({"cell": cell, "mode": "multi_lora", "served_as": "unquantised base",
                                  "task": "alpaca_eval", "sample": 8, "differs_from_base": 0 if not passed else 5,
-                                 "equals_merged": 8 if passed else 1, "recorded_prefix": 8, "passed": passed,
+                                 "equals_merged": 8 if passed else 1, "base_recorded": 8, "passed": passed,
                                  "reason": reason}))
         files.append(str(f))
     frame = served_check_frame(files)

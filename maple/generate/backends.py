@@ -185,7 +185,9 @@ class HfBackend:
     name = "hf"
 
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
-                 trust_remote_code=False, revision=None, batch_size=16):
+                 trust_remote_code=False, revision=None, batch_size=16, model=None):
+        """model: an already loaded model to serve instead of loading model_path's weights (an
+        adapter merged in memory, maple.generate.check); model_path still names its tokenizer."""
         import torch
 
         from maple.models import compute_dtype, load_tokenizer
@@ -196,10 +198,12 @@ class HfBackend:
         self.device = "cuda" if device == "cuda" else "cpu"
         self.tokenizer = load_tokenizer(model_path, revision, trust_remote_code)
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model_path, revision=revision, dtype=compute_dtype(device), use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-        ).to(self.device)
+        if model is None:
+            model = AutoModelForCausalLM.from_pretrained(
+                model_path, revision=revision, dtype=compute_dtype(device), use_safetensors=True,
+                trust_remote_code=trust_remote_code,
+            )
+        self.model = model.to(self.device)
         self.model.eval()
         self.batch_size = batch_size
         self._served = None  # (adapter, peft model) while an adapter is applied

@@ -9,14 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 TITLE = "Served-model check: is the served model the trained one?"
-COLUMNS = ["cell", "mode", "served_as", "task", "sample", "differs_from_base", "equals_merged", "recorded_prefix",
+COLUMNS = ["cell", "mode", "served_as", "task", "sample", "differs_from_base", "equals_merged", "base_recorded",
            "check"]
-NOTE = ("Per finetuned cell, a fixed sample of its recorded prompts decoded greedily for a few tokens by the base "
-        "model, by the cell as served and (multi_lora) by its merged checkpoint. differs_from_base: sampled prompts "
-        "whose served output differs from the base model's (0 = the adapter was not applied, as with a LoRA request "
-        "answered by the base); equals_merged: those where the LoRA-served output equals the merged checkpoint's; "
-        "recorded_prefix: those whose recorded output begins with the served short decode. A failing cell is "
-        "flagged, not dropped: its scores stay in the tables.")
+NOTE = ("Per finetuned cell, a fixed sample of its recorded outputs compared, on their first tokens, with the base "
+        "model's outputs on the same prompts (its base cell's recorded ones; decoded where the grid has no base cell) "
+        "and, in multi_lora mode, with the adapter merged in memory. differs_from_base: sampled prompts whose output "
+        "differs from the base model's (0 = the adapter was not applied, as with a LoRA request answered by the "
+        "base); equals_merged: those where the LoRA-served output equals the merged adapter's; base_recorded: those "
+        "whose base output was recorded by the base cell. A failing cell is flagged, not dropped: its scores stay "
+        "in the tables.")
 
 
 def served_check_frame(files: list[str]) -> pd.DataFrame:
