@@ -80,7 +80,7 @@ def test_cost_counts_group_generation_and_judging_gpu_hours(tmp_path):
 
 
 @pytest.mark.parametrize("resources_block, message", [
-    ({"train_adaptor": {"threads": 2}}, "resources.train_adaptor: not a rule; allowed: "),
+    ({"train_adaptor": {"threads": 2}}, "resources: 'train_adaptor' is not allowed; allowed values: default, "),
     ({"score_outputs": {"gpu": 1}}, "resources.score_outputs.gpu: score_outputs runs on CPU"),
 ])
 def test_config_resources_name_table_rules(resources_block, message):
