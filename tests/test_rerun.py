@@ -175,7 +175,7 @@ def test_reordering_lists_that_stand_for_sets_plans_nothing(study):
 
 PER_CELL = "tiny-llama/multialpaca/r8-b16"
 TASKS = 7
-GROUP = 6  # tiny-llama/lora-r8: four datasets at r8-b16, multialpaca at b4 and b8 (CPU serves them by LoRA)
+GROUP = 9  # multi_lora on CPU: one group per model (maple.grid.group_rank) serves all nine tiny-llama cells
 
 
 def per_cell_edit_jobs(mode: str) -> dict:
@@ -184,11 +184,12 @@ def per_cell_edit_jobs(mode: str) -> dict:
     the group regenerates and each of its cells is rescored (their outputs come back unchanged)."""
     rescored = GROUP if mode == "multi_lora" else 1
     report = {**REPORT_JOBS, "export_lm_eval": rescored}
+    # the served-model check reads each regenerated cell's recorded outputs
     if mode == "multi_lora":
         return {"train_adapter": 1, "generate_group_outputs": TASKS, "judge_group_alpaca_eval": 1,
-                "score_outputs": rescored * TASKS, **report}
+                "score_outputs": rescored * TASKS, "check_served_model": rescored, **report}
     return {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": TASKS, "judge_alpaca_eval": 1,
-            "score_outputs": TASKS, **report}
+            "score_outputs": TASKS, "check_served_model": 1, **report}
 
 
 def test_a_per_cell_training_edit_plans_what_docs_say(study):
