@@ -14,7 +14,8 @@ NO_DATASET = "none"
 # The cell codec, spelled once: a cell's id, a multi_lora group's id and the wildcard layouts of
 # every job (log and benchmark paths). paths.py and rules/ build from these; parse_cell and
 # parse_job invert them with regexes derived from the same strings.
-TRAINED_ID = "{model}/{dataset}/r{rank}-b{bits}"
+MEMBER_ID = "{dataset}/r{rank}-b{bits}"  # a cell inside its multi_lora group's directory (the group names the model)
+TRAINED_ID = "{model}/" + MEMBER_ID
 BASE_ID = "{model}/" + NO_DATASET + "/" + BASE
 GROUP_ID = "{model}/lora-r{rank}"
 CELL_JOB = "{cell}"  # judge_alpaca_eval, export_lm_eval

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from maple import config as maple_config
 from maple import grid
 
@@ -195,3 +197,18 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
                 assert (fields["task"] is not None) == per_task, (rule, wildcards)
     assert seen == {"train_adapter", "merge_adapter", "generate_outputs", "generate_group_outputs", "judge_alpaca_eval",
                     "judge_group_alpaca_eval", "score_outputs", "export_lm_eval", "check_served_model"}
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_every_cell_of_a_generation_group_has_its_own_files(device):
+    """A multi_lora group writes one directory per cell: on CPU one group serves every rank of a model,
+    so cells that differ only in rank (multialpaca r8-b16, r16-b16) must not share a file (they did:
+    the r16 adapter's outputs were scored as r8's, caught by the served-model check)."""
+    from maple.paths import group_member_file
+
+    for configfile in (ROOT / "config.yaml", ROOT / "config" / "paper.yaml"):
+        config = maple_config.load(configfile, ROOT)
+        config["evaluation"]["mode"], config["device"] = "multi_lora", device
+        for group, cells in grid.generation_groups(config).items():
+            files = [group_member_file(group, c, "xnli") for c in cells]
+            assert len(set(files)) == len(cells), (configfile.name, group, files)
