@@ -233,3 +233,14 @@ def test_an_adapter_in_a_larger_rank_group_gives_the_same_outputs(vllm_model, ad
     for a, b in zip(ll8, ll16):
         assert a.index(max(a)) == b.index(max(b))
         assert all(abs(x - y) <= 1e-5 * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+def test_served_check_probes_the_most_open_ended_kind_configured():
+    """By the spec's kind, not a list of names: instruction, then summarisation, extractive QA,
+    multiple choice; config order among tasks of one kind."""
+    from maple.generate.check import probe_task
+
+    assert probe_task(["xnli", "xquad", "alpaca_eval", "xlsum"]) == "alpaca_eval"
+    assert probe_task(["xnli", "mlqa", "xlsum"]) == "xlsum"
+    assert probe_task(["belebele", "mlqa", "xquad"]) == "mlqa"
+    assert probe_task(["xcopa", "belebele", "xnli"]) == "xcopa"

@@ -25,17 +25,21 @@ import time
 
 from maple import grid
 from maple.io import provenance, versions, write_record
+from maple.tasks.spec import EXTRACTIVE_QA, INSTRUCTION, MULTIPLE_CHOICE, SUMMARISATION
 
-# open-ended tasks first: a finetuned model's label on XNLI can equal the base model's by right
-PROBE_TASKS = ("alpaca_eval", "xlsum", "xquad", "mlqa", "belebele", "xcopa", "xnli")
+# open-ended kinds first: a finetuned model's label on a multiple-choice task can equal the base model's by right
+PROBE_KINDS = (INSTRUCTION, SUMMARISATION, EXTRACTIVE_QA, MULTIPLE_CHOICE)
 SAMPLE = 8
 NEW_TOKENS = 16
 
 
 def probe_task(tasks) -> str:
-    """The task whose outputs the check samples: the first open-ended one configured."""
+    """The task whose outputs the check samples: the configured task of the most open-ended kind
+    (PROBE_KINDS), the first configured among equals."""
+    from maple.tasks import get_task
+
     tasks = list(tasks)
-    return next((t for t in PROBE_TASKS if t in tasks), tasks[0])
+    return min(tasks, key=lambda t: (PROBE_KINDS.index(get_task(t).kind), tasks.index(t)))
 
 
 def sample_requests(records: list[dict], seed, n: int = SAMPLE, new_tokens: int = NEW_TOKENS) -> list[dict]:
@@ -91,7 +95,7 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
 
     from maple.generate.backends import make_backend
     from maple.generate.served import served_as
-    from maple.train.base_model import load_tokenizer
+    from maple.models import load_tokenizer
 
     started = time.time()
     cell = grid.parse_cell(cell_id)
