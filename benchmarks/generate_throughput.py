@@ -63,13 +63,14 @@ def run_group(backend: str, config: dict, model: str, rank: int, out: str) -> No
     from maple.generate.run import generate_group
 
     cells = grid.generation_groups(config)[f"{model}/lora-r{rank}"]
-    missing = [paths.adapter_dir(c) for c in cells if not (ROOT / paths.adapter_dir(c)).exists()]
+    trained = [c for c in cells if not c.is_base]  # the base cell (lowest-rank group) needs no adapter
+    missing = [paths.adapter_dir(c) for c in trained if not (ROOT / paths.adapter_dir(c)).exists()]
     if missing:
         sys.exit(f"group scenario: adapters missing (run `make run` first): {', '.join(missing)}")
     settings = {**config, "evaluation": {**config["evaluation"], "backend": backend}}
     model_cfg = {**config["models"][model], "path": str(ROOT / config["models"][model]["path"])}
     group_dir = ROOT / ".cache" / f"bench-group-{backend}"
-    summaries = generate_group([c.id for c in cells], [str(ROOT / paths.adapter_dir(c)) for c in cells],
+    summaries = generate_group([c.id for c in cells], [str(ROOT / paths.adapter_dir(c)) for c in trained],
                                model_cfg, str(group_dir), settings)
     outputs = {}
     for cell in cells:

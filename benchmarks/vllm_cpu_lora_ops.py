@@ -33,7 +33,7 @@ def child(variant: str, config: dict, model: str, rank: int, out: str) -> None:
     import vllm  # noqa: F401  (timed apart from the engine)
 
     import_s = time.time() - t0
-    cells = grid.generation_groups(config)[f"{model}/lora-r{rank}"]
+    cells = [c for c in grid.generation_groups(config)[f"{model}/lora-r{rank}"] if not c.is_base]
     engine_t0 = time.time()
     backend = VllmBackend(str(ROOT / config["models"][model]["path"]), lora_rank=None if variant == "base" else rank)
     engine_s = time.time() - engine_t0

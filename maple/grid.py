@@ -15,8 +15,9 @@ NO_DATASET = "none"
 # every job (log and benchmark paths). paths.py and rules/ build from these; parse_cell and
 # parse_job invert them with regexes derived from the same strings.
 MEMBER_ID = "{dataset}/r{rank}-b{bits}"  # a cell inside its multi_lora group's directory (the group names the model)
+BASE_MEMBER_ID = NO_DATASET + "/" + BASE  # the base model inside its model's group directory
 TRAINED_ID = "{model}/" + MEMBER_ID
-BASE_ID = "{model}/" + NO_DATASET + "/" + BASE
+BASE_ID = "{model}/" + BASE_MEMBER_ID
 GROUP_ID = "{model}/lora-r{rank}"
 CELL_JOB = "{cell}"  # judge_alpaca_eval, export_lm_eval
 CELL_TASK_JOB = "{cell}/{task}"  # generate_outputs, score_outputs
@@ -73,6 +74,11 @@ class Cell:
     @property
     def id(self) -> str:
         return (BASE_ID if self.is_base else TRAINED_ID).format(**self.__dict__)
+
+    @property
+    def member(self) -> str:
+        """The cell's id inside its multi_lora group's directory (the group names the model)."""
+        return (BASE_MEMBER_ID if self.is_base else MEMBER_ID).format(**self.__dict__)
 
     @property
     def fields(self) -> dict:
@@ -198,21 +204,32 @@ def lora_servable(config: dict, cell: Cell) -> bool:
 
 
 def serving_mode(config: dict, cell: Cell) -> str:
-    """How a cell's outputs are generated: `merged` (its own checkpoint, a job per cell and task) or
-    `multi_lora` (a LoRA request on its (model, rank) group's base). Base models keep the
-    configured mode (their outputs are per cell in both)."""
+    """How a cell's outputs are generated: `merged` (its own checkpoint, or the base model's, a job
+    per cell and task) or `multi_lora` (by its (model, rank) group's job: a LoRA request on the
+    group's base, or for the base cell a request without adapter on the same engine)."""
     mode = config["evaluation"]["mode"]
-    if mode == "multi_lora" and not cell.is_base and not lora_servable(config, cell):
+    if mode == "multi_lora" and not _grouped(config, cell):
         return "merged"
     return mode
 
 
-def group_rank(config: dict, cell: Cell) -> int:
+def _grouped(config: dict, cell: Cell) -> bool:
+    """Whether multi_lora mode generates the cell in a group job: every LoRA-servable cell, and the
+    base cell of a model that has a group."""
+    return group_rank(config, cell) is not None if cell.is_base else lora_servable(config, cell)
+
+
+def group_rank(config: dict, cell: Cell) -> int | None:
     """The rank naming the multi_lora group that serves `cell`. On CUDA each rank is its own group:
     vLLM runs every adapter of an engine at its max_lora_rank, so a rank-8 adapter beside rank-128
     ones would pay for rank 128. On CPU (tiny models) one group per model, named by its largest rank:
     an engine load costs more than the padding, and zero-padded LoRA weights change no output
-    (tests/test_generate.py)."""
+    (tests/test_generate.py). A base cell is served, without adapter, by its model's group of the
+    lowest rank (None: the model has no group, the base gets its own jobs)."""
+    if cell.is_base:
+        ranks = {group_rank(config, c) for c in training_cells(config) if c.model == cell.model
+                 and lora_servable(config, c)}
+        return min(ranks) if ranks else None
     if config["device"] == "cuda":
         return cell.rank
     return max(c.rank for c in training_cells(config) if c.model == cell.model and lora_servable(config, c))
@@ -220,20 +237,22 @@ def group_rank(config: dict, cell: Cell) -> int:
 
 def generation_groups(config: dict) -> dict[str, list[Cell]]:
     """multi_lora mode serves one base per job: the cells it serves by LoRA, grouped by model and
-    group_rank (rank on CUDA; one group per model on CPU)."""
+    group_rank (rank on CUDA; one group per model on CPU), then the model's base cell (when the grid
+    evaluates it) in its lowest-rank group: one engine load per task for the base instead of its own."""
     groups: dict[str, list[Cell]] = {}
-    for cell in training_cells(config):
-        if lora_servable(config, cell):
+    for cell in eval_cells(config):  # trained cells (sorted), then base cells
+        if _grouped(config, cell):
             groups.setdefault(group_id(cell, group_rank(config, cell)), []).append(cell)
     return groups
 
 
 def per_cell_generation_constraint(config: dict) -> str:
     """The `cell` wildcard of the per-cell generation and judging rules: the cells serving_mode does
-    not serve by LoRA (every cell in merged mode; base models and routed cells in multi_lora)."""
+    not serve in a group (every cell in merged mode; routed cells, and base models of a model
+    without a group, in multi_lora)."""
     if config["evaluation"]["mode"] == "merged":
         return WILDCARD_CONSTRAINTS["cell"]
-    own = [c.id for c in eval_cells(config) if c.is_base or serving_mode(config, c) == "merged"]
+    own = [c.id for c in eval_cells(config) if serving_mode(config, c) == "merged"]
     return "|".join(re.escape(i) for i in own) or r"(?!)"  # (?!) matches nothing
 
 

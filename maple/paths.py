@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from maple import grid
 from maple.grid import CELL_JOB, CELL_TASK_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
 
 RESULTS = "results"
@@ -91,9 +90,9 @@ def group_outputs_dir(model: str, rank: int, task: str) -> str:
 
 def group_member_file(group_dir: str, cell, task: str) -> str:
     """Where a multi_lora job puts one cell's outputs inside its group directory."""
-    # the rank is part of it: on CPU one group serves every rank of a model (grid.group_rank)
-    member = grid.MEMBER_ID.format(dataset=cell.dataset, rank=cell.rank, bits=cell.bits)
-    return f"{group_dir}/{member}/{task}.jsonl"
+    # the rank is part of it: on CPU one group serves every rank of a model (grid.group_rank);
+    # the base cell is a member too (none/base), served without adapter
+    return f"{group_dir}/{cell.member}/{task}.jsonl"
 
 
 def served_check_file(cell) -> str:

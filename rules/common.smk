@@ -104,14 +104,20 @@ def serving_mode(cell):
 
 
 def group_cells(wildcards):
+    """The cells a group job serves: its adapters' cells, and the model's base cell in its lowest-rank group."""
     return grid.generation_groups(config)[
         grid.GROUP_ID.format(model=wildcards.model, rank=wildcards.rank)
     ]
 
 
+def group_adapters(wildcards):
+    return [paths.adapter_dir(c) for c in group_cells(wildcards) if not c.is_base]
+
+
 def raw_output(cell, task):
-    """The file or multi_lora group directory holding one cell's raw generations of one task."""
-    if serving_mode(cell) == "multi_lora" and not cell.is_base:
+    """The file or multi_lora group directory holding one cell's raw generations of one task (a base
+    cell's too: its model's lowest-rank group serves it, grid.group_rank)."""
+    if serving_mode(cell) == "multi_lora":
         return paths.group_outputs_dir(cell.model, grid.group_rank(config, cell), task)
     return paths.outputs_file(cell, task)
 
@@ -120,14 +126,14 @@ def served_check_base(wildcards):
     """The base model's outputs for the served-model check: its base cell's probe-task outputs when
     the grid evaluates it (else the check decodes its sample with the base)."""
     base = grid.Cell(grid.parse_cell(wildcards.cell).model)
-    return [paths.outputs_file(base, PROBE_TASK)] if base in BASES else []
+    return [raw_output(base, PROBE_TASK)] if base in BASES else []
 
 
 def judge_inputs(wildcards):
     if wildcards.task != JUDGED_TASK:
         return []
     cell = grid.parse_cell(wildcards.cell)
-    if serving_mode(cell) == "multi_lora" and not cell.is_base:
+    if serving_mode(cell) == "multi_lora":
         return paths.fill(
             paths.GROUP_JUDGEMENTS, model=cell.model, rank=grid.group_rank(config, cell)
         )

@@ -1,7 +1,8 @@
 # Batched generation, one job and one engine load per cell and task: a job's params hold only its
 # task's settings, so adding a language or changing one task's settings regenerates that task only.
 # merged mode: one job per cell and task serves its merged checkpoint; multi_lora mode: one job per
-# (model, rank, task) serves the base once with a LoRA request per adapter. Base models: per task.
+# (model, rank, task) serves the base once with a LoRA request per adapter, and the model's base cell
+# (in its lowest-rank group) by requests without adapter. Base models in merged mode: per task.
 
 
 rule generate_outputs:
@@ -30,7 +31,7 @@ rule generate_outputs:
 
 rule generate_group_outputs:
     input:
-        adapters=lambda wc: [paths.adapter_dir(c) for c in group_cells(wc)],
+        adapters=group_adapters,
         model=lambda wc: model_inputs(wc.model),
         evals=eval_downloads,
     output:
@@ -77,6 +78,7 @@ rule check_served_model:
     params:
         cell="{cell}",
         mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
+        base_mode=lambda wc: serving_mode(grid.Cell(grid.parse_cell(wc.cell).model)),
         model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
         settings=job_params.generation_params(config, PROBE_TASK),
     script:

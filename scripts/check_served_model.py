@@ -12,7 +12,8 @@ def main(smk):
     task = next(iter(smk.params.settings["evaluation"]["tasks"]))
     records = raw_records(cell.id, task, as_list(smk.input.raw), mode)
     base = as_list(smk.input.base)
-    base_records = raw_records(grid.Cell(cell.model).id, task, base, mode) if base else None
+    # the base cell's own serving mode: in multi_lora its outputs lie in its model's group directory
+    base_records = raw_records(grid.Cell(cell.model).id, task, base, smk.params.base_mode) if base else None
     check_cell(cell.id, mode, smk.params.model, records, smk.params.settings, smk.output[0],
                adapter_dir=smk.input.adapter if mode == "multi_lora" else None, base_records=base_records)
 

@@ -60,25 +60,38 @@ def _outputs(path):
 
 
 def test_merged_and_multi_lora_give_the_same_greedy_outputs(tmp_path, vllm_model, adapter_and_merged, settings):
+    """An adapter served by LoRA equals its merged checkpoint; the base cell served by the same
+    LoRA-enabled group engine (requests without a LoRARequest, as the workflow's multi_lora groups
+    serve it, maple.grid.group_rank) equals a plain engine without LoRA. The adapter changes outputs,
+    so a base request sent with an adapter would fail the second comparison."""
     from maple.generate.run import generate_cell, generate_group
     from maple.grid import parse_cell
+    from maple.io import read_jsonl
     from maple.paths import group_member_file
 
     adapter, merged = adapter_and_merged
     tasks = list(settings["evaluation"]["tasks"])
     merged_files = {t: str(tmp_path / "merged" / f"{t}.jsonl") for t in tasks}
     generate_cell("m/t/r8-b16", {"path": vllm_model}, merged, merged_files, settings)
-    generate_group(["m/t/r8-b16"], [adapter], {"path": vllm_model}, str(tmp_path / "group"), settings)
+    # the group as the workflow plans it: the adapter's cell, then the model's base cell (no adapter)
+    summaries = generate_group(["m/t/r8-b16", "m/none/base"], [adapter], {"path": vllm_model},
+                               str(tmp_path / "group"), settings)
+    assert list(summaries) == ["m/t/r8-b16", "m/none/base"]
     base_files = {t: str(tmp_path / "base" / f"{t}.jsonl") for t in tasks}
-    generate_cell("m/none/base", {"path": vllm_model}, vllm_model, base_files, settings)
-    cell = parse_cell("m/t/r8-b16")
+    generate_cell("m/none/base", {"path": vllm_model}, vllm_model, base_files, settings)  # plain engine, no LoRA
+    cell, base = parse_cell("m/t/r8-b16"), parse_cell("m/none/base")
     changed = 0
     for task in tasks:
         via_merged = _outputs(merged_files[task])
         via_lora = _outputs(group_member_file(str(tmp_path / "group"), cell, task))
         assert via_merged == via_lora, task
-        changed += sum(a != b for a, b in zip(via_merged.values(), _outputs(base_files[task]).values()))
-    assert changed > 0  # the adapter changes outputs: the comparison is not vacuous
+        plain_base = _outputs(base_files[task])
+        group_base = _outputs(group_member_file(str(tmp_path / "group"), base, task))
+        assert group_base == plain_base, task
+        changed += sum(a != b for a, b in zip(via_merged.values(), plain_base.values()))
+        generator = read_jsonl(group_member_file(str(tmp_path / "group"), base, task))[0]["generator"]
+        assert generator["mode"] == "base" and "adapter" not in generator and generator["served_as"] == "base model"
+    assert changed > 0  # the adapter changes outputs: the comparisons are not vacuous
 
 
 def test_vllm_and_hf_backends_agree_on_greedy_outputs(vllm_model, settings):
@@ -165,11 +178,11 @@ def _zeroed_adapter(adapter_dir, out_dir):
 
 def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by_the_base(
         tmp_path, vllm_model, adapter_and_merged, settings):
-    """Generation as the workflow runs it (the base cell, and one multi_lora group serving a trained
-    adapter and the same adapter with lora_B zeroed, which answers exactly as the base model does,
-    lm-evaluation-harness issue 2432); the check then reads those recorded outputs."""
+    """Generation as the workflow runs it (one multi_lora group serving a trained adapter, the same
+    adapter with lora_B zeroed, which answers exactly as the base model does, lm-evaluation-harness
+    issue 2432, and the base cell without adapter); the check then reads those recorded outputs."""
     from maple.generate.check import check_cell, probe_task
-    from maple.generate.run import generate_cell, generate_group
+    from maple.generate.run import generate_group
     from maple.grid import parse_cell
     from maple.io import read_jsonl
     from maple.paths import group_member_file
@@ -180,11 +193,10 @@ def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by
     assert task == "alpaca_eval"
     one_task = {**settings, "evaluation": {**settings["evaluation"], "max_examples": 4,
                                            "tasks": {task: settings["evaluation"]["tasks"][task]}}}
-    generate_cell("m/none/base", {"path": vllm_model}, vllm_model, {task: str(tmp_path / "base.jsonl")}, one_task)
-    base = read_jsonl(str(tmp_path / "base.jsonl"))
-    cells = ["m/t/r8-b16", "m/u/r8-b16"]  # trained, zeroed
+    cells = ["m/t/r8-b16", "m/u/r8-b16", "m/none/base"]  # trained, zeroed, the base cell
     generate_group(cells, [adapter, inert], {"path": vllm_model}, str(tmp_path / "group"), one_task)
-    trained, zeroed = (read_jsonl(group_member_file(str(tmp_path / "group"), parse_cell(c), task)) for c in cells)
+    trained, zeroed, base = (read_jsonl(group_member_file(str(tmp_path / "group"), parse_cell(c), task))
+                             for c in cells)
 
     def check(cell, mode, records, name, **kw):
         return check_cell(cell, mode, {"path": vllm_model}, records, one_task, str(tmp_path / name), sample=4, **kw)

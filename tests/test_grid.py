@@ -80,9 +80,14 @@ def test_multi_lora_on_cuda_routes_quantised_cells_to_merged_mode():
         assert all(served_as(c, grid.serving_mode(config, c)) == served for c in quantised)
         assert all(grid.serving_mode(config, c) == "multi_lora" for c in cells if c.bits == 16)
         grouped = {c for group in grid.generation_groups(config).values() for c in group}
-        assert grouped == {c for c in cells if c.bits == 16 or device == "cpu"}
+        # each model's base cell rides its lowest-rank group (both models have 16-bit cells on CUDA too)
+        assert grouped == {c for c in cells if c.bits == 16 or device == "cpu"} | set(grid.base_cells(config))
+        for base in grid.base_cells(config):
+            assert grid.serving_mode(config, base) == "multi_lora"
+            ranks = {grid.group_rank(config, c) for c in cells if c.model == base.model and c in grouped}
+            assert grid.group_rank(config, base) == min(ranks)
         constraint = grid.per_cell_generation_constraint(config)
-        assert re.fullmatch(constraint, "tiny-llama/none/base")
+        assert not re.fullmatch(constraint, "tiny-llama/none/base")
         assert bool(re.fullmatch(constraint, quantised[0].id)) == (device == "cuda")
         assert not re.fullmatch(constraint, "tiny-llama/alpaca/r8-b16")
     merged = _embedded()
@@ -93,7 +98,8 @@ def test_multi_lora_on_cuda_routes_quantised_cells_to_merged_mode():
 def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_path):
     """The embedded grid (18 cells, 8 at 4/8 bits, 2 models x 2 ranks) planned for CUDA: quantised
     cells get a merge and a per-cell generation and judging job, 16-bit cells stay in rank groups.
-    On CPU every trained cell is served by LoRA from one group per model."""
+    On CPU every trained cell is served by LoRA from one group per model. Base cells ride their
+    model's lowest-rank group (no per-cell job of their own)."""
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     (tmp_path / "cuda.yaml").write_text(re.sub(r"(?m)^device: cpu.*$", "device: cuda", text), encoding="utf-8")
     plans = {}
@@ -111,16 +117,18 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     # check merges a LoRA-served cell's adapter in memory (maple.generate.check), no merge job
     assert cuda["merge_adapter"] == 8 and "merge_adapter" not in cpu
     assert cuda["check_served_model"] == cpu["check_served_model"] == 18
-    assert cuda["generate_outputs"] == (8 + 2) * tasks and cpu["generate_outputs"] == 2 * tasks
+    assert cuda["generate_outputs"] == 8 * tasks and "generate_outputs" not in cpu
     # CUDA: a group per (model, rank); CPU: one per model (an engine load costs more than rank padding)
     assert cuda["generate_group_outputs"] == 4 * tasks and cpu["generate_group_outputs"] == 2 * tasks
-    assert cuda["judge_alpaca_eval"] == 10 and cuda["judge_group_alpaca_eval"] == 4
+    assert cuda["judge_alpaca_eval"] == 8 and cuda["judge_group_alpaca_eval"] == 4
+    assert "judge_alpaca_eval" not in cpu and cpu["judge_group_alpaca_eval"] == 2
     assert cuda["score_outputs"] == cpu["score_outputs"] == 20 * tasks
 
 
-def test_paper_grid_in_multi_lora_mode_on_cuda_plans_644_engine_loads(tmp_path):
+def test_paper_grid_in_multi_lora_mode_on_cuda_plans_630_engine_loads(tmp_path):
     """The paper config (device cuda) switched to multi_lora: 10 rank groups x 7 tasks serve the 40
-    16-bit cells by LoRA; the 80 4/8-bit cells and 2 base models get per-cell jobs (82 x 7)."""
+    16-bit cells by LoRA and the 2 base models (each in its model's lowest-rank group, without
+    adapter); the 80 4/8-bit cells get per-cell jobs (80 x 7)."""
     text = (ROOT / "config" / "paper.yaml").read_text(encoding="utf-8")
     edited, n = re.subn(r"(?m)^  mode: merged\b", "  mode: multi_lora", text)
     assert n == 1
@@ -132,11 +140,11 @@ def test_paper_grid_in_multi_lora_mode_on_cuda_plans_644_engine_loads(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
-    assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 82 * 7
+    assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 80 * 7
     # the 80 quantised cells merged to be served; the 40 LoRA-served ones are merged in memory by their check
     assert counts["merge_adapter"] == 80 and counts["check_served_model"] == 120
     assert counts["score_outputs"] == 122 * 7
-    assert counts["judge_alpaca_eval"] == 82 and counts["judge_group_alpaca_eval"] == 10
+    assert counts["judge_alpaca_eval"] == 80 and counts["judge_group_alpaca_eval"] == 10
 
 
 def test_job_layouts_round_trip_through_one_codec():
@@ -203,12 +211,15 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
 def test_every_cell_of_a_generation_group_has_its_own_files(device):
     """A multi_lora group writes one directory per cell: on CPU one group serves every rank of a model,
     so cells that differ only in rank (multialpaca r8-b16, r16-b16) must not share a file (they did:
-    the r16 adapter's outputs were scored as r8's, caught by the served-model check)."""
+    the r16 adapter's outputs were scored as r8's, caught by the served-model check). The base cell
+    is a member of its model's lowest-rank group, in a directory of its own (none/base)."""
     from maple.paths import group_member_file
 
     for configfile in (ROOT / "config.yaml", ROOT / "config" / "paper.yaml"):
         config = maple_config.load(configfile, ROOT)
         config["evaluation"]["mode"], config["device"] = "multi_lora", device
-        for group, cells in grid.generation_groups(config).items():
+        groups = grid.generation_groups(config)
+        assert {c for cells in groups.values() for c in cells if c.is_base} == set(grid.base_cells(config))
+        for group, cells in groups.items():
             files = [group_member_file(group, c, "xnli") for c in cells]
             assert len(set(files)) == len(cells), (configfile.name, group, files)

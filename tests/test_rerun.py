@@ -23,7 +23,7 @@ EVAL_CELLS = 20  # 18 trained cells + 2 base models
 # what follows any rescoring: every cell's lm-eval export, the aggregates, tables, each figure per protocol
 REPORT_JOBS = {"export_lm_eval": EVAL_CELLS, "aggregate_scores": 1, "bootstrap_scores": 1, "make_tables": 1,
                "plot_figure": 2 * len(STEMS), "render_report": 1}
-GROUPS = 2  # multi_lora on CPU: one group per model (maple.grid.group_rank)
+GROUPS = 2  # multi_lora on CPU: one group per model (maple.grid.group_rank), which also serves its base model
 
 
 def _snakemake(workdir: Path, config: dict, *args) -> str:
@@ -85,9 +85,10 @@ def generation_jobs(jobs: dict) -> int:
 
 
 def generation_counts(config: dict) -> dict:
-    """Jobs that generate one task for every evaluated cell (base models: one job each)."""
+    """Jobs that generate one task for every evaluated cell (in multi_lora the base models ride their
+    model's group: no job of their own)."""
     if config["evaluation"]["mode"] == "multi_lora":
-        return {"generate_group_outputs": GROUPS, "generate_outputs": 2}
+        return {"generate_group_outputs": GROUPS}
     return {"generate_outputs": EVAL_CELLS}
 
 
@@ -176,18 +177,20 @@ def test_reordering_lists_that_stand_for_sets_plans_nothing(study):
 PER_CELL = "tiny-llama/multialpaca/r8-b16"
 TASKS = 7
 GROUP = 9  # multi_lora on CPU: one group per model (maple.grid.group_rank) serves all nine tiny-llama cells
+GROUP_BASE = 1  # ... and the tiny-llama base model, by requests without adapter
 
 
 def per_cell_edit_jobs(mode: str) -> dict:
     """What a training edit of one cell reruns (docs/reruns.md). merged: that cell alone. multi_lora:
     its (model, rank) group's generation is one job per task serving every adapter of the group, so
-    the group regenerates and each of its cells is rescored (their outputs come back unchanged)."""
-    rescored = GROUP if mode == "multi_lora" else 1
+    the group regenerates and each of its cells, the base model included, is rescored (their outputs
+    come back unchanged)."""
+    rescored = GROUP + GROUP_BASE if mode == "multi_lora" else 1
     report = {**REPORT_JOBS, "export_lm_eval": rescored}
-    # the served-model check reads each regenerated cell's recorded outputs
+    # the served-model check reads each regenerated finetuned cell's recorded outputs (the base has none)
     if mode == "multi_lora":
         return {"train_adapter": 1, "generate_group_outputs": TASKS, "judge_group_alpaca_eval": 1,
-                "score_outputs": rescored * TASKS, "check_served_model": rescored, **report}
+                "score_outputs": rescored * TASKS, "check_served_model": GROUP, **report}
     return {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": TASKS, "judge_alpaca_eval": 1,
             "score_outputs": TASKS, "check_served_model": 1, **report}
 

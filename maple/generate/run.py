@@ -161,26 +161,35 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
 
 
 def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict) -> dict:
-    """multi_lora mode: serve the base once, one LoRA request per adapter of this rank group."""
+    """multi_lora mode: serve the base once, one LoRA request per adapter of this rank group.
+    `adapter_dirs` are the trained cells' adapters, in order; a base cell among `cell_ids` (its
+    model's lowest-rank group serves it, maple.grid.group_rank) is served by requests without an
+    adapter on the same LoRA-enabled engine: no engine load of its own."""
     from maple import paths
 
     started = time.time()
     cells = [grid.parse_cell(c) for c in cell_ids]
+    trained = [c for c in cells if not c.is_base]
+    if len(trained) != len(adapter_dirs):
+        raise ValueError(f"{len(adapter_dirs)} adapters for {len(trained)} trained cells: {cell_ids}")
+    adapters = {c: Adapter(name=c.id, int_id=i + 1, path=d, rank=c.rank)
+                for i, (c, d) in enumerate(zip(trained, adapter_dirs))}
     requests = cell_requests(settings, request_budget(settings, model_cfg, model_cfg["path"]))
-    backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in cells), max_loras=1)
+    backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in trained), max_loras=1)
     summaries = {}
     with atomic_dir(out_dir) as tmp:
-        for i, (cell, adapter_dir) in enumerate(zip(cells, adapter_dirs)):
+        for cell in cells:
             t0 = time.time()
-            adapter = Adapter(name=cell.id, int_id=i + 1, path=adapter_dir, rank=cell.rank)
+            adapter = adapters.get(cell)  # None for the base cell: no LoRA request
             outputs = generate_unique(backend, requests, adapter)
             generator = {
                 "backend": backend.name,
-                "mode": "multi_lora",
+                "mode": "base" if cell.is_base else "multi_lora",
                 "model_path": model_cfg["path"],
-                "adapter": adapter_dir,
+                **({} if cell.is_base else {"adapter": adapter.path}),
                 # vLLM cannot serve bitsandbytes weights on CPU: 4/8-bit adapters run on the unquantised base
-                "variant": "unmerged adapter on the unquantised base",
+                "variant": "base model (no adapter) on the group's LoRA-enabled engine" if cell.is_base
+                else "unmerged adapter on the unquantised base",
                 "served_as": served_as(cell, "multi_lora"),
             }
             extras = choice_extras(backend, requests, settings, adapter)

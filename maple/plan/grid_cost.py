@@ -306,7 +306,7 @@ def engine_loads(cfg: dict, model: str) -> dict:
         c = copy.deepcopy(cfg)
         c["evaluation"]["mode"] = mode
         cells = [x for x in grid.eval_cells(c) if x.model == model]
-        own = [x for x in cells if mode == "merged" or x.is_base or grid.serving_mode(c, x) == "merged"]
+        own = [x for x in cells if grid.serving_mode(c, x) == "merged"]  # in multi_lora the base rides a group
         groups = [g for g, members in grid.generation_groups(c).items() if members[0].model == model] \
             if mode == "multi_lora" else []
         out[mode] = (len(own) + len(groups)) * n_tasks
