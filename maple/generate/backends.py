@@ -55,6 +55,9 @@ def vllm_environment(project_root: str = ".") -> None:
     os.environ.setdefault("VLLM_CACHE_ROOT", str(Path(project_root, ".cache", "vllm").resolve()))
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    # the CPU engine's default binds one thread to every core of the NUMA node: two jobs side by side
+    # would spin on the same cores; unbound, it runs the OMP_NUM_THREADS the job was granted
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
