@@ -64,6 +64,9 @@ def vllm_environment(project_root: str = ".") -> None:
 
 class VllmBackend:
     name = "vllm"
+    # a one-stop request's output is its no-stop twin's cut at the stop's first occurrence (vLLM's own
+    # stop check; maple.generate.order.derive_output): generate_outputs derives it instead of sending it
+    derives_stops = True
 
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
                  trust_remote_code=False, revision=None, prefix_caching=True, log_stats=False):
@@ -186,6 +189,11 @@ def _regroup(flat: list[float], requests: list[dict]) -> list[list[float]]:
 
 class HfBackend:
     name = "hf"
+    # transformers' StopStringCriteria matches the stop against the last tokens of the whole sequence,
+    # prompt included: after a prompt ending in "\n", a first new "\n" ends a "\n\n"-stop request at once
+    # (its output "\n"), where vLLM, which matches in the output only, goes on. Derivation would follow
+    # vLLM's rule, so this backend generates every request itself
+    derives_stops = False
 
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
                  trust_remote_code=False, revision=None, batch_size=16, model=None):

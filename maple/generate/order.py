@@ -24,15 +24,54 @@ def in_cache_order(run, requests: list[dict]) -> list:
     return out
 
 
-def sent(requests: list[dict]) -> list[dict]:
-    """The requests a job's engine receives for `requests`, in order, as generate_unique sends them:
-    failed ones dropped, each (prompt, limits) once, in cache order (what maple.plan counts)."""
+def derivable_stop(request: dict) -> str | None:
+    """The one stop string of a request whose output can be derived from a no-stop output, else None.
+    Exactly one: with several, vLLM ends at the stop that completes first in the text
+    (vllm.v1.engine.detokenizer.check_stop_strings), which is not always the one that starts first."""
+    stop = request.get("stop") or []
+    return stop[0] if len(stop) == 1 and stop[0] else None
+
+
+def derive_output(no_stop_output: str, stop: str) -> str:
+    """vLLM's output with `stop` (include_stop_str_in_output false) from its greedy output without stops:
+    the text before the first occurrence of `stop`, or all of it. vLLM's detokenizer only appends text,
+    and after each step it looks for the stop in a window reaching back len(stop) - 1 characters before
+    the new text, so the first occurrence is where it cuts; the tokens before it are the same greedy tokens."""
+    i = no_stop_output.find(stop)
+    return no_stop_output if i == -1 else no_stop_output[:i]
+
+
+def stop_derivations(requests: list[dict]) -> dict[int, int]:
+    """i -> j for live requests: request i has one stop string (derivable_stop) and its prompt and every
+    other generation setting equal those of request j, which has no stop strings. i's output is then
+    derive_output(j's output, i's stop) and i is not sent (XL-Sum's reference protocol from megaverse's)."""
     from maple.generate.backends import generation_key
 
+    def key(r):
+        return (r["prompt"], *generation_key({**r, "stop": []}))
+
+    sources = {}
+    for j, r in enumerate(requests):
+        if not r.get("failed") and not r.get("stop"):
+            sources.setdefault(key(r), j)
+    out = {}
+    for i, r in enumerate(requests):
+        if not r.get("failed") and derivable_stop(r) is not None and key(r) in sources:
+            out[i] = sources[key(r)]
+    return out
+
+
+def sent(requests: list[dict], derive_stops: bool = True) -> list[dict]:
+    """The requests a job's engine receives for `requests`, in order, as generate_unique sends them:
+    failed ones dropped, those derived from a no-stop output dropped (derive_stops: the vLLM backend's
+    rule, which the plan assumes), each (prompt, limits) once, in cache order (what maple.plan counts)."""
+    from maple.generate.backends import generation_key
+
+    derived = stop_derivations(requests) if derive_stops else {}
     unique, seen = [], set()
-    for r in requests:
+    for i, r in enumerate(requests):
         key = (r["prompt"], *generation_key(r))
-        if not r.get("failed") and key not in seen:
+        if not r.get("failed") and i not in derived and key not in seen:
             seen.add(key)
             unique.append(r)
     return [unique[i] for i in cache_order([r["prompt"] for r in unique])]

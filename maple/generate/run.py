@@ -73,25 +73,41 @@ def unsettled_by_stop(request: dict, text: str) -> bool:
 
 
 def generate_unique(backend, requests: list[dict], adapter=None) -> list[str]:
+    """generate_outputs' texts."""
+    return generate_outputs(backend, requests, adapter)[0]
+
+
+def generate_outputs(backend, requests: list[dict], adapter=None) -> tuple[list[str], list[int | None]]:
     """Generate each distinct (prompt, limits) once; a request that could not fit (failed) gets "".
     Greedy outputs cut at a stop before their scored part was settled are generated again without
-    stops, so they equal what decoding to the full budget gives (maple.tasks.specs, MEGAVERSE_FIRST_LINE_STOP)."""
+    stops, so they equal what decoding to the full budget gives (maple.tasks.specs, MEGAVERSE_FIRST_LINE_STOP).
+    On a backend whose stops are vLLM's (`derives_stops`), a request with one stop string whose prompt
+    and limits equal a no-stop request's is not sent: its output is that output cut at the stop
+    (maple.generate.order.stop_derivations, the rule maple.plan counts). Returns the texts and, per
+    request, the index of the request its output was derived from (None: generated)."""
+    from maple.generate.order import derive_output, derivable_stop, stop_derivations
+
     def run(batch):
         return _once_per_key(lambda b: in_cache_order(lambda bb: backend.generate(bb, adapter), b), batch,
                              lambda r: (r["prompt"], *generation_key(r)))
 
+    derived = stop_derivations(requests) if getattr(backend, "derives_stops", False) else {}
     live = [i for i, r in enumerate(requests) if not r.get("failed")]
-    texts = run([requests[i] for i in live])
-    redo = [k for k, i in enumerate(live) if unsettled_by_stop(requests[i], texts[k])]
+    direct = [i for i in live if i not in derived]
+    texts = dict(zip(direct, run([requests[i] for i in direct])))
+    for i, j in derived.items():
+        texts[i] = derive_output(texts[j], derivable_stop(requests[i]))
+    redo = [i for i in live if unsettled_by_stop(requests[i], texts[i])]
     if redo:
         print(f"maple: {len(redo)} output(s) cut at a stop before their first line: generated again without stops")
-        again = run([{**requests[live[k]], "stop": []} for k in redo])
-        for k, text in zip(redo, again):
-            texts[k] = text
-    out = [""] * len(requests)
-    for i, text in zip(live, texts):
-        out[i] = text
-    return out
+        for i in redo:
+            if i in derived:  # generating it again without stops gives its source's output
+                texts[i] = texts[derived[i]]
+        again = [i for i in redo if i not in derived]
+        for i, text in zip(again, run([{**requests[i], "stop": []} for i in again])):
+            texts[i] = text
+    out = [texts.get(i, "") for i in range(len(requests))]
+    return out, [derived.get(i) for i in range(len(requests))]
 
 
 def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -> list[dict]:
@@ -123,6 +139,14 @@ def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, m
     )
 
 
+def derived_from(requests: list[dict], sources: list[int | None]) -> list[dict]:
+    """Per request, what its raw output row records about a derived output: the protocol and id of the
+    no-stop request whose output was cut at this request's stop (generate_outputs); {} when generated."""
+    return [{} if j is None else {"derived_from": {"protocol": requests[j]["protocol"], "id": requests[j]["id"],
+                                                   "rule": "the source's output cut at this request's stop"}}
+            for j in sources]
+
+
 def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) -> dict:
     generator = {**generator, **provenance()}  # every raw output names the workflow commit that made it
     by_task = defaultdict(list)
@@ -146,7 +170,7 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
     requests = cell_requests(settings, request_budget(settings, model_cfg, model_path))
     backend = _backend(settings, model_cfg, model_path)
     t0 = time.time()
-    outputs = generate_unique(backend, requests)
+    outputs, sources = generate_outputs(backend, requests)
     cell = grid.parse_cell(cell_id)
     generator = {
         "backend": backend.name,
@@ -155,9 +179,9 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
         "variant": "base model" if cell.is_base else "adapter merged into the (de-quantised) base",
         "served_as": served_as(cell, "merged"),
     }
-    extras = choice_extras(backend, requests, settings)
+    extras = [{**e, **d} for e, d in zip(choice_extras(backend, requests, settings), derived_from(requests, sources))]
     counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
-    return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings)
+    return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources)
 
 
 def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict) -> dict:
@@ -181,7 +205,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
         for cell in cells:
             t0 = time.time()
             adapter = adapters.get(cell)  # None for the base cell: no LoRA request
-            outputs = generate_unique(backend, requests, adapter)
+            outputs, sources = generate_outputs(backend, requests, adapter)
             generator = {
                 "backend": backend.name,
                 "mode": "base" if cell.is_base else "multi_lora",
@@ -192,23 +216,25 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
                 else "unmerged adapter on the unquantised base",
                 "served_as": served_as(cell, "multi_lora"),
             }
-            extras = choice_extras(backend, requests, settings, adapter)
+            extras = [{**e, **d} for e, d in zip(choice_extras(backend, requests, settings, adapter),
+                                                 derived_from(requests, sources))]
             counts = _write_by_task(
                 requests, outputs, extras, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
             )
             summaries[cell.id] = _summary(
-                cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings
+                cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources
             )
         write_record(Path(tmp) / "generation.json", {"cells": summaries, "wall_seconds": time.time() - started})
     return summaries
 
 
-def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started, settings) -> dict:
+def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started, settings, sources=()) -> dict:
     new_chars = sum(len(o) for o in outputs)
     return {
         "cell": cell_id,
         "generator": generator,
         "requests": len(requests),
+        "derived_outputs": sum(j is not None for j in sources),  # cut from a no-stop output, not sent
         "per_task": counts,
         "empty_outputs": sum(1 for o in outputs if not o.strip()),
         "budget": budget_counts(requests),

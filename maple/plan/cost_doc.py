@@ -40,18 +40,21 @@ def render(result: dict, command: str, date: str) -> str:
         "",
         "## Generation, one cell",
         "",
-        f"{_n(cell['requests'])} requests; {_m(cell['prefill_tokens'])} prompt tokens, "
+        f"{_n(cell['requests'])} requests scored, {_n(cell['requests_sent'])} of them sent to the engine (the "
+        "others share a prompt and limits with another protocol's request, or are its no-stop output cut at "
+        f"their one stop string); {_m(cell['prefill_tokens'])} prompt tokens, "
         f"{_m(cell['prefill_tokens_after_cache'])} after vLLM's prefix cache "
         f"({cell['prefill_tokens_after_cache'] / cell['prefill_tokens']:.2f} of them; "
         f"{cell['cache_block_size']}-token blocks, one engine per job, prompts sent in maple's cache order); "
         f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
         "",
-        "| task | requests | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task, t in cell["per_task"].items():
         kept = t["prefill_tokens_after_cache"] / t["prefill_tokens"] if t["prefill_tokens"] else 0
-        lines.append(f"| {task} | {_n(t['requests'])} | {_m(t['prefill_tokens'])} | {_m(t['prefill_tokens_after_cache'])} "
+        lines.append(f"| {task} | {_n(t['requests'])} | {_n(t['requests_sent'])} | {_m(t['prefill_tokens'])} | "
+                     f"{_m(t['prefill_tokens_after_cache'])} "
                      f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} |")
     ll = cell["loglikelihood"]
     lines += [
@@ -78,9 +81,9 @@ def render(result: dict, command: str, date: str) -> str:
         "",
         "## The grid",
         "",
-        "| | requests | prompt tokens | after cache | new tokens (max) | new tokens (expected) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {full['cells']} cells | {_n(full['requests'])} | {_m(full['prefill_tokens'])} | "
+        "| | requests | sent | prompt tokens | after cache | new tokens (max) | new tokens (expected) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| {full['cells']} cells | {_n(full['requests'])} | {_n(full['requests_sent'])} | {_m(full['prefill_tokens'])} | "
         f"{_m(full['prefill_tokens_after_cache'])} | {_m(full['decode_tokens_max'])} | {_m(full['decode_tokens_expected'])} |",
         "",
         f"Engine loads (one per generation job): {full['engine_loads']['merged']} in `merged` mode, "

@@ -288,7 +288,8 @@ def _per_protocol(rows: list[dict]) -> dict:
             "loglik_tokens": statistics.mean(r["loglik_tokens"] / k for r, k in zip(rs, n)),
             "max_new": rs[0]["max_new_tokens"],
             "languages_measured": len(rs),
-            # requests not generated again: identical to an earlier protocol's in the same job
+            # requests sent to the engine: not identical to an earlier protocol's in the same job, nor derived
+            # from a no-stop one (maple.generate.order.sent)
             "unique_fraction": counted[key][0] / counted[key][1],
         }
     return stats
@@ -352,8 +353,10 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     # generation of one cell at the paper's split sizes: per language, the first request pays its
     # uncached prompt, every later one the measured steady uncached rest (the cache's saving)
     stats = _per_protocol(rows)
-    totals = dict.fromkeys(("requests", "prefill_tokens", "prefill_tokens_after_cache", "decode_tokens_max",
-                            "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
+    # requests: every request the cell scores; requests_sent: those the engine receives (an identical
+    # earlier one's, or one derived from a no-stop output, is scored but not sent); tokens count the sent
+    totals = dict.fromkeys(("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
+                            "decode_tokens_max", "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
     unmeasured, per_task = [], {}
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
@@ -367,20 +370,23 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                 unmeasured.append(f"{task}/{protocol}" + (" (other protocol's rows used)" if st else ""))
             elif not st["unique_fraction"]:
                 limited = any(get_task(task).protocol(q).eval_limit for q in cfg["evaluation"].get("protocols", ["megaverse", "reference"]))
-                if p.eval_limit or not limited or not others:
-                    continue  # every prompt is another protocol's: generated once, counted there
-                # the measured rows are the other protocol's first eval_limit; split_rows counts the rest
-                st = {**others[0], "unique_fraction": 1.0}
+                if not (p.eval_limit or not limited or not others):
+                    # the measured rows are the other protocol's first eval_limit; split_rows counts the rest
+                    st = {**others[0], "unique_fraction": 1.0}
+                # else every prompt is another protocol's, or derived from its output: scored here, sent there
             if st is None:
                 continue
             split = a["split_rows"][task][protocol]
             tt = per_task.setdefault(task, dict.fromkeys(totals, 0.0))
             for lang in task_cfg["languages"]:
-                n = (split.get(lang, 0) if isinstance(split, dict) else split) * st["unique_fraction"]
-                if not n:
+                scored = split.get(lang, 0) if isinstance(split, dict) else split
+                n = scored * st["unique_fraction"]
+                if not n:  # scored, nothing sent
+                    totals["requests"] += scored
+                    tt["requests"] += scored
                     continue
                 prompt = n * st["prompt"]
-                add = {"requests": n, "prefill_tokens": prompt,
+                add = {"requests": scored, "requests_sent": n, "prefill_tokens": prompt,
                        "prefill_tokens_after_cache": min(prompt, st["first"] + (n - 1) * st["steady"]),
                        "decode_tokens_max": n * st["max_new"],
                        "decode_tokens_expected": n * (st["expected_new"] if st["expected_new"] is not None
@@ -408,6 +414,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "output running to max_new_tokens")
     per_cell = {
         "requests": round(totals["requests"]),
+        "requests_sent": round(totals["requests_sent"]),
         "prefill_tokens": round(totals["prefill_tokens"]),
         "prefill_tokens_after_cache": round(totals["prefill_tokens_after_cache"]),
         "cache_block_size": block_size,
@@ -433,7 +440,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     gen_grid = {
         "model": model,
         "cells": n,
-        **{k: per_cell[k] * n for k in ("requests", "prefill_tokens", "prefill_tokens_after_cache",
+        **{k: per_cell[k] * n for k in ("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
                                          "decode_tokens_max", "decode_tokens_expected")},
         "engine_loads": loads,
         "engine_load_gpu_hours": [round(load_h["low"], 1), round(load_h["high"], 1)],
@@ -500,7 +507,8 @@ def print_plan(result: dict, print_table, row_columns) -> None:
           f"(measured on {result['train_examples_measured']} rows)")
     print_table(result["cells"], ("cell", "examples", "train_tokens", "train_tokens_per_s", "train_gpu_hours"))
     g = result["generation_per_cell"]
-    print(f"\n# generation per cell: {g['requests']} requests, {g['prefill_tokens']} prompt tokens "
+    print(f"\n# generation per cell: {g['requests']} requests scored, {g['requests_sent']} sent, "
+          f"{g['prefill_tokens']} prompt tokens "
           f"({g['prefill_tokens_after_cache']} after the prefix cache, {g['cache_block_size']}-token blocks), "
           f"<= {g['decode_tokens_max']} new tokens (expected {g['decode_tokens_expected']}); "
           f"not measured here: {', '.join(g['unmeasured']) or 'none'}")

@@ -222,7 +222,15 @@ XLSUM = TaskSpec(
             "test", "train", 4, ex.megaverse_answer, ("rougeL",), "rougeL_mean_prf", eval_limit=1000,
             stop=MEGAVERSE_STOP, shot_draw=(MEGAVERSE_SEED, 1),
         ),
-        "reference": ProtocolSpec("test", "train", 4, ex.full_text, ("rougeL",), "multilingual_rougeL_f1"),
+        # a reference-protocol choice: the same rows and the same prompt as megaverse (the first 1,000 test
+        # articles, MEGAVERSE's shot draw); only the stop (one string, "\n\n", no template header) and the
+        # metric differ. A single stop on an identical prompt makes this protocol's output exactly megaverse's
+        # no-stop output cut at the first "\n\n" (vLLM's rule), so a vLLM job derives it instead of generating
+        # it again (maple.generate.order.stop_derivations; docs/protocols.md)
+        "reference": ProtocolSpec(
+            "test", "train", 4, ex.full_text, ("rougeL",), "multilingual_rougeL_f1", eval_limit=1000,
+            stop=SHORT_STOP, shot_draw=(MEGAVERSE_SEED, 1),
+        ),
     },
     # hf_scripts/mistral_2_scripts/parameters.yaml: max_new_tokens: 400 (the HF XL-Sum entry point)
     max_new_tokens=400,
