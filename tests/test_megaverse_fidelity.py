@@ -609,9 +609,13 @@ def test_generate_unique_regenerates_outputs_cut_before_their_first_line():
     ref = requests_from_rows(get_task("xnli"), "en", "reference", [("r0", 0, rows[0])], lambda _i: [], 100)
     conts = dict(zip([r["prompt"] for r in reqs], ["True\nQuestion: more", "\nFalse\nmore", " .\n\nNeither"]))
     backend = _GreedyText(conts)
-    out = generate_unique(backend, reqs + [{**ref[0], "stop": ["\n"], "prompt": reqs[1]["prompt"]}])
+    # XNLI's reference protocol takes megaverse's stop and rule (specs.XNLI); XCOPA's has no such rule
+    assert ref[0]["stop"] == ["\n"]
+    other = {**ref[0], "task": "xcopa", "prompt": reqs[1]["prompt"]}
+    out = generate_unique(backend, reqs + [{**ref[0], "prompt": reqs[1]["prompt"]}, other])
     assert out[:3] == ["True", "\nFalse\nmore", " .\n\nNeither"]
-    assert out[3] == ""  # the reference protocol has no such rule: its cut stands
+    assert out[3] == "\nFalse\nmore"  # the same request as megaverse's: the same output
+    assert out[4] == ""  # a protocol without the rule: its cut stands
     assert [len(c) for c in backend.calls] == [3, 2]  # one batch, then the two unsettled again, without stops
     assert all(stop == () for _, stop in backend.calls[1])
 

@@ -169,15 +169,17 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert full["cells"] == len(cells) and full["requests"] == cell["requests"] * len(cells)
     assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
     assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
-    # a request is counted once per distinct (prompt, decoding limits): XNLI's two protocols no longer
-    # share one (megaverse decodes MEGAVERSE's prompt to its first newline, reference stops elsewhere)
-    xnli = [r for r in result["rows"] if r["task"] == "xnli" and r["lang"] == "de"]
-    assert [r["unique_requests"] for r in xnli] == [r["requests"] for r in xnli]
+    # a request is counted once per distinct (prompt, decoding limits): XNLI's two protocols share every
+    # one (reference takes megaverse's prompt and first-line stop, specs.XNLI), so it is sent once
+    xnli = [r for r in result["rows"] if r["task"] == "xnli"]
+    assert xnli and all(r["unique_requests"] == (r["requests"] if r["protocol"] == "megaverse" else 0) for r in xnli)
     assert all(r["unique_requests"] <= r["requests"] for r in result["rows"])
     n_protocols = len(cfg["evaluation"]["protocols"])  # each protocol its own prompts
     assert cell["per_task"]["xnli"]["requests"] == 5010 * len(cfg["evaluation"]["tasks"]["xnli"]["languages"]) * n_protocols
     # shots are shared: XNLI keeps a small part of its prompt tokens, an XL-Sum article most of its own
     per_task = cell["per_task"]
+    assert per_task["xnli"]["requests"] == 2 * per_task["xnli"]["requests_sent"] == 150300
+    assert per_task["xnli"]["decode_tokens_max"] == 100 * per_task["xnli"]["requests_sent"]
     assert per_task["xnli"]["prefill_tokens_after_cache"] < 0.3 * per_task["xnli"]["prefill_tokens"]
     # XL-Sum's reference output is megaverse's cut at "\n\n" (maple.generate.order.stop_derivations):
     # scored, never sent, so each article is sent once and an article prompt keeps most of its tokens

@@ -252,3 +252,105 @@ def test_vllm_xlsum_reference_derived_equals_generated(chatty_twin):
         recs = [{**requests[i], "output": t} for i, t in zip(ref, derived) if requests[i]["lang"] == lang]
         recs_direct = [{**requests[i], "output": t} for i, t in zip(ref, direct) if requests[i]["lang"] == lang]
         assert score_records("xlsum", lang, "reference", recs) == score_records("xlsum", lang, "reference", recs_direct)
+
+
+# --- XNLI: the reference protocol reads the first non-empty line of megaverse's generation ----------
+
+def _xnli_built(tmp_path, path):
+    """Both protocols' requests for one shared XNLI file, built by the workflow's builder (hub layout:
+    the rows as test, and as train for the shots)."""
+    from maple.tasks.build import build_requests
+
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    lang = path.name.split(".")[1]
+    for split in ("test", "train"):
+        (tmp_path / lang).mkdir(exist_ok=True)
+        (tmp_path / lang / f"{split}.jsonl").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    task_cfg = {"source": str(tmp_path), "data_files": "{config}/{split}.jsonl", "languages": [lang]}
+    return lang, {p: build_requests("xnli", lang, p, task_cfg, cfg["seed"], prompt_cfg=cfg["prompt"])
+                  for p in ("megaverse", "reference")}
+
+
+def test_xnli_reference_requests_are_megaverses(tmp_path):
+    """On every shared XNLI row the two protocols send the same request (prompt, stop, max_new_tokens):
+    the engine generates it once (maple.generate.order.sent, what maple.plan counts)."""
+    from conftest import shared_files
+
+    for path in shared_files("xnli/test.*.jsonl"):
+        lang, built = _xnli_built(tmp_path, path)
+        mv, ref = built["megaverse"], built["reference"]
+        assert len(mv) == len(ref) == len(path.read_text(encoding="utf-8").splitlines()) > 0
+        assert [r["prompt"] for r in ref] == [r["prompt"] for r in mv], lang
+        assert [r["id"] for r in ref] == [r["id"] for r in mv]
+        assert all(r["stop"] == m["stop"] == ["\n"] for r, m in zip(ref, mv))
+        assert all(r["max_new_tokens"] == m["max_new_tokens"] == 100 for r, m in zip(ref, mv))
+        assert len(sent(mv + ref)) == len(mv)
+
+
+def _xnli_outputs(answer: str, other: str, restated: str) -> list[str]:
+    """Rambling XNLI outputs (tests/test_megaverse_fidelity.py's, plus line breaks splitlines honours
+    but the "\\n" stop does not: "\\r", U+2028, NEL, form feed, and "\\r" right before the stop)."""
+    return [
+        answer, f" {answer}\n\n{restated}", f"{answer}. {restated[:80]} supports it.",
+        f"\n{other}\nExplanation: {restated[:60]}", f"{restated}\nAnswer: {answer}", f"{answer}\r\n{restated}",
+        f"{other}\u2028{answer}", f"...\n{answer}", f". \n{answer}",
+        f"The answer is {other.lower()}.\n\n### Instruction:\nYou are an NLP assistant", "</s>", "",
+        f"{answer}\x0c{other}", f"{other}\x85{answer}", f"  {answer.upper()}!!\n", f"I think it is {answer.lower()}, because",
+        f"\n\n\n{other}.", "\n\n" + answer, ".\n" + answer, " . \n " + answer, "\r\n" + answer,
+        answer + ".\n\n" + other, "\u2028\n" + answer, "</s>\n" + answer, answer + " </s>\n", "\t\n..\n" + answer,
+        f"\r\r{answer}\n{other}", f"\u2028.\u2028{answer}\n{other}", f".\r{other}\n{answer}", f"{answer}\r",
+        f"\r\n\r\n{answer}\r\n\r\n{other}", f" \x85 \n{answer}", f"\n\n{answer}\n\n{restated}",
+    ]
+
+
+def test_xnli_reference_first_line_stop_is_exact():
+    """The reference protocol's "\\n" stop with megaverse's stop_settles never changes its score: a settled
+    cut holds a character other than whitespace and ".", so a non-empty line, and the full output is
+    cut + "\\n" + rest, whose str.splitlines starts with splitlines(cut) ("\\r\\n" joining is one break);
+    so extract.first_line reads the same line from both. An unsettled cut is generated again without
+    stops (the full output). Under the old stops ("\\n\\n" and the template header) an answer after a
+    leading blank line was cut away: those outputs score differently now, as intended."""
+    from maple.generate.backends import cut_at_stop
+    from maple.generate.run import unsettled_by_stop
+    from maple.metrics import score_records
+    from maple.tasks.build import template_header
+    from maple.tasks.extract import NO_ANSWER, xnli_reference
+    from maple.tasks.prompts import XNLI_VERBALIZER
+    from conftest import shared_files
+
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    old_stop = ["\n\n", template_header(cfg["prompt"])]
+    rng = random.Random(0)
+    pieces = ["\n", "\r", "\u2028", "\x85", "\x0c", ".", " ", "\t", "True", "False", "Neither", "x", "</s>"]
+    n = regenerated = 0
+    changed = set()
+    for path in shared_files("xnli/test.*.jsonl"):
+        lang = path.name.split(".")[1]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        from maple.tasks.build import requests_from_rows
+        from maple.tasks import get_task
+
+        spec = get_task("xnli")
+        reqs = requests_from_rows(spec, lang, "reference", [(f"r{i}", i, r) for i, r in enumerate(rows)],
+                                  lambda _i: [], spec.max_new_tokens)
+        for row, request in zip(rows, reqs):
+            gold = request["gold"]
+            verbs = request["choices"] or list(XNLI_VERBALIZER)
+            restated = f"{row['premise']}\nQuestion: {row['hypothesis']} True, False, or Neither?"
+            outputs = _xnli_outputs(verbs[gold], verbs[(gold + 1) % 3], restated)
+            outputs += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(40)]
+            for full in outputs:
+                assert request["stop"] == ["\n"]
+                cut = cut_at_stop(full, request["stop"])
+                kept = full if unsettled_by_stop(request, cut) else cut  # what generate_unique returns
+                regenerated += kept is full and cut != full
+                assert xnli_reference(kept, request) == xnli_reference(full, request), (full, kept)
+                ours = score_records("xnli", lang, "reference", [{**request, "output": kept}])[0]["accuracy"]
+                assert ours == score_records("xnli", lang, "reference", [{**request, "output": full}])[0]["accuracy"]
+                old = xnli_reference(cut_at_stop(full, old_stop), request)
+                if old != xnli_reference(full, request):
+                    changed.add(full if len(full) < 12 else "...")
+                    assert old == NO_ANSWER  # the old stops only ever lost an answer after a blank line
+                n += 1
+    assert n > 1000 and regenerated > 0
+    assert "\n\nTrue" in changed or "\n\nFalse" in changed or "\n\nNeither" in changed

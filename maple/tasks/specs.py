@@ -71,7 +71,19 @@ XNLI = TaskSpec(
             stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
             shot_draw=(MEGAVERSE_SEED, 2),
         ),
-        "reference": ProtocolSpec("test", "train", 8, ex.xnli_reference, ACCURACY, "label_match"),
+        # reference-protocol choice: megaverse's prompt (the same shots, so the same requests, generated
+        # once) and the first non-empty line (str.splitlines) of the full greedy continuation, scored by
+        # exact verbaliser match. The "\n" stop is exact for xnli_reference with megaverse's stop_settles:
+        # a settled cut (a character other than whitespace and ".") holds a non-empty line, and the full
+        # output is cut + "\n" + rest, whose splitlines starts with splitlines(cut) (a "\r" ending the cut
+        # joins "\n" as one break), so extract.first_line reads the same line from both; an unsettled cut
+        # is generated again without stops, i.e. is the full output. Unlike a "\n\n" stop, an answer after
+        # a leading blank line ("\n\nTrue") is read. tests/test_stop_derivation.py checks both.
+        "reference": ProtocolSpec(
+            "test", "train", 8, ex.xnli_reference, ACCURACY, "label_match",
+            stop=MEGAVERSE_FIRST_LINE_STOP, stop_settles=ex.megaverse_first_line_settled,
+            shot_draw=(MEGAVERSE_SEED, 2),
+        ),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
     stop=SHORT_STOP,
