@@ -206,3 +206,24 @@ def test_bad_configfile_is_the_workflows_one_line(tmp_path):
     for path, needle in ((dup, f"{dup}, line"), (tmp_path / "none.yaml", "does not exist")):
         out = plan("--configfile", str(path), "--model", "mistral-7b", "--tokenizer", "x", "--data-dir", str(tmp_path))
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
+
+
+@needs_mistral
+@pytest.mark.skipif(not (SHARED / "xlsum").is_dir(), reason="../shared/data/xlsum absent")
+def test_plan_counts_derived_requests_only_on_a_backend_that_derives(tmp_path):
+    """XL-Sum's reference outputs are cut from megaverse's on vLLM (not sent); the HF backend generates
+    them (HfBackend.derives_stops): the plan follows the configured backend."""
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    cfg["evaluation"]["tasks"] = {"xlsum": cfg["evaluation"]["tasks"]["xlsum"]}
+    sent = {}
+    for backend in ("vllm", "hf"):
+        cfg["evaluation"]["backend"] = backend
+        path = tmp_path / f"{backend}.yaml"
+        path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        out = plan("--configfile", str(path), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--data-dir", str(SHARED))
+        assert out.returncode == 0, out.stderr
+        task = json.loads(out.stdout.strip().splitlines()[-1])["generation_per_cell"]["per_task"]["xlsum"]
+        sent[backend] = task
+    assert sent["vllm"]["requests"] == sent["hf"]["requests"] == 2 * sent["vllm"]["requests_sent"]
+    assert sent["hf"]["requests_sent"] == sent["hf"]["requests"]
+    assert sent["hf"]["decode_tokens_max"] == 2 * sent["vllm"]["decode_tokens_max"]

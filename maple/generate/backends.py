@@ -291,6 +291,14 @@ class HfBackend:
 BACKENDS = {"vllm": VllmBackend, "hf": HfBackend}
 
 
+def derives_stops(name: str) -> bool:
+    """Whether backend `name` derives one-stop outputs from a no-stop twin (generate_outputs) instead of
+    sending them: what maple.plan counts as sent follows the configured backend."""
+    if name not in BACKENDS:
+        raise ValueError(f"evaluation.backend: {name!r} is not allowed; allowed values: {', '.join(BACKENDS)}")
+    return BACKENDS[name].derives_stops
+
+
 def make_backend(name: str, model_path: str, **kwargs):
     if name not in BACKENDS:
         raise ValueError(f"evaluation.backend: {name!r} is not allowed; allowed values: {', '.join(BACKENDS)}")

@@ -112,7 +112,8 @@ def one_task(args, cfg, budget) -> dict:
     # what one engine sent these requests computes (the whole-config plan does this per job)
     block_size = args.block_size or prefix_cache.BLOCK_SIZE.get(cfg.get("device", "cuda"), 16)
     grid_cost.cache_job([(result, r) for r in requests], budget, block_size,
-                         bool(cfg["evaluation"].get("loglikelihood")) and spec.choices is not None)
+                         bool(cfg["evaluation"].get("loglikelihood")) and spec.choices is not None,
+                         grid_cost.derives_stops(cfg["evaluation"].get("backend", "vllm")))
     return {**result, "cache_block_size": block_size}
 
 

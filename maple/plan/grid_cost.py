@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from maple.generate.backends import derives_stops
 from maple.plan import core, prefix_cache
 from maple.tasks.spec import TaskDataError
 
@@ -113,7 +114,8 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
                        "expected_new_tokens_mean": expected_new_tokens(spec, eval_rows, info["max_new_tokens"], budget)}
                 out.append(row)
                 job += [(row, r) for r in requests]
-        cache_job(job, budget, block_size, loglik and spec.choices is not None)
+        cache_job(job, budget, block_size, loglik and spec.choices is not None,
+                  derives_stops(cfg["evaluation"].get("backend", "vllm")))
     return out
 
 
@@ -131,7 +133,7 @@ def expected_new_tokens(spec, rows: list[dict], max_new_tokens: int, budget) -> 
     return round(statistics.mean(counts), 1) if counts else None
 
 
-def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bool) -> None:
+def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: bool, derive_stops: bool = True) -> None:
     """Adds to each row what one engine computes for the job: its unique prompts (as generate_unique
     sends them: failed ones dropped, identical (prompt, limits) once, in cache order), their tokens,
     those found cached, the first-sent prompt's uncached tokens and the median of the later ones',
@@ -144,7 +146,7 @@ def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: boo
                    later_uncached_median=None, loglik_requests=0, loglik_tokens=0)
     later = {}
     row_of = {id(r): row for row, r in job}
-    requests = sent([r for _, r in job])
+    requests = sent([r for _, r in job], derive_stops)  # derive_stops: the configured backend's rule
     tok = budget.tokenizer
     ids = [tok(r["prompt"])["input_ids"] for r in requests]
     for r, n_ids, hit in zip(requests, ids, prefix_cache.cached_tokens(ids, block_size)):
