@@ -147,6 +147,11 @@ def derived_from(requests: list[dict], sources: list[int | None]) -> list[dict]:
             for j in sources]
 
 
+def output_extras(backend, requests: list[dict], settings: dict, sources: list[int | None], adapter=None) -> list[dict]:
+    """What each raw output row carries beside the output: log-likelihoods and the derivation record."""
+    return [{**e, **d} for e, d in zip(choice_extras(backend, requests, settings, adapter), derived_from(requests, sources))]
+
+
 def _write_by_task(requests, outputs, extras, generator: dict, path_for_task) -> dict:
     generator = {**generator, **provenance()}  # every raw output names the workflow commit that made it
     by_task = defaultdict(list)
@@ -179,7 +184,7 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
         "variant": "base model" if cell.is_base else "adapter merged into the (de-quantised) base",
         "served_as": served_as(cell, "merged"),
     }
-    extras = [{**e, **d} for e, d in zip(choice_extras(backend, requests, settings), derived_from(requests, sources))]
+    extras = output_extras(backend, requests, settings, sources)
     counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
     return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources)
 
@@ -216,8 +221,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
                 else "unmerged adapter on the unquantised base",
                 "served_as": served_as(cell, "multi_lora"),
             }
-            extras = [{**e, **d} for e, d in zip(choice_extras(backend, requests, settings, adapter),
-                                                 derived_from(requests, sources))]
+            extras = output_extras(backend, requests, settings, sources, adapter)
             counts = _write_by_task(
                 requests, outputs, extras, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
             )
