@@ -529,7 +529,10 @@ def _check_target_modules(config: dict, root: Path) -> None:
     checked = set()
     training = config["training"]
     for cell in grid.training_cells(config):
-        targets = grid.training_config(config, cell)["target_modules"]
+        targets = grid.training_config(config, cell).get("target_modules")
+        if targets is None:  # the trainer reads it: refused here, not as a KeyError in a training job
+            raise ConfigError(f"training.target_modules: missing for cell {cell.id}; allowed: 'all-linear', "
+                              "a list of module names, or one regex over whole names")
         key = (cell.model, repr(targets))
         if targets == "all-linear" or key in checked:
             continue

@@ -374,3 +374,12 @@ def test_task_sources_and_data_files_splits_name_what_the_task_reads(paper_confi
     ok = copy.deepcopy(paper_config)
     ok["evaluation"]["tasks"]["xquad"]["sources"] = {"squad": "rajpurkar/squad"}
     maple_config.validate(ok, ROOT)
+
+
+def test_empty_training_block_is_refused_in_one_line():
+    """Found by the property test (hypothesis, `training: {}`): a KeyError at the target_modules check,
+    where the trainer would fail the same way in every training job."""
+    cfg = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text(encoding="utf-8"))
+    cfg["training"] = {}
+    with pytest.raises(maple_config.ConfigError, match=r"^training\.target_modules: missing .*allowed: 'all-linear'"):
+        maple_config.validate(cfg)
