@@ -107,6 +107,28 @@ def test_vllm_and_hf_backends_agree_on_greedy_outputs(vllm_model, settings):
     assert same >= 0.75 * len(requests), [(a, b) for a, b in zip(hf, vl) if a != b][:3]
 
 
+def test_vllm_outputs_are_their_token_ids_decoded_in_one_call(vllm_model, settings):
+    """MEGAVERSE's decoding (hf_model_completion: batch_decode of the new ids, skip_special_tokens) on
+    outputs that run to the token limit, on CJK (XQuAD zh, no stop). vLLM's own incremental text loses
+    the last characters when the limit cuts a multi-byte character; the test needs such an output."""
+    from transformers import AutoTokenizer
+    from vllm import SamplingParams, TokensPrompt
+
+    from maple.generate.backends import make_backend
+    from maple.generate.run import cell_requests
+
+    requests = [r for r in cell_requests(settings) if r["task"] == "xquad" and not r.get("stop")]
+    assert requests
+    backend = make_backend("vllm", vllm_model, max_model_len=2048)
+    texts = backend.generate(requests)
+    tokenizer = AutoTokenizer.from_pretrained(vllm_model)
+    raw = backend.llm.generate([TokensPrompt(prompt_token_ids=tokenizer(r["prompt"])["input_ids"]) for r in requests],
+                               SamplingParams(temperature=0.0, max_tokens=requests[0]["max_new_tokens"]), use_tqdm=False)
+    decoded = tokenizer.batch_decode([list(o.outputs[0].token_ids) for o in raw], skip_special_tokens=True)
+    assert texts == decoded
+    assert any(o.outputs[0].text != d for o, d in zip(raw, decoded)), "no output cut inside a character"
+
+
 def test_choice_loglikelihoods_agree_between_backends(vllm_model, settings):
     from maple.generate.backends import make_backend
     from maple.generate.run import cell_requests

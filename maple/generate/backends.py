@@ -35,6 +35,14 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:cut]
 
 
+def output_text(tokenizer, new_token_ids, stops: list[str]) -> str:
+    """An output as MEGAVERSE's hf_model_completion reads it: the new token ids decoded in one go
+    (skip_special_tokens: no EOS or padding), cut at the earliest stop string. Both backends use it:
+    vLLM's incremental detokenizer (tokenizers' DecodeStream) holds back the last characters when a
+    token limit cuts a multi-byte character (byte-fallback CJK, Thai) and never emits them."""
+    return cut_at_stop(tokenizer.decode(list(new_token_ids), skip_special_tokens=True), stops)
+
+
 def continuation(prompt: str, choice: str) -> str:
     """A choice as the prompt's continuation: space-separated unless the prompt ends in whitespace."""
     return choice if prompt[-1:].isspace() else " " + choice
@@ -145,7 +153,8 @@ class VllmBackend:
         outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=True) if prompts else []
         texts = [""] * len(requests)
         for i, o in zip(served, outputs):
-            texts[i] = cut_at_stop(o.outputs[0].text, requests[i].get("stop"))
+            # the ids end at the token completing a stop string (vLLM drops any after it)
+            texts[i] = output_text(tokenizer, o.outputs[0].token_ids, requests[i].get("stop"))
         return texts
 
     def choice_logprobs(self, requests: list[dict], adapter: Adapter | None = None) -> list[list[float]]:
@@ -250,9 +259,7 @@ class HfBackend:
                 prefix_allowed_tokens_fn=(lambda _batch, _ids: allowed) if allowed else None,
             )
         new = out[:, enc["input_ids"].shape[1]:]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        # a token limit can cut a multi-byte character; vLLM's detokenizer drops the partial bytes too
-        return [cut_at_stop(t, r.get("stop")).rstrip("\ufffd") for t, r in zip(texts, batch)]
+        return [output_text(self.tokenizer, ids.tolist(), r.get("stop")) for ids, r in zip(new, batch)]
 
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
         model = self._model_for(adapter)
