@@ -147,8 +147,16 @@ XQUAD = TaskSpec(
             "validation", "train", 8, ex.megaverse_answer, QA_METRICS, "squad_whitespace", shot_data=SQUAD_TRAIN,
             stop=MEGAVERSE_STOP, query=p.megaverse_qa_query, shot_draw=(MEGAVERSE_SEED, 1),
         ),
+        # a reference-protocol choice: megaverse's prompt (MEGAVERSE's indented QA template and its shot
+        # draw: the same rows and shots), one stop "\n\n" (no template header), official SQuAD v1.1 on the
+        # first non-empty line. A single stop on an identical prompt makes this output megaverse's no-stop
+        # output cut at the first "\n\n", so a vLLM job derives it instead of generating it again
+        # (maple.generate.order.stop_derivations). first_line reads the same line from the cut as from the
+        # full output unless the text before the first "\n\n" is only whitespace ("\n\nParis" scores "");
+        # docs/protocols.md
         "reference": ProtocolSpec(
-            "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_v1", shot_data=SQUAD_TRAIN
+            "validation", "train", 8, ex.span_answer, QA_METRICS, "squad_v1", shot_data=SQUAD_TRAIN,
+            stop=SHORT_STOP, query=p.megaverse_qa_query, shot_draw=(MEGAVERSE_SEED, 1),
         ),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -175,6 +183,7 @@ MLQA = TaskSpec(
             "validation", "validation", 8, ex.megaverse_answer, QA_METRICS, "mlqa_prediction_normalised",
             stop=MEGAVERSE_STOP, query=p.megaverse_qa_query, shot_draw=(MEGAVERSE_SEED, 1),
         ),
+        # unlike XQuAD, not megaverse's generation: reference scores the test rows, megaverse validation
         "reference": ProtocolSpec("test", "validation", 8, ex.span_answer, QA_METRICS, "mlqa_official"),
     },
     max_new_tokens=MEGAVERSE_NEW_TOKENS,
@@ -202,7 +211,15 @@ BELEBELE = TaskSpec(
             "test", None, 0, ex.belebele_megaverse, ACCURACY, "parse_pred_exact", stop=MEGAVERSE_STOP,
             query=p.megaverse_belebele_query,
         ),
-        "reference": ProtocolSpec("test", None, 0, ex.belebele_reference, ACCURACY, "label_match"),
+        # a reference-protocol choice: megaverse's prompt (MEGAVERSE's template, the instruction heading the
+        # user turn too) and one stop "\n\n" (no template header): the first option parsed before the first
+        # blank line, as under the old stops. A single stop on an identical prompt makes this output
+        # megaverse's no-stop output (25 new tokens) cut at the first "\n\n", so a vLLM job derives it
+        # (maple.generate.order.stop_derivations); choices, hence the log-likelihood option, are unchanged
+        "reference": ProtocolSpec(
+            "test", None, 0, ex.belebele_reference, ACCURACY, "label_match",
+            stop=SHORT_STOP, query=p.megaverse_belebele_query,
+        ),
     },
     max_new_tokens=25,  # mega/eval_belebele.py, evaluate: hf_model_completion(..., max_new_tokens=25)
     stop=SHORT_STOP,
