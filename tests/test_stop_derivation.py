@@ -354,3 +354,96 @@ def test_xnli_reference_first_line_stop_is_exact():
                 n += 1
     assert n > 1000 and regenerated > 0
     assert "\n\nTrue" in changed or "\n\nFalse" in changed or "\n\nNeither" in changed
+
+
+# --- XQuAD and Belebele: the reference protocol is megaverse's generation cut at "\n\n" ----------------
+
+# task: (shared file pattern, the file's split, the task config's extra settings)
+SHARED_DERIVED = {
+    "xquad": ("xquad/validation.*.jsonl", {"sources": {"squad": str(ROOT / "resources" / "eval" / "squad")}}),
+    "belebele": ("belebele/test.*.jsonl", {}),
+}
+
+
+def _shared_built(task, path):
+    """Both protocols' requests for one shared file, built by the workflow's builder with paper.yaml's seed
+    and prompt (XQuAD's shots from the embedded SQuAD train rows, as in tests/test_tasks.py)."""
+    from maple.tasks.build import build_requests
+
+    cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    lang = path.name.split(".")[1]
+    task_cfg = {"source": str(path.parent), "data_files": "{split}.{lang}.jsonl", "languages": [lang],
+                **SHARED_DERIVED[task][1]}
+    return lang, {p: build_requests(task, lang, p, task_cfg, cfg["seed"], prompt_cfg=cfg["prompt"])
+                  for p in ("megaverse", "reference")}
+
+
+@pytest.mark.parametrize("task,new_tokens", [("xquad", 100), ("belebele", 25)])
+def test_reference_prompts_are_megaverses_and_derived(task, new_tokens):
+    """On every shared row the two protocols' prompts are identical (MEGAVERSE's template, shots and
+    instruction placement); reference stops at "\\n\\n" only, megaverse nowhere, with the same limits: every
+    reference request is derived from megaverse's (stop_derivations) and each prompt is sent once."""
+    from conftest import shared_files
+
+    for path in shared_files(SHARED_DERIVED[task][0]):
+        lang, built = _shared_built(task, path)
+        mv, ref = built["megaverse"], built["reference"]
+        assert len(mv) == len(ref) == len(path.read_text(encoding="utf-8").splitlines()) > 0
+        assert [r["prompt"] for r in ref] == [r["prompt"] for r in mv], (task, lang)
+        assert [(r["id"], r["gold"], r["choices"]) for r in ref] == [(r["id"], r["gold"], r["choices"]) for r in mv]
+        assert all(r["stop"] == ["\n\n"] for r in ref) and all(r["stop"] == [] for r in mv)
+        assert all(r["max_new_tokens"] == m["max_new_tokens"] == new_tokens for r, m in zip(ref, mv))
+        assert stop_derivations(mv + ref) == {len(mv) + i: i for i in range(len(ref))}
+        assert sorted(r["prompt"] for r in sent(mv + ref)) == sorted({r["prompt"] for r in mv})
+        assert len(sent(mv + ref, derive_stops=False)) == 2 * len({r["prompt"] for r in mv})
+        if task == "belebele":  # the log-likelihood option: the same (prompt, choices), scored once
+            assert all(r["choices"] == ["(A)", "(B)", "(C)", "(D)"] for r in ref)
+            assert {(r["prompt"], tuple(r["choices"])) for r in ref} == {(r["prompt"], tuple(r["choices"])) for r in mv}
+
+
+def _rambling(answer: str, other: str) -> list[str]:
+    return [
+        answer, f"{answer}\n\n{other}", f"\n\n{answer}", f"  \n\n{answer}", f"\n{answer}\n\n{other}",
+        f"The answer is {answer}.\n\n### Instruction:\n{other}", f"\r\n\r\n{answer}", f"{answer}\r\n\r\n{other}",
+        f"{other}\u2028{answer}\n\n", f"\u2028\n\n{answer}", "", "\n\n", f"{answer}\n\n\n{other}",
+        f"### Instruction: {answer}", f"Answer:\n\n{answer}", f" \t\n \n\n{answer}",
+    ]
+
+
+def test_reference_rules_read_the_cut_unless_it_is_blank():
+    """What the "\\n\\n" stop changes in the reference scores: XQuAD's first non-empty line (extract.first_line)
+    of the cut is the full output's whenever the cut holds a character other than whitespace (the cut's last
+    line ends where "\\n\\n" starts, a "\\r" there joining it as one break); Belebele's first parsed option
+    is the full output's whenever the cut names one (a match ends inside the cut, and a bracket or the
+    character after a lone letter cannot be "\\n"-sensitive). Otherwise the cut scores no answer, as under
+    the old stops ("\\n\\n" and the template header)."""
+    from maple.metrics import score_records
+    from maple.tasks.extract import NO_ANSWER, belebele_reference, first_line
+    from conftest import shared_files
+
+    rng = random.Random(0)
+    pieces = ["\n", "\r", "\u2028", "\x85", " ", "\t", "(", ")", "A", "B", "3", "x", "Paris", ".", "Answer:"]
+    n = lost = 0
+    for task in SHARED_DERIVED:
+        for path in shared_files(SHARED_DERIVED[task][0])[:2]:
+            lang, built = _shared_built(task, path)
+            for request in built["reference"][:10]:
+                if task == "xquad":
+                    answer, other = request["gold"][0], "Q: the next question"
+                else:
+                    answer, other = f"({'ABCD'[request['gold']]})", f"({'ABCD'[(request['gold'] + 1) % 4]})"
+                outputs = _rambling(answer, other)
+                outputs += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(30)]
+                for full in outputs:
+                    cut = derive_output(full, "\n\n")
+                    n += 1
+                    if task == "xquad":
+                        same = first_line(cut) == first_line(full)
+                        assert same or not cut.strip(), (full, cut)
+                    else:
+                        same = belebele_reference(cut, request) == belebele_reference(full, request)
+                        assert same or belebele_reference(cut, request) == NO_ANSWER, (full, cut)
+                    lost += not same
+                    score = [score_records(task, lang, "reference", [{**request, "output": o}])[0] for o in (cut, full)]
+                    assert not same or score[0] == score[1]
+    assert n > 500 and lost > 0

@@ -172,8 +172,8 @@ def test_embedded_requests(task, lang, protocol):
         assert w["prompt"].startswith("### Instruction:\n") and w["prompt"].endswith("### Response:\n")
         if proto.stop is None:
             assert "### Instruction:" in w["stop"] and "### Instruction:" not in b["stop"]
-        else:  # a protocol's own stops (megaverse: none or the first line; XL-Sum/XNLI reference share
-            # megaverse's generation): the template's header never joins them
+        else:  # a protocol's own stops (megaverse: none or the first line; XL-Sum/XNLI/XQuAD/Belebele
+            # reference share megaverse's generation): the template's header never joins them
             assert w["stop"] == b["stop"] == list(proto.stop)
             assert "### Instruction:" not in w["stop"]
             if protocol == "megaverse":  # MEGAVERSE's HF path decodes without a blank-line stop
@@ -513,12 +513,22 @@ def test_shared_data_values():
 def test_protocols_sharing_splits_score_the_same_items():
     # the same items and golds; the prompts differ where megaverse takes MEGAVERSE's own shot draw and
     # prompt text (tests/test_megaverse_fidelity.py), and the decoding differs by the protocols' stops.
-    # XNLI's reference protocol takes megaverse's prompt and stop (a reference-protocol choice,
-    # specs.XNLI): the same requests, generated once
+    # Reference-protocol choices (specs.py): XNLI's reference takes megaverse's prompt and stop (the same
+    # requests, generated once); XQuAD's and Belebele's take megaverse's prompt with one stop "\n\n", so
+    # their outputs are megaverse's cut there (maple.generate.order.stop_derivations); MLQA's reads other rows
+    from maple.generate.order import stop_derivations
+
     for task, lang in (("xnli", "de"), ("xquad", "zh"), ("belebele", "hin_Deva")):
         meg = build_requests(task, lang, "megaverse", embedded_cfg(task), SEED, max_examples=3)
         ref = build_requests(task, lang, "reference", embedded_cfg(task), SEED, max_examples=3)
         assert [(r["id"], r["gold"]) for r in meg] == [(r["id"], r["gold"]) for r in ref]
-        same = [(r["prompt_sha1"], r["stop"], r["max_new_tokens"]) for r in meg] == \
-            [(r["prompt_sha1"], r["stop"], r["max_new_tokens"]) for r in ref]
-        assert same == (task == "xnli"), task
+        assert [(r["prompt_sha1"], r["max_new_tokens"]) for r in meg] == \
+            [(r["prompt_sha1"], r["max_new_tokens"]) for r in ref], task
+        if task == "xnli":
+            assert [r["stop"] for r in meg] == [r["stop"] for r in ref]
+        else:
+            assert all(m["stop"] == [] and r["stop"] == ["\n\n"] for m, r in zip(meg, ref)), task
+            assert stop_derivations(meg + ref) == {len(meg) + i: i for i in range(len(ref))}
+    meg = build_requests("mlqa", "de", "megaverse", embedded_cfg("mlqa"), SEED, max_examples=3)
+    ref = build_requests("mlqa", "de", "reference", embedded_cfg("mlqa"), SEED, max_examples=3)
+    assert not {r["prompt"] for r in meg} & {r["prompt"] for r in ref} and not stop_derivations(meg + ref)
