@@ -181,11 +181,16 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert per_task["xnli"]["requests"] == 2 * per_task["xnli"]["requests_sent"] == 150300
     assert per_task["xnli"]["decode_tokens_max"] == 100 * per_task["xnli"]["requests_sent"]
     assert per_task["xnli"]["prefill_tokens_after_cache"] < 0.3 * per_task["xnli"]["prefill_tokens"]
-    # XL-Sum's reference output is megaverse's cut at "\n\n" (maple.generate.order.stop_derivations):
-    # scored, never sent, so each article is sent once and an article prompt keeps most of its tokens
-    xlsum = [r for r in result["rows"] if r["task"] == "xlsum"]
-    assert xlsum and all(r["unique_requests"] == (r["requests"] if r["protocol"] == "megaverse" else 0) for r in xlsum)
-    assert per_task["xlsum"]["requests"] == 2 * per_task["xlsum"]["requests_sent"]
+    # XL-Sum's, XQuAD's and Belebele's reference outputs are megaverse's cut at "\n\n" (the same prompt;
+    # maple.generate.order.stop_derivations): scored, never sent, so each article is sent once and an
+    # article prompt keeps most of its tokens. MLQA's reference reads other rows (test, not validation)
+    for task in ("xlsum", "xquad", "belebele"):
+        task_rows = [r for r in result["rows"] if r["task"] == task]
+        assert task_rows and all(r["unique_requests"] == (r["requests"] if r["protocol"] == "megaverse" else 0)
+                            for r in task_rows), task
+        assert per_task[task]["requests"] == 2 * per_task[task]["requests_sent"], task
+    mlqa = [r for r in result["rows"] if r["task"] == "mlqa"]
+    assert {r["protocol"] for r in mlqa} == {"megaverse", "reference"} and all(r["unique_requests"] > 0 for r in mlqa)
     assert cell["requests_sent"] < cell["requests"] and full["requests_sent"] == cell["requests_sent"] * len(cells)
     assert per_task["xlsum"]["prefill_tokens_after_cache"] > 0.35 * per_task["xlsum"]["prefill_tokens"]
     assert cell["decode_tokens_expected"] < cell["decode_tokens_max"]
