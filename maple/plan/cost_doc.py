@@ -48,14 +48,18 @@ def render(result: dict, command: str, date: str) -> str:
         f"{cell['cache_block_size']}-token blocks, one engine per job, prompts sent in maple's cache order); "
         f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
         "",
-        "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) "
+        "| decode tokens/s (high end .. low end) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    decode_rates = rates["decode_tokens_per_s"]["per_task"]
     for task, t in cell["per_task"].items():
         kept = t["prefill_tokens_after_cache"] / t["prefill_tokens"] if t["prefill_tokens"] else 0
+        r = decode_rates.get(task, {})
         lines.append(f"| {task} | {_n(t['requests'])} | {_n(t['requests_sent'])} | {_m(t['prefill_tokens'])} | "
                      f"{_m(t['prefill_tokens_after_cache'])} "
-                     f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} |")
+                     f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} "
+                     f"| {_n(r.get('high'))} .. {_n(r.get('low'))} |")
     ll = cell["loglikelihood"]
     lines += [
         "",
@@ -72,8 +76,10 @@ def render(result: dict, command: str, date: str) -> str:
         f"(expected {cell['gpu_hours_expected']}). {cell['gpu_hours_basis']}.",
         f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (assumed) .. "
         f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
-        f"{rates['decode_tokens_per_s']['published']:,} (published vLLM) .. {rates['decode_tokens_per_s']['bound']:,} "
-        "(bandwidth bound).",
+        f"{rates['decode_tokens_per_s']['published']:,} (published vLLM, short prompts) where the roofline at a task's "
+        "context allows it, else the roofline, .. the roofline with the shared prefix read once (per task in the table; "
+        "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
+        "memory allows, on an H100 80GB).",
         f"- Protocols without rows of their own split here (another protocol's rows stand in): "
         f"{', '.join(cell['unmeasured']) or 'none'}.",
         "- Generation hours are H100 hours (anchors.yaml); training hours come from the measured rows "

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.generate.backends import derives_stops
-from maple.plan import core, prefix_cache
+from maple.plan import core, decode_rate, prefix_cache
 from maple.tasks.spec import TaskDataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -317,10 +317,6 @@ def engine_loads(cfg: dict, model: str) -> dict:
     return out
 
 
-def _hours(prefill: float, prefill_rate: float, decode: float, decode_rate: float) -> float:
-    return (prefill / prefill_rate + decode / decode_rate) / 3600
-
-
 def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[str],
                 train_results: str | None = None, block_size: int | None = None) -> dict:
     from maple import grid
@@ -360,6 +356,18 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     totals = dict.fromkeys(("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
                             "decode_tokens_max", "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
     unmeasured, per_task = [], {}
+    # decode seconds per end of the range: each task at its own rate (decode_rate: the context matters)
+    decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
+    gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
+    params, arch = float(g["params"][family]), g["architecture"][family]
+
+    def expected_new(st):
+        return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
+
+    def st_rates(st):
+        return decode_rate.decode_rates(st["prompt"], min(st["steady"], st["prompt"]), st["max_new"], expected_new(st),
+                                        params, arch, gpu, g["decode_tokens_per_s"]["published"])
+
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
             spec = get_task(task)
@@ -388,11 +396,16 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt["requests"] += scored
                     continue
                 prompt = n * st["prompt"]
+                rates = st_rates(st)
+                for end, decode_key in (("high", "decode_tokens_max"), ("low", "decode_tokens_expected"),
+                                        ("expected", "decode_tokens_expected")):
+                    tokens = n * (st["max_new"] if decode_key == "decode_tokens_max" else expected_new(st))
+                    decode_s[end] += tokens / rates[end]
+                    task_decode_s.setdefault(task, dict.fromkeys(decode_s, 0.0))[end] += tokens / rates[end]
                 add = {"requests": scored, "requests_sent": n, "prefill_tokens": prompt,
                        "prefill_tokens_after_cache": min(prompt, st["first"] + (n - 1) * st["steady"]),
                        "decode_tokens_max": n * st["max_new"],
-                       "decode_tokens_expected": n * (st["expected_new"] if st["expected_new"] is not None
-                                                      else st["max_new"]),
+                       "decode_tokens_expected": n * expected_new(st),
                        "loglik_requests": n * st["loglik_requests"], "loglik_tokens": n * st["loglik_tokens"]}
                 for k, v in add.items():
                     totals[k] += v
@@ -400,20 +413,20 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
     compute_bound = g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * float(g["params"][family]))
     prefill_rate = {"bound": compute_bound, "published": compute_bound * g["prefill_tokens_per_s"]["mfu"]}
-    decode_rate = g["decode_tokens_per_s"]
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
-
-    def cell_hours(decode_key: str, end: str) -> float:
-        return _hours(prefill, prefill_rate[end], totals[decode_key], decode_rate[end])
-
-    hours = {"low": cell_hours("decode_tokens_expected", "bound"),
-             "expected": cell_hours("decode_tokens_expected", "published"),
-             "high": cell_hours("decode_tokens_max", "published")}
+    prefill_end = {"low": "bound", "expected": "published", "high": "published"}
+    hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
+    decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
     rates = {"prefill_tokens_per_s": {k: round(v) for k, v in prefill_rate.items()},
-             "decode_tokens_per_s": {k: decode_rate[k] for k in ("bound", "published")}}
-    range_basis = ("low end: the compute bound for prefill and the bandwidth bound for decode, with the "
-                   "expected decode; high end: published or assumed vLLM rates (anchors.yaml) with every "
-                   "output running to max_new_tokens")
+             "decode_tokens_per_s": {"published": g["decode_tokens_per_s"]["published"],
+                                     # per task: its decode tokens over its decode seconds at each end
+                                     "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
+                                                      for end in decode_keys if s[end]}
+                                                  for t, s in task_decode_s.items()}}}
+    range_basis = ("low end: the compute bound for prefill and, for decode, the roofline at each task's "
+                   "context (weights and KV cache read per step, the shared prefix once), with the expected "
+                   "decode; high end: published or assumed vLLM rates (anchors.yaml), decode capped by the "
+                   "roofline with the prefix read per sequence, every output running to max_new_tokens")
     per_cell = {
         "requests": round(totals["requests"]),
         "requests_sent": round(totals["requests_sent"]),

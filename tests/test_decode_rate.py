@@ -1,0 +1,56 @@
+"""maple.plan.decode_rate: the decode roofline with the KV cache counted, against hand arithmetic on
+the anchors' H100 figures, and what it does to the plan at long contexts."""
+
+import pytest
+
+from maple.plan import decode_rate
+from maple.plan.grid_cost import anchors
+
+G = anchors()["generation"]
+GPU = {**G["decode_gpu"], "matmul_flops_per_s": G["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
+MISTRAL, LLAMA = G["architecture"]["mistral"], G["architecture"]["llama"]
+
+
+def test_kv_bytes_per_token_follow_the_model_cards():
+    assert decode_rate.kv_bytes_per_token(MISTRAL) == 2 * 32 * 8 * 128 * 2 == 131072  # grouped-query attention
+    assert decode_rate.kv_bytes_per_token(LLAMA) == 4 * 131072  # Llama-2-7B: a KV head per query head
+
+
+def test_long_context_is_memory_bound_with_the_batch_the_kv_memory_allows():
+    # 3,000 tokens each, nothing shared: 0.92 x 85.52e9 - 2 x 7.24e9 = 64.20e9 bytes of KV cache hold
+    # 163.3 sequences of 3,000 x 131,072 bytes; a step reads the weights and all of it: 78.68e9 / 3e12
+    # = 26.2 ms for 163.3 tokens
+    rate = decode_rate.step_bound(0, 3000, 7.24e9, MISTRAL, GPU, shared_read_once=False)
+    assert rate == pytest.approx(6226, rel=0.01)
+    # the same context with 4x the KV per token: a quarter of the batch in the same step time
+    assert decode_rate.step_bound(0, 3000, 6.74e9, LLAMA, GPU, False) == pytest.approx(1580, rel=0.02)
+
+
+def test_short_context_hits_max_num_seqs_and_the_compute_roofline():
+    # 100 tokens: 1,024 sequences (vLLM's H100 default) read 27.9 GB in 9.3 ms, but 2N FLOPs each take
+    # 1,024 x 2 x 7.24e9 / 796e12 = 18.6 ms: compute-bound at 796e12 / (2 x 7.24e9) tokens/s
+    rate = decode_rate.step_bound(0, 100, 7.24e9, MISTRAL, GPU, False)
+    assert rate == pytest.approx(796e12 / (2 * 7.24e9), rel=1e-6)
+
+
+def test_a_shared_prefix_read_once_is_faster_and_rates_fall_with_context():
+    per_sequence = decode_rate.step_bound(2500, 500, 7.24e9, MISTRAL, GPU, False)
+    once = decode_rate.step_bound(2500, 500, 7.24e9, MISTRAL, GPU, True)
+    assert once > per_sequence
+    rates = [decode_rate.step_bound(0, n, 7.24e9, MISTRAL, GPU, False) for n in (500, 1000, 2000, 4000)]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_the_published_rate_is_capped_only_where_the_roofline_is_slower():
+    published = G["decode_tokens_per_s"]["published"]
+    xlsum = dict(prompt=2834, uncached=2331, new_tokens_high=400, new_tokens_low=147)
+    mistral = decode_rate.decode_rates(**xlsum, params=7.24e9, arch=MISTRAL, gpu=GPU, published=published)
+    llama = decode_rate.decode_rates(**xlsum, params=6.74e9, arch=LLAMA, gpu=GPU, published=published)
+    assert mistral["high"] == published and mistral["low"] > published
+    assert llama["high"] < published / 1.5  # Llama-2's KV cache makes XL-Sum decode slower than published
+    assert llama["low"] > llama["high"]
+
+
+def test_a_sequence_that_does_not_fit_is_an_error():
+    with pytest.raises(ValueError, match="does not fit"):
+        decode_rate.step_bound(0, 200_000, 6.74e9, LLAMA, GPU, False)
