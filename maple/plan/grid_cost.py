@@ -397,9 +397,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     continue
                 prompt = n * st["prompt"]
                 rates = st_rates(st)
-                for end, decode_key in (("high", "decode_tokens_max"), ("low", "decode_tokens_expected"),
-                                        ("expected", "decode_tokens_expected")):
-                    tokens = n * (st["max_new"] if decode_key == "decode_tokens_max" else expected_new(st))
+                new_tokens = {"high": n * st["max_new"], "low": n * expected_new(st), "expected": n * expected_new(st)}
+                for end, tokens in new_tokens.items():
                     decode_s[end] += tokens / rates[end]
                     task_decode_s.setdefault(task, dict.fromkeys(decode_s, 0.0))[end] += tokens / rates[end]
                 add = {"requests": scored, "requests_sent": n, "prefill_tokens": prompt,
