@@ -447,3 +447,47 @@ def test_reference_rules_read_the_cut_unless_it_is_blank():
                     score = [score_records(task, lang, "reference", [{**request, "output": o}])[0] for o in (cut, full)]
                     assert not same or score[0] == score[1]
     assert n > 500 and lost > 0
+
+
+@pytest.mark.skipif(MISTRAL is None, reason="mistral-common (Mistral-7B's tokenizer) not installed")
+def test_a_stop_hidden_in_a_cut_byte_run_is_detected_with_mistrals_tokenizer():
+    """Mistral-7B's SentencePiece has no "\\n" piece (<0x0A> is a byte token): "\\n\\n" followed by the
+    first bytes of a byte-fallback character at the token limit decodes, in one call, to U+FFFD per
+    byte, so the no-stop output shows no stop although generating with the stop cuts there."""
+    from maple.generate.backends import output_text
+    from maple.generate.order import stop_may_be_hidden
+    from maple.plan.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(MISTRAL)
+    newline = tok.convert_tokens_to_ids("<0x0A>")
+    char = next(c for c in "擒攴鬣犇" if len(tok(c, add_special_tokens=False)["input_ids"]) >= 3)
+    char_bytes = [t for t in tok(char, add_special_tokens=False)["input_ids"] if tok.convert_ids_to_tokens(t).startswith("<0x")]
+    assert len(char_bytes) == 3  # the character is its three UTF-8 bytes
+    head = tok("摘要", add_special_tokens=False)["input_ids"]
+    cut = head + [newline, newline] + char_bytes[:2]  # the token limit falls inside the character
+    whole = head + [newline, newline] + char_bytes
+    with_stop = head + [newline, newline]  # generating with the stop ends at the token completing it
+    stop = "\n\n"
+    assert "\n\n" not in output_text(tok, cut, []) and stop_may_be_hidden(output_text(tok, cut, []), stop)
+    assert derive_output(output_text(tok, cut, []), stop) != output_text(tok, with_stop, [stop])
+    # the same run completed shows its stop, and a character cut alone hides nothing
+    assert not stop_may_be_hidden(output_text(tok, whole, []), stop)
+    assert derive_output(output_text(tok, whole, []), stop) == output_text(tok, with_stop, [stop])
+    assert not stop_may_be_hidden(output_text(tok, head + char_bytes[:2], []), stop)
+
+
+def test_a_source_that_may_hide_the_stop_is_not_derived():
+    from maple.generate.run import generate_outputs
+
+    class HiddenEngine(FakeEngine):
+        @staticmethod
+        def full(prompt):
+            return {"h": "summary\ufffd\ufffd\ufffd\ufffd", "k": "summary\ufffd\ufffd"}[prompt[0]]
+
+    reqs = [_req("h", protocol="megaverse", id="h"), _req("h", ["\n\n"], protocol="reference", id="h"),
+            _req("k", protocol="megaverse", id="k"), _req("k", ["\n\n"], protocol="reference", id="k")]
+    engine = HiddenEngine()
+    texts, sources = generate_outputs(engine, reqs)
+    assert sources == [None, None, None, 2]  # h's reference sent: its source may hide "\n\n"; k's derived
+    assert [(r["id"], r["protocol"]) for r in engine.sent] == [("h", "megaverse"), ("k", "megaverse"), ("h", "reference")]
+    assert texts[1] == HiddenEngine().generate([reqs[1]])[0]

@@ -41,6 +41,19 @@ def derive_output(no_stop_output: str, stop: str) -> str:
     return no_stop_output if i == -1 else no_stop_output[:i]
 
 
+def stop_may_be_hidden(no_stop_output: str, stop: str) -> bool:
+    """Whether decoding in one call (backends.output_text) may have hidden a stop that the engine's
+    incremental text shows, so that derive_output would cut later than generating with the stop does.
+    Byte-fallback tokenizers (Llama-2, Mistral: "\n" is the byte token <0x0A>) decode a run of byte
+    tokens holding a cut or invalid character into one U+FFFD per byte, the stop's bytes included,
+    while the engine has already streamed the run's valid start. Such a run is at least the stop's
+    bytes plus one long and lies before the stop's first visible occurrence; a request whose source
+    has one is generated, not derived."""
+    i = no_stop_output.find(stop)
+    before = no_stop_output if i == -1 else no_stop_output[:i]
+    return "\ufffd" * (len(stop.encode("utf-8")) + 1) in before
+
+
 def stop_derivations(requests: list[dict]) -> dict[int, int]:
     """i -> j for live requests: request i has one stop string (derivable_stop) and its prompt and every
     other generation setting equal those of request j, which has no stop strings. i's output is then

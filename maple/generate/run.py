@@ -83,9 +83,10 @@ def generate_outputs(backend, requests: list[dict], adapter=None) -> tuple[list[
     stops, so they equal what decoding to the full budget gives (maple.tasks.specs, MEGAVERSE_FIRST_LINE_STOP).
     On a backend whose stops are vLLM's (`derives_stops`), a request with one stop string whose prompt
     and limits equal a no-stop request's is not sent: its output is that output cut at the stop
-    (maple.generate.order.stop_derivations, the rule maple.plan counts). Returns the texts and, per
+    (maple.generate.order.stop_derivations, the rule maple.plan counts), unless that output may hide the
+    stop in a cut byte run (order.stop_may_be_hidden): then it is generated. Returns the texts and, per
     request, the index of the request its output was derived from (None: generated)."""
-    from maple.generate.order import derive_output, derivable_stop, stop_derivations
+    from maple.generate.order import derive_output, derivable_stop, stop_derivations, stop_may_be_hidden
 
     def run(batch):
         return _once_per_key(lambda b: in_cache_order(lambda bb: backend.generate(bb, adapter), b), batch,
@@ -95,6 +96,12 @@ def generate_outputs(backend, requests: list[dict], adapter=None) -> tuple[list[
     live = [i for i, r in enumerate(requests) if not r.get("failed")]
     direct = [i for i in live if i not in derived]
     texts = dict(zip(direct, run([requests[i] for i in direct])))
+    # a source whose one-call decode may hide the stop (a cut byte-fallback run) cannot stand in: generate
+    unsure = [i for i, j in derived.items() if stop_may_be_hidden(texts[j], derivable_stop(requests[i]))]
+    if unsure:
+        print(f"maple: {len(unsure)} output(s) whose source may hide the stop in a cut byte run: generated")
+        derived = {i: j for i, j in derived.items() if i not in unsure}
+        texts.update(zip(unsure, run([requests[i] for i in unsure])))
     for i, j in derived.items():
         texts[i] = derive_output(texts[j], derivable_stop(requests[i]))
     redo = [i for i in live if unsettled_by_stop(requests[i], texts[i])]
