@@ -38,8 +38,9 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
 def output_text(tokenizer, new_token_ids, stops: list[str]) -> str:
     """An output as MEGAVERSE's hf_model_completion reads it: the new token ids decoded in one go
     (skip_special_tokens: no EOS or padding), cut at the earliest stop string. Both backends use it:
-    vLLM's incremental detokenizer (tokenizers' DecodeStream) holds back the last characters when a
-    token limit cuts a multi-byte character (byte-fallback CJK, Thai) and never emits them."""
+    vLLM's incremental text (tokenizers' DecodeStream) differs when a token limit cuts a multi-byte
+    character (byte-fallback CJK, Thai): it can hold back complete characters for good, or show ones
+    that the one-call decode turns into U+FFFD with the rest of their byte run (docs/protocols.md)."""
     return cut_at_stop(tokenizer.decode(list(new_token_ids), skip_special_tokens=True), stops)
 
 
