@@ -410,7 +410,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     totals[k] += v
                     tt[k] += v
 
-    compute_bound = g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * float(g["params"][family]))
+    compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
     prefill_rate = {"bound": compute_bound, "published": compute_bound * g["prefill_tokens_per_s"]["mfu"]}
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
