@@ -74,9 +74,10 @@ def render(result: dict, command: str, date: str) -> str:
         f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",
         f"- GPU-hours per cell: {cell['gpu_hours_range'][0]}-{cell['gpu_hours_range'][1]} "
         f"(expected {cell['gpu_hours_expected']}). {cell['gpu_hours_basis']}.",
-        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (assumed) .. "
-        f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
-        f"{rates['decode_tokens_per_s']['published']:,} (published vLLM, short prompts) where the roofline at a task's "
+        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (published vLLM run, a lower "
+        f"bound) .. {rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
+        f"{rates['decode_tokens_per_s']['published']:,} (the same run, short prompts, net of its prefill; "
+        "`maple/plan/published_rates.py`) where the roofline at a task's "
         "context allows it, else the roofline, .. the roofline with the shared prefix read once (per task in the table; "
         "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
         "memory allows, on an H100 80GB).",

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.generate.backends import derives_stops
-from maple.plan import core, decode_rate, prefix_cache
+from maple.plan import core, decode_rate, prefix_cache, published_rates
 from maple.tasks.spec import TaskDataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -360,13 +360,15 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
     params, arch = float(g["params"][family]), g["architecture"][family]
+    run = g["published_run"]
+    slow = published_rates.slow_end_rates(run, gpu["matmul_flops_per_s"] / (2 * float(run["params"])))
 
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
 
     def st_rates(st):
         return decode_rate.decode_rates(st["prompt"], min(st["steady"], st["prompt"]), st["max_new"], expected_new(st),
-                                        params, arch, gpu, g["decode_tokens_per_s"]["published"])
+                                        params, arch, gpu, slow["decode"])
 
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
@@ -411,21 +413,24 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt[k] += v
 
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
-    prefill_rate = {"bound": compute_bound, "published": compute_bound * g["prefill_tokens_per_s"]["mfu"]}
+    # the run's prefill rate in FLOPs carried to this model's 2N per token
+    prefill_rate = {"bound": compute_bound, "published": slow["prefill"] * float(run["params"]) / params}
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
     hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
     rates = {"prefill_tokens_per_s": {k: round(v) for k, v in prefill_rate.items()},
-             "decode_tokens_per_s": {"published": g["decode_tokens_per_s"]["published"],
+             "decode_tokens_per_s": {"published": round(slow["decode"]),
                                      # per task: its decode tokens over its decode seconds at each end
                                      "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
                                                       for end in decode_keys if s[end]}
                                                   for t, s in task_decode_s.items()}}}
     range_basis = ("low end: the compute bound for prefill and, for decode, the roofline at each task's "
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
-                   "decode; high end: published or assumed vLLM rates (anchors.yaml), decode capped by the "
-                   "roofline with the prefix read per sequence, every output running to max_new_tokens")
+                   "decode; high end: one published vLLM serving run's rates (anchors.yaml published_run: prefill "
+                   "a lower bound from its first tokens, decode its output rate net of its own prefill), "
+                   "decode capped by the roofline with the prefix read per sequence, every output running "
+                   "to max_new_tokens")
     per_cell = {
         "requests": round(totals["requests"]),
         "requests_sent": round(totals["requests_sent"]),
