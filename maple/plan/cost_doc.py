@@ -69,6 +69,7 @@ def render(result: dict, command: str, date: str) -> str:
         "- Each language's first prompt pays in full, every later one the median uncached rest measured on "
         "the rows given (contiguous rows share passages as their split does; rows drawn at random share "
         "fewer, which makes the figure an upper bound).",
+        f"- Most new tokens: {cell['decode_max_basis']}.",
         f"- Expected new tokens: {cell['decode_expected_basis']}.",
         f"- Log-likelihood requests (`evaluation.loglikelihood`: {str(ll['enabled']).lower()}): {_n(ll['requests'])} "
         f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",

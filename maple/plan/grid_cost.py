@@ -439,6 +439,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "cache_block_size": block_size,
         "decode_tokens_max": round(totals["decode_tokens_max"]),
         "decode_tokens_expected": round(totals["decode_tokens_expected"]),
+        "decode_max_basis": "every sent output runs to max_new_tokens; not counted: an output cut at its stop "
+                            "before its scored part settled (an XNLI/XCOPA first line left empty) is generated "
+                            "again without stops, up to max_new_tokens more",
         "decode_expected_basis": "each output as long as its gold answer written as the shots' targets, plus the stop "
                                  "string, capped at max_new_tokens (measured on the rows with the model's tokenizer)",
         "loglikelihood": {"requests": round(totals["loglik_requests"]),
