@@ -63,3 +63,23 @@ def test_the_published_rate_is_capped_only_where_the_roofline_is_slower():
 def test_a_sequence_that_does_not_fit_is_an_error():
     with pytest.raises(ValueError, match="does not fit"):
         decode_rate.step_bound(0, 200_000, 6.74e9, LLAMA, GPU, False)
+
+
+def test_the_published_runs_overhead_per_step_by_hand():
+    # the run: 256 sequences at most, mean context 225,328 / 1,095 + 248,991 / 1,095 / 2 = 319.5 tokens;
+    # its roofline step reads 7.25e9 x 2 + 256 x 319.5 x 131,072 = 25.22e9 bytes: 8.41 ms; at 9,601
+    # tokens/s a step of 256 took 26.66 ms, so 18.25 ms beyond the roofline
+    run = G["published_run"]
+    context = published_rates.mean_decode_context(run)
+    assert context == pytest.approx(319.47, abs=0.01)
+    overhead = decode_rate.step_overhead(PUBLISHED_DECODE, context, run["params"], MISTRAL,
+                                         {**GPU, "max_num_seqs": run["max_num_seqs"]})
+    assert overhead == pytest.approx(256 / PUBLISHED_DECODE - 25.22e9 / 3e12, abs=1e-4)
+    assert overhead == pytest.approx(0.01825, abs=1e-4)
+    # XL-Sum's slow end: 193 sequences fit; a step reads 91.4e9 bytes (30.45 ms), plus the overhead
+    xlsum = decode_rate.decode_rates(2834, 2331, 400, 147, 7.24e9, MISTRAL, GPU, PUBLISHED_DECODE, overhead)
+    batch, seconds = decode_rate.step(503, 2531, 7.24e9, MISTRAL, GPU, False)
+    assert (batch, seconds) == (pytest.approx(193.3, abs=0.1), pytest.approx(0.03045, abs=1e-4))
+    assert xlsum["high"] == pytest.approx(batch / (seconds + overhead)) == pytest.approx(3969, abs=2)
+    # with no overhead the slow end would be the roofline itself: the fastest the card allows
+    assert xlsum["high"] < decode_rate.decode_rates(2834, 2331, 400, 147, 7.24e9, MISTRAL, GPU, PUBLISHED_DECODE)["high"]

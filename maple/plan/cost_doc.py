@@ -78,8 +78,9 @@ def render(result: dict, command: str, date: str) -> str:
         f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (published vLLM run, a lower "
         f"bound) .. {rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
         f"{rates['decode_tokens_per_s']['published']:,} (the same run, short prompts, net of its prefill; "
-        "`maple/plan/published_rates.py`) where the roofline at a task's "
-        "context allows it, else the roofline, .. the roofline with the shared prefix read once (per task in the table; "
+        "`maple/plan/published_rates.py`) where a task's context allows it, else the roofline step there plus the "
+        f"run's {rates['decode_tokens_per_s']['step_overhead_ms']} ms per step beyond its own roofline, .. the "
+        "roofline with the shared prefix read once (per task in the table; "
         "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
         "memory allows, on an H100 80GB).",
         f"- Protocols without rows of their own split here (another protocol's rows stand in): "

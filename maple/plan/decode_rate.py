@@ -4,7 +4,8 @@ per sequence; the batch is vLLM's max_num_seqs or what fits in the KV memory bes
 
 With vLLM's prefix cache a shared prefix (a language's instruction and shots) is stored once, so it
 limits the batch once; whether it is also read once depends on the attention kernel (vLLM's cascade
-attention), so the fast end counts it once and the slow end once per sequence. Long contexts cost:
+attention), so the fast end counts it once and the slow end once per sequence. The slow end also adds
+the overhead per step that a published vLLM run shows beyond its own roofline. Long contexts cost:
 XL-Sum's ~3,000-token prompts leave room for ~150 Mistral-7B sequences on an H100, and Llama-2-7B,
 without grouped-query attention, keeps 4x the KV per token."""
 
@@ -16,10 +17,10 @@ def kv_bytes_per_token(arch: dict) -> int:
     return 2 * arch["layers"] * arch["kv_heads"] * arch["head_dim"] * arch["bytes_per_value"]
 
 
-def step_bound(shared: float, unique: float, params: float, arch: dict, gpu: dict,
-               shared_read_once: bool) -> float:
-    """Tokens per second at the roofline: `shared` prefix tokens common to the batch, `unique` tokens of
-    each sequence's own (its uncached prompt rest and what it has generated)."""
+def step(shared: float, unique: float, params: float, arch: dict, gpu: dict,
+         shared_read_once: bool) -> tuple[float, float]:
+    """(batch, seconds) of one decoding step at the roofline: `shared` prefix tokens common to the
+    batch, `unique` tokens of each sequence's own (its uncached prompt rest and what it has generated)."""
     kv = kv_bytes_per_token(arch)
     weights = params * arch["bytes_per_value"]
     budget = gpu["memory_bytes"] * gpu["memory_utilization"] - weights - shared * kv
@@ -27,22 +28,38 @@ def step_bound(shared: float, unique: float, params: float, arch: dict, gpu: dic
         raise ValueError(f"one sequence of {shared + unique:.0f} tokens does not fit beside the weights")
     batch = min(gpu["max_num_seqs"], budget / (unique * kv))
     read = weights + (shared * kv + batch * unique * kv if shared_read_once else batch * (shared + unique) * kv)
-    seconds = max(read / gpu["hbm_bytes_per_s"], 2 * params * batch / gpu["matmul_flops_per_s"])
+    return batch, max(read / gpu["hbm_bytes_per_s"], 2 * params * batch / gpu["matmul_flops_per_s"])
+
+
+def step_bound(shared: float, unique: float, params: float, arch: dict, gpu: dict,
+               shared_read_once: bool) -> float:
+    """Tokens per second at the roofline (see `step`)."""
+    batch, seconds = step(shared, unique, params, arch, gpu, shared_read_once)
     return batch / seconds
 
 
+def step_overhead(published: float, context: float, params: float, arch: dict, gpu: dict) -> float:
+    """Seconds a decoding step of a published run took beyond its roofline: its full batch over its
+    decode rate, less the roofline step at its mean context. The run's drain and prefill stalls count
+    in, so the figure is generous, as a slow end's should be."""
+    batch, seconds = step(0.0, context, params, arch, gpu, False)
+    return max(batch / published - seconds, 0.0)
+
+
 def decode_rates(prompt: float, uncached: float, new_tokens_high: float, new_tokens_low: float,
-                 params: float, arch: dict, gpu: dict, published: float) -> dict:
+                 params: float, arch: dict, gpu: dict, published: float, overhead_s: float = 0.0) -> dict:
     """Decode tokens/s for one task x protocol. `prompt`: mean prompt tokens; `uncached`: what a later
     prompt adds beyond the cached prefix. A sequence's mean context while decoding is its prompt plus
-    half its output. high (slow end): the published rate, capped by the bound with the prefix read per
-    sequence, outputs at max_new_tokens; low (fast end): the bound with the prefix read once, expected
-    outputs; expected: the published rate capped like high, expected outputs."""
+    half its output. high (slow end): the roofline step with the prefix read per sequence plus the
+    published run's overhead per step (`step_overhead`), at most the published rate, outputs at
+    max_new_tokens; low (fast end): the roofline with the prefix read once, expected outputs;
+    expected: as high, expected outputs."""
     shared = max(prompt - uncached, 0.0)
 
-    def capped(new_tokens):
-        return min(published, step_bound(shared, uncached + new_tokens / 2, params, arch, gpu, False))
+    def slow(new_tokens):
+        batch, seconds = step(shared, uncached + new_tokens / 2, params, arch, gpu, False)
+        return min(published, batch / (seconds + overhead_s))
 
-    return {"high": capped(new_tokens_high),
+    return {"high": slow(new_tokens_high),
             "low": step_bound(shared, uncached + new_tokens_low / 2, params, arch, gpu, True),
-            "expected": capped(new_tokens_low)}
+            "expected": slow(new_tokens_low)}

@@ -362,13 +362,15 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     params, arch = float(g["params"][family]), g["architecture"][family]
     run = g["published_run"]
     slow = published_rates.slow_end_rates(run, gpu["matmul_flops_per_s"] / (2 * float(run["params"])))
+    overhead_s = decode_rate.step_overhead(slow["decode"], published_rates.mean_decode_context(run), float(run["params"]),
+                                           g["architecture"][run["architecture"]], {**gpu, "max_num_seqs": run["max_num_seqs"]})
 
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
 
     def st_rates(st):
         return decode_rate.decode_rates(st["prompt"], min(st["steady"], st["prompt"]), st["max_new"], expected_new(st),
-                                        params, arch, gpu, slow["decode"])
+                                        params, arch, gpu, slow["decode"], overhead_s)
 
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
@@ -421,6 +423,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
     rates = {"prefill_tokens_per_s": {k: round(v) for k, v in prefill_rate.items()},
              "decode_tokens_per_s": {"published": round(slow["decode"]),
+                                     "step_overhead_ms": round(overhead_s * 1000, 1),
                                      # per task: its decode tokens over its decode seconds at each end
                                      "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
                                                       for end in decode_keys if s[end]}
@@ -429,7 +432,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
                    "decode; high end: one published vLLM serving run's rates (anchors.yaml published_run: prefill "
                    "a lower bound from its first tokens, decode its output rate net of its own prefill), "
-                   "decode capped by the roofline with the prefix read per sequence, every output running "
+                   "decode at most the roofline step with the prefix read per sequence plus that run's "
+                   "overhead per step beyond its own roofline, every output running "
                    "to max_new_tokens")
     per_cell = {
         "requests": round(totals["requests"]),

@@ -38,3 +38,10 @@ def slow_end_rates(run: dict, compute_bound: float) -> dict:
         raise ValueError("the run's prompts alone take longer than its duration at the compute bound")
     return {"prefill": run["answered_prompt_tokens"] / run["last_first_token_s"],
             "decode": run["output_tokens"] / decode_s}
+
+
+def mean_decode_context(run: dict) -> float:
+    """Tokens a sequence of the run holds while decoding, on average: its answered prompt plus half its
+    output (decode_rate's convention)."""
+    n = run["answered_requests"]
+    return run["answered_prompt_tokens"] / n + run["output_tokens"] / n / 2
