@@ -63,3 +63,14 @@ def test_the_benchmark_script_prints_the_anchors():
     got = json.loads(out.strip().splitlines()[-1])
     assert got["slow_end_tokens_per_s"] == {"prefill": 18572, "decode": 9601}
     assert got["output_throughput"] == pytest.approx(8289.44, abs=0.01)
+
+
+def test_the_offline_runs_prefill_bound_by_hand():
+    # vLLM's own run: 20.72 requests/s of 1,000 prompt tokens each, all of its time counted as prefill
+    offline = G["published_prefill_run"]
+    assert published_rates.offline_prefill_rate(offline) == pytest.approx(20_720)
+    assert published_rates.offline_prefill_rate({**offline, "requests_per_s": 10.0}) == pytest.approx(10_000)
+    # the plan takes the higher lower bound: here the offline run's, above the serving run's first tokens
+    bound = G["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * G["published_run"]["params"])
+    serving = published_rates.slow_end_rates(G["published_run"], bound)["prefill"]
+    assert serving < published_rates.offline_prefill_rate(offline) < bound

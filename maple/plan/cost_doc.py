@@ -75,9 +75,12 @@ def render(result: dict, command: str, date: str) -> str:
         f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",
         f"- GPU-hours per cell: {cell['gpu_hours_range'][0]}-{cell['gpu_hours_range'][1]} "
         f"(expected {cell['gpu_hours_expected']}). {cell['gpu_hours_basis']}.",
-        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (published vLLM run, a lower "
-        f"bound) .. {rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
-        f"{rates['decode_tokens_per_s']['published']:,} (the same run, short prompts, net of its prefill; "
+        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the higher of the published "
+        "vLLM runs' lower bounds: "
+        + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())
+        + f") .. "
+        f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
+        f"{rates['decode_tokens_per_s']['published']:,} (the serving run, short prompts, net of its prefill; "
         "`maple/plan/published_rates.py`) where a task's context allows it, else the roofline step there plus the "
         f"run's {rates['decode_tokens_per_s']['step_overhead_ms']} ms per step beyond its own roofline, .. the "
         "roofline with the shared prefix read once (per task in the table; "

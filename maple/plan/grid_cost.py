@@ -415,13 +415,17 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt[k] += v
 
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
-    # the run's prefill rate in FLOPs carried to this model's 2N per token
-    prefill_rate = {"bound": compute_bound, "published": slow["prefill"] * float(run["params"]) / params}
+    # the higher of the published lower bounds, in FLOPs carried to this model's 2N per token
+    offline = g["published_prefill_run"]
+    prefill_bounds = {"serving_run": slow["prefill"] * float(run["params"]) / params,
+                      "offline_run": published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params}
+    prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
     hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
-    rates = {"prefill_tokens_per_s": {k: round(v) for k, v in prefill_rate.items()},
+    rates = {"prefill_tokens_per_s": {**{k: round(v) for k, v in prefill_rate.items()},
+                                      "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()}},
              "decode_tokens_per_s": {"published": round(slow["decode"]),
                                      "step_overhead_ms": round(overhead_s * 1000, 1),
                                      # per task: its decode tokens over its decode seconds at each end
@@ -430,8 +434,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                                   for t, s in task_decode_s.items()}}}
     range_basis = ("low end: the compute bound for prefill and, for decode, the roofline at each task's "
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
-                   "decode; high end: one published vLLM serving run's rates (anchors.yaml published_run: prefill "
-                   "a lower bound from its first tokens, decode its output rate net of its own prefill), "
+                   "decode; high end: published vLLM rates (anchors.yaml: prefill the higher of two lower bounds, "
+                   "a serving run's first tokens and an offline run's prompt rate; decode the serving run's "
+                   "output rate net of its own prefill), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "overhead per step beyond its own roofline, every output running "
                    "to max_new_tokens")

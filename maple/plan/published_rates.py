@@ -8,7 +8,8 @@ the run's whole duration, which also prefilled the prompts. The plan counts pref
   decode   the output tokens over the duration less those prompts' prefill at the compute bound (the
            least time prefill can have taken, so the slowest decode rate the run allows).
 
-Both are slow ends: each is the lowest rate the run's figures support."""
+Both are slow ends: each is the lowest rate the run's figures support. An offline run whose prompts
+dwarf its outputs bounds prefill too (`offline_prefill_rate`); the plan takes the higher of the bounds."""
 
 from __future__ import annotations
 
@@ -45,3 +46,9 @@ def mean_decode_context(run: dict) -> float:
     output (decode_rate's convention)."""
     n = run["answered_requests"]
     return run["answered_prompt_tokens"] / n + run["output_tokens"] / n / 2
+
+
+def offline_prefill_rate(run: dict) -> float:
+    """Prompt tokens/s of an offline benchmark (vLLM's benchmark_throughput.py: fixed prompt and output
+    lengths): all of its time counted as prefill, though it also decoded, so a lower bound."""
+    return run["requests_per_s"] * run["prompt_tokens_per_request"]
