@@ -1,4 +1,4 @@
-"""The plan's slow-end vLLM rates, from one published serving run's raw results.
+"""The plan's slow-end vLLM rates, from published benchmark runs' figures (anchors.yaml).
 
 A serving benchmark (vLLM's benchmark_serving.py, all prompts sent at once) reports output tokens over
 the run's whole duration, which also prefilled the prompts. The plan counts prefill separately, so:
