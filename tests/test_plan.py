@@ -194,6 +194,11 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert cell["requests_sent"] < cell["requests"] and full["requests_sent"] == cell["requests_sent"] * len(cells)
     assert per_task["xlsum"]["prefill_tokens_after_cache"] > 0.35 * per_task["xlsum"]["prefill_tokens"]
     assert cell["decode_tokens_expected"] < cell["decode_tokens_max"]
+    # the high end's hours by task add up to the cell's (each rounded to 0.01 h); XL-Sum's articles lead
+    by_task = cell["gpu_hours_high_by_task"]
+    assert set(by_task) == set(per_task)
+    assert sum(by_task.values()) == pytest.approx(cell["gpu_hours_range"][1], abs=0.01 * len(by_task))
+    assert max(by_task, key=by_task.get) == "xlsum"
     # training from the results file: 40,000 tokens/s at 8 layers, scaled to Mistral-7B by FLOPs per token
     training = result["training_grid"]
     assert training["file"] == str(results) and training["gpu_hours"] > 0

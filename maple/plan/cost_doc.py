@@ -49,8 +49,8 @@ def render(result: dict, command: str, date: str) -> str:
         f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
         "",
         "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) "
-        "| decode tokens/s (high end .. low end) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| decode tokens/s (high end .. low end) | GPU-hours (high end) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     decode_rates = rates["decode_tokens_per_s"]["per_task"]
     for task, t in cell["per_task"].items():
@@ -59,7 +59,7 @@ def render(result: dict, command: str, date: str) -> str:
         lines.append(f"| {task} | {_n(t['requests'])} | {_n(t['requests_sent'])} | {_m(t['prefill_tokens'])} | "
                      f"{_m(t['prefill_tokens_after_cache'])} "
                      f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} "
-                     f"| {_n(r.get('high'))} .. {_n(r.get('low'))} |")
+                     f"| {_n(r.get('high'))} .. {_n(r.get('low'))} | {cell['gpu_hours_high_by_task'].get(task, 0):.2f} |")
     ll = cell["loglikelihood"]
     lines += [
         "",

@@ -440,6 +440,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "overhead per step beyond its own roofline, every output running "
                    "to max_new_tokens")
+    # where the high end's hours go: each task's uncached prompt tokens at the slow prefill rate plus its decode
+    hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]
+                               + task_decode_s.get(t, {}).get("high", 0.0)) / 3600, 2) for t, v in per_task.items()}
     per_cell = {
         "requests": round(totals["requests"]),
         "requests_sent": round(totals["requests_sent"]),
@@ -459,6 +462,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_range": [round(hours["low"], 2), round(hours["high"], 2)],
         "gpu_hours_expected": round(hours["expected"], 2),
         "gpu_hours_basis": range_basis,
+        "gpu_hours_high_by_task": hours_by_task,
         "rates": rates,
         "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
         "unmeasured": unmeasured,
