@@ -54,13 +54,14 @@ def test_cli_exact_form(tmp_path):
     (["--task", "xquad", "--lang", "de", "--eval-rows", "/nonexistent.jsonl"], "--eval-rows"),
     (["--task", "nope", "--lang", "de", "--eval-rows", "{rows}"], "unknown task"),
     (["--task", "xquad", "--lang", "de", "--eval-rows", "{rows}", "--protocol", "x"], "--protocol"),
-    (["--task", "xquad", "--lang", "de", "--eval-rows", "{bad}"], "lacks field"),
+    (["--task", "xquad", "--lang", "de", "--eval-rows", "{bad}"], "bad.jsonl line 1: no field 'context'"),
     (["--task", "xquad", "--lang", "de"], "--eval-rows"),
     (["--task", "xlsum", "--lang", "th", "--eval-rows", "{rows}"], "'th'"),  # the workflow's code is thai
     (["--task", "xquad", "--lang", "xx", "--eval-rows", "{rows}"], "'xx'"),
     (["--data-dir", "/nonexistent/data"], "--data-dir: /nonexistent/data is not a directory"),
     (["--data-dir", "{empty}"], "--data-dir: no rows under"),
     (["--data-dir", "{th}"], "unknown language 'th' for xlsum"),  # rows files use the workflow's codes
+    (["--data-dir", "{holed}"], "xnli/test.de.jsonl line 2: no field 'hypothesis'"),
     (["--model", "mistral-8b", "--data-dir", "{empty}"], "--model: 'mistral-8b'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
@@ -71,7 +72,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
     (tmp_path / "th" / "xlsum").mkdir(parents=True)
     (tmp_path / "th" / "xlsum" / "test.th.jsonl").write_text(json.dumps({"text": "t", "summary": "s"}) + "\n")
-    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty", th=tmp_path / "th") for a in args]
+    (tmp_path / "holed" / "xnli").mkdir(parents=True)
+    xnli = [{"premise": "p", "hypothesis": "h", "label": 0}, {"premise": "p", "label": 1}]
+    (tmp_path / "holed" / "xnli" / "test.de.jsonl").write_text("".join(json.dumps(r) + "\n" for r in xnli))
+    args = [a.format(rows=rows, bad=bad, empty=tmp_path / "empty", th=tmp_path / "th", holed=tmp_path / "holed")
+            for a in args]
     out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, *args)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr

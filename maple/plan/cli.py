@@ -96,8 +96,10 @@ def one_task(args, cfg, budget) -> dict:
 
     spec = get_task(args.task)
     task_cfg = cfg["evaluation"]["tasks"].get(args.task, {})
-    eval_rows = core.read_rows(args.eval_rows, "--eval-rows")
-    shot_rows = core.read_rows(args.shot_rows, "--shot-rows") if args.shot_rows else None
+    eval_rows = core.check_rows(args.task, core.read_rows(args.eval_rows, "--eval-rows"),
+                                f"--eval-rows {args.eval_rows}")
+    shot_rows = core.check_rows(args.task, core.read_rows(args.shot_rows, "--shot-rows"),
+                                f"--shot-rows {args.shot_rows}") if args.shot_rows else None
     requests, info = core.plan_requests(
         spec.name, args.lang, args.protocol, eval_rows, shot_rows, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
         cfg["evaluation"].get("max_examples"),

@@ -21,6 +21,28 @@ def read_rows(path: str, what: str) -> list[dict]:
         raise TaskDataError(f"{what}: {err}") from None
 
 
+def check_rows(task: str, rows: list[dict], where: str) -> list[dict]:
+    """The rows, once each has what the task's prompts and gold read: else a one-line TaskDataError
+    naming the file, the line and the missing field (before any request is built)."""
+    spec = get_task(task)
+    readers = [spec.query, spec.gold] + ([spec.target] if spec.target else []) + (
+        [spec.choices] if spec.choices else []) + [p.query for p in spec.protocols.values() if p.query]
+    for line, row in enumerate(rows, 1):
+        if spec.label_field and row.get(spec.label_field) is not None and int(row[spec.label_field]) < 0:
+            continue
+        for read in readers:
+            try:
+                read(row)
+            except KeyError as err:
+                raise TaskDataError(f"{where} line {line}: no field {err.args[0]!r}; rows must be in the hub "
+                                    f"schema of {spec.data.hub_id} (fields there: {', '.join(sorted(row))} "
+                                    f"plus the missing one)") from None
+            except (TypeError, ValueError, IndexError) as err:
+                raise TaskDataError(f"{where} line {line}: does not fit the hub schema of {spec.data.hub_id}: "
+                                    f"{err}") from None
+    return rows
+
+
 def _valid(spec, rows: list[dict]) -> list[int]:
     if spec.label_field and rows and spec.label_field in rows[0]:
         return [i for i, r in enumerate(rows) if r.get(spec.label_field) is not None and int(r[spec.label_field]) >= 0]

@@ -99,10 +99,10 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
                 if shot_split and not proto.shot_data:
                     shot_file = find_rows(data_dir, task, [f"{shot_split}.{lang}", f"{shot_split}.{lang}.{lang}"])
                     shot_file = None if shot_file == eval_file else shot_file
-                eval_rows = core.read_rows(eval_file, task)
+                eval_rows = core.check_rows(task, core.read_rows(eval_file, task), eval_file)
+                shot_rows = core.check_rows(task, core.read_rows(shot_file, task), shot_file) if shot_file else None
                 requests, info = core.plan_requests(
-                    task, lang, protocol, eval_rows, core.read_rows(shot_file, task)
-                    if shot_file else None, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
+                    task, lang, protocol, eval_rows, shot_rows, task_cfg, cfg.get("prompt"), cfg["seed"], budget,
                 )
                 notes = [n for n, on in (("rows from another split", stand_in),
                                          ("shots from the evaluated rows", "stand-in" in info["shot_source"]),
