@@ -8,8 +8,10 @@ from maple.plan.grid_cost import anchors
 
 G = anchors()["generation"]
 GPU = {**G["decode_gpu"], "matmul_flops_per_s": G["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
+OFFLINE = G["published_prefill_run"]
 PUBLISHED_DECODE = published_rates.slow_end_rates(
-    G["published_run"], GPU["matmul_flops_per_s"] / (2 * G["published_run"]["params"]))["decode"]
+    G["published_run"], GPU["matmul_flops_per_s"] / (2 * G["published_run"]["params"]),
+    published_rates.offline_prefill_rate(OFFLINE) * OFFLINE["params"] / G["published_run"]["params"])["decode"]
 MISTRAL, LLAMA = G["architecture"]["mistral"], G["architecture"]["llama"]
 
 
@@ -66,20 +68,19 @@ def test_a_sequence_that_does_not_fit_is_an_error():
 
 
 def test_the_published_runs_overhead_per_step_by_hand():
-    # the run: 256 sequences at most, mean context 225,328 / 1,095 + 248,991 / 1,095 / 2 = 319.5 tokens;
-    # its roofline step reads 7.25e9 x 2 + 256 x 319.5 x 131,072 = 25.22e9 bytes: 8.41 ms; at 9,601
-    # tokens/s a step of 256 took 26.66 ms, so 18.25 ms beyond the roofline
+    # the traced request: 872.09 steps in 17.158 s, 19.67 ms each; reading 7.25e9 x 2 bytes of weights at
+    # 3e12 bytes/s takes 4.83 ms, so 14.84 ms beyond it (its batch's KV reads counted in: an upper bound)
     run = G["published_run"]
-    context = published_rates.mean_decode_context(run)
-    assert context == pytest.approx(319.47, abs=0.01)
-    overhead = decode_rate.step_overhead(PUBLISHED_DECODE, context, run["params"], MISTRAL,
-                                         {**GPU, "max_num_seqs": run["max_num_seqs"]})
-    assert overhead == pytest.approx(256 / PUBLISHED_DECODE - 25.22e9 / 3e12, abs=1e-4)
-    assert overhead == pytest.approx(0.01825, abs=1e-4)
+    assert published_rates.mean_step_s(run) == pytest.approx(17.158 / 872.09, abs=1e-6)
+    overhead = decode_rate.step_overhead(published_rates.mean_step_s(run), run["params"], MISTRAL, GPU)
+    assert overhead == pytest.approx(17.158 / 872.09 - 14.5e9 / 3e12, abs=1e-6)
+    assert overhead == pytest.approx(0.01484, abs=1e-5)
+    # a step shorter than the weights' read leaves no overhead
+    assert decode_rate.step_overhead(0.004, run["params"], MISTRAL, GPU) == 0.0
     # XL-Sum's slow end: 193 sequences fit; a step reads 91.4e9 bytes (30.45 ms), plus the overhead
     xlsum = decode_rate.decode_rates(2834, 2331, 400, 147, 7.24e9, MISTRAL, GPU, PUBLISHED_DECODE, overhead)
     batch, seconds = decode_rate.step(503, 2531, 7.24e9, MISTRAL, GPU, False)
     assert (batch, seconds) == (pytest.approx(193.3, abs=0.1), pytest.approx(0.03045, abs=1e-4))
-    assert xlsum["high"] == pytest.approx(batch / (seconds + overhead)) == pytest.approx(3969, abs=2)
+    assert xlsum["high"] == pytest.approx(batch / (seconds + overhead)) == pytest.approx(4268, abs=2)
     # with no overhead the slow end would be the roofline itself: the fastest the card allows
     assert xlsum["high"] < decode_rate.decode_rates(2834, 2331, 400, 147, 7.24e9, MISTRAL, GPU, PUBLISHED_DECODE)["high"]

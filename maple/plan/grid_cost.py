@@ -360,10 +360,12 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
     params, arch = float(g["params"][family]), g["architecture"][family]
-    run = g["published_run"]
-    slow = published_rates.slow_end_rates(run, gpu["matmul_flops_per_s"] / (2 * float(run["params"])))
-    overhead_s = decode_rate.step_overhead(slow["decode"], published_rates.mean_decode_context(run), float(run["params"]),
-                                           g["architecture"][run["architecture"]], {**gpu, "max_num_seqs": run["max_num_seqs"]})
+    run, offline = g["published_run"], g["published_prefill_run"]
+    # the offline run's prefill rate, carried to the serving run's model, bounds how long its first step took
+    offline_rate = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / float(run["params"])
+    slow = published_rates.slow_end_rates(run, gpu["matmul_flops_per_s"] / (2 * float(run["params"])), offline_rate)
+    overhead_s = decode_rate.step_overhead(published_rates.mean_step_s(run), float(run["params"]),
+                                           g["architecture"][run["architecture"]], gpu)
 
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
@@ -416,7 +418,6 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
     # the higher of the published lower bounds, in FLOPs carried to this model's 2N per token
-    offline = g["published_prefill_run"]
     prefill_bounds = {"serving_run": slow["prefill"] * float(run["params"]) / params,
                       "offline_run": published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params}
     prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
@@ -436,9 +437,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
                    "decode; high end: published vLLM rates (anchors.yaml: prefill the higher of two lower bounds, "
                    "a serving run's first tokens and an offline run's prompt rate; decode the serving run's "
-                   "output rate net of its own prefill), "
+                   "output rate net of its own prefill, both from the engine's first work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
-                   "overhead per step beyond its own roofline, every output running "
+                   "measured mean step beyond reading its weights, every output running "
                    "to max_new_tokens")
     # where the high end's hours go: each task's uncached prompt tokens at the slow prefill rate plus its decode
     hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]

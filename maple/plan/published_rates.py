@@ -1,51 +1,77 @@
 """The plan's slow-end vLLM rates, from published benchmark runs' figures (anchors.yaml).
 
 A serving benchmark (vLLM's benchmark_serving.py, all prompts sent at once) reports output tokens over
-the run's whole duration, which also prefilled the prompts. The plan counts prefill separately, so:
+the run's whole duration, which also prefilled the prompts and began with no engine work at all. The
+plan counts prefill separately, so, from the run's own per-request times:
 
-  prefill  the prompt tokens of the requests that returned a token over the latest of their first
-           tokens: each of them was prefilled by then, while the engine also decoded (a lower bound);
-  decode   the output tokens over the duration less those prompts' prefill at the compute bound (the
-           least time prefill can have taken, so the slowest decode rate the run allows).
+  start    no request had a token before the earliest first token; the prefill step that made it
+           held at most `first_step_tokens` prompt tokens, at no less than a known prefill floor
+           (another published lower bound), so the engine's work began no earlier than that;
+  prefill  the prompt tokens of the requests that returned a token over the time from the start to the
+           latest of their first tokens: each was prefilled in it, while the engine also decoded (a
+           lower bound);
+  decode   the output tokens over the time from the start less those prompts' prefill at the compute
+           bound (the least time prefill can have taken, so the slowest decode rate the run allows);
+  step     one long-lived request's decoding steps after its first chunk of tokens, at the time its
+           later chunks took: a measured mean step, stalls for other requests' prefill included.
 
-Both are slow ends: each is the lowest rate the run's figures support. An offline run whose prompts
-dwarf its outputs bounds prefill too (`offline_prefill_rate`); the plan takes the higher of the bounds."""
+Each is a slow end: the lowest rate the run's figures support. An offline run whose prompts dwarf its
+outputs bounds prefill too (`offline_prefill_rate`); the plan takes the higher of the bounds."""
 
 from __future__ import annotations
 
 
-def run_from_serving_results(results: dict, last_first_token_s: float | None = None) -> dict:
-    """The figures `slow_end_rates` reads, from a benchmark_serving results file: its per-request
-    input_lens and output_lens (a request that returned no token has output 0 and ttft 0) and the
-    latest first token (from its ttfts unless given)."""
-    answered = [n for n, out in zip(results["input_lens"], results["output_lens"]) if out > 0]
+def run_from_serving_results(results: dict, trace_request: int, trace_itls: list[float] | None = None) -> dict:
+    """The figures `slow_end_rates` and `decode_trace` read, from a benchmark_serving results file: its
+    per-request input_lens, output_lens and ttfts (a request that returned no token has output 0 and
+    ttft 0), and request `trace_request`'s inter-token gaps (its `itls` entry unless given)."""
+    answered = [(n, t) for n, out, t in zip(results["input_lens"], results["output_lens"], results["ttfts"])
+                if out > 0]
     if not answered:
         raise ValueError("no request in the results returned a token")
-    if last_first_token_s is None:
-        last_first_token_s = max(results["ttfts"])
+    itls = trace_itls if trace_itls is not None else results["itls"][trace_request]
     return {"duration_s": results["duration"],
             "prompt_tokens": results["total_input_tokens"],
             "output_tokens": results["total_output_tokens"],
             "answered_requests": len(answered),
-            "answered_prompt_tokens": sum(answered),
-            "last_first_token_s": last_first_token_s}
+            "answered_prompt_tokens": sum(n for n, _ in answered),
+            "first_first_token_s": min(t for _, t in answered),
+            "last_first_token_s": max(t for _, t in answered),
+            "trace": {"request": trace_request, **decode_trace(itls, results["output_lens"][trace_request])}}
 
 
-def slow_end_rates(run: dict, compute_bound: float) -> dict:
+def decode_trace(itls: list[float], output_tokens: int) -> dict:
+    """One request's decoding after its first chunk: the steps its later chunks carried (its tokens
+    after the first, less the first chunk's, at its mean tokens per chunk; one token per step) and the
+    seconds they took. The first chunk's wait holds the other requests' first prefills."""
+    if len(itls) < 2 or output_tokens < 2:
+        raise ValueError("the traced request needs at least two chunks after its first token")
+    per_chunk = (output_tokens - 1) / len(itls)
+    return {"output_tokens": output_tokens, "chunks": len(itls),
+            "steps": output_tokens - 1 - per_chunk, "seconds": sum(itls[1:])}
+
+
+def start_s(run: dict, prefill_floor: float) -> float:
+    """When the engine's work began at the earliest: the earliest first token less its prefill step
+    (`first_step_tokens` at `prefill_floor` tokens/s)."""
+    return max(run["first_first_token_s"] - run["first_step_tokens"] / prefill_floor, 0.0)
+
+
+def slow_end_rates(run: dict, compute_bound: float, prefill_floor: float) -> dict:
     """Tokens/s of the run's model: prefill and decode as the module docstring says. `compute_bound`:
-    prefill tokens/s at the card's matmul rate for the run's model (2N FLOPs per token)."""
-    decode_s = run["duration_s"] - run["answered_prompt_tokens"] / compute_bound
+    prefill tokens/s at the card's matmul rate for the run's model (2N FLOPs per token);
+    `prefill_floor`: a prefill rate known to be reached (bounds the first step's length)."""
+    start = start_s(run, prefill_floor)
+    decode_s = run["duration_s"] - start - run["answered_prompt_tokens"] / compute_bound
     if decode_s <= 0:
         raise ValueError("the run's prompts alone take longer than its duration at the compute bound")
-    return {"prefill": run["answered_prompt_tokens"] / run["last_first_token_s"],
+    return {"prefill": run["answered_prompt_tokens"] / (run["last_first_token_s"] - start),
             "decode": run["output_tokens"] / decode_s}
 
 
-def mean_decode_context(run: dict) -> float:
-    """Tokens a sequence of the run holds while decoding, on average: its answered prompt plus half its
-    output (decode_rate's convention)."""
-    n = run["answered_requests"]
-    return run["answered_prompt_tokens"] / n + run["output_tokens"] / n / 2
+def mean_step_s(run: dict) -> float:
+    """The traced request's mean decoding step (`decode_trace`)."""
+    return run["trace"]["seconds"] / run["trace"]["steps"]
 
 
 def offline_prefill_rate(run: dict) -> float:
