@@ -133,6 +133,7 @@ def print_table(rows: list[dict], columns) -> None:
 
 def main(argv=None) -> int:
     from maple.deps import MissingDependency
+    from maple.plan.model_shape import ModelShapeError
     from maple.plan.tokenizer import TokenizerError
     from maple.tasks.spec import TaskDataError, UnknownTaskError
 
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
                 raise PlanError(f"--data-dir: no rows under {args.data_dir} for any task of the config "
                                 f"(expected {args.data_dir}/{{task}}/{{split}}.{{lang}}.jsonl)")
             grid_cost.print_plan(result, print_table, ROW_COLUMNS)
-    except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency) as err:
+    except (PlanError, TokenizerError, TaskDataError, UnknownTaskError, MissingDependency, ModelShapeError) as err:
         print(f"maple.plan: error: {err}", file=sys.stderr)
         return 2
     if args.json_out:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.generate.backends import derives_stops
-from maple.plan import core, decode_rate, prefix_cache, published_rates
+from maple.plan import core, decode_rate, model_shape, prefix_cache, published_rates
 from maple.tasks.spec import TaskDataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -251,7 +251,7 @@ def measured_train_rates(a: dict, model: str, root: Path = REPO) -> dict | None:
     return rates
 
 
-def train_rate(t: dict, family: str, bits: int, rank: int) -> float:
+def train_rate(t: dict, params_trained: float, bits: int, rank: int) -> float:
     """Full-model tokens/s at (bits, rank): the measured rows, log-linear in rank, scaled by FLOPs
     per token from the measured depth to the whole model; a missing rank takes 16-bit's ratio."""
     table = {int(b): {int(r): float(v) for r, v in ranks.items()} for b, ranks in t["tokens_per_s"].items()}
@@ -261,7 +261,7 @@ def train_rate(t: dict, family: str, bits: int, rank: int) -> float:
         if r not in by_rank and by_rank and min(by_rank) in ref:
             base = min(by_rank)
             by_rank[r] = by_rank[base] * v / ref[base]
-    return _log_linear(by_rank, rank) * float(t["params_measured"]) / float(t["params_full"][family])
+    return _log_linear(by_rank, rank) * float(t["params_measured"]) / params_trained
 
 
 def _per_protocol(rows: list[dict]) -> dict:
@@ -324,7 +324,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
     a = anchors()
     g = a["generation"]
-    family = cfg["models"][model].get("family", "llama")
+    shape = model_shape.shape(model, cfg["models"][model], a)
     block_size = block_size or prefix_cache.BLOCK_SIZE.get(cfg.get("device", "cuda"), 16)
     rows = task_rows(cfg, model, budget, data_dir, block_size=block_size)
 
@@ -332,7 +332,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     t = training_anchor(a, train_results)
     full_depth = None if train_results else measured_train_rates(a, model)
     if full_depth:  # the model's own 32-layer row: no scaling by FLOPs per token
-        t = {**t, "tokens_per_s": full_depth, "params_measured": t["params_full"][family],
+        t = {**t, "tokens_per_s": full_depth, "params_measured": shape["params_trained"],
              "source": f"{a['train_measured']['full_depth'].format(model=model)} and {a['train_measured']['cells']} "
                        f"(commit {a['train_measured'].get('commit')})"}
     per_example, n_train = train_tokens_per_example(budget, cfg["prompt"], train_files)
@@ -343,7 +343,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             continue
         size = int(cfg["datasets"][cell.dataset]["size"])
         tokens = size * per_example * epochs if per_example else None
-        rate = train_rate(t, family, cell.bits, cell.rank)
+        rate = train_rate(t, shape["params_trained"], cell.bits, cell.rank)
         cells.append({"cell": cell.id, "examples": size, "train_tokens": round(tokens) if tokens else None,
                       "train_tokens_per_s": round(rate),
                       "train_gpu_hours": round(tokens / rate / 3600, 2) if tokens else None})
@@ -359,7 +359,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     # decode seconds per end of the range: each task at its own rate (decode_rate: the context matters)
     decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
-    params, arch = float(g["params"][family]), g["architecture"][family]
+    params, arch = shape["params"], shape["arch"]
     run, offline = g["published_run"], g["published_prefill_run"]
     # the offline run's prefill rate, carried to the serving run's model, bounds how long its first step took
     offline_rate = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / float(run["params"])
@@ -508,6 +508,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     return {
         "model": model,
         "max_model_len": budget.max_model_len,
+        "model_shape": {"params": shape["params"], "params_trained": shape["params_trained"],
+                        "kv_bytes_per_token": decode_rate.kv_bytes_per_token(shape["arch"]), "source": shape["source"]},
         "rows": rows,
         "train_tokens_per_example": round(per_example, 1) if per_example else None,
         "train_examples_measured": n_train,
