@@ -242,3 +242,20 @@ def test_plan_counts_derived_requests_only_on_a_backend_that_derives(tmp_path):
     assert sent["vllm"]["requests"] == sent["hf"]["requests"] == 2 * sent["vllm"]["requests_sent"]
     assert sent["hf"]["requests_sent"] == sent["hf"]["requests"]
     assert sent["hf"]["decode_tokens_max"] == 2 * sent["vllm"]["decode_tokens_max"]
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_max_examples_caps_the_planned_requests(tmp_path):
+    """evaluation.max_examples, the workflow's cap per task x language x protocol, is the plan's too."""
+    cfg = yaml.safe_load(PAPER.read_text())
+    cfg["evaluation"]["max_examples"] = 100
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = plan("--configfile", str(tmp_path / "c.yaml"), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+               "--data-dir", str(SHARED), "--markdown", str(tmp_path / "cost.md"))
+    assert out.returncode == 0, out.stderr
+    cell = json.loads(out.stdout.strip().splitlines()[-1])["generation_per_cell"]
+    # every split here has at least 100 rows: 100 per language and protocol of each task
+    languages = sum(len(t["languages"]) for t in cfg["evaluation"]["tasks"].values())
+    assert cell["max_examples"] == 100 and cell["requests"] == 100 * 2 * languages == 23_800
+    assert "At most 100 rows per task, language and protocol" in (tmp_path / "cost.md").read_text()

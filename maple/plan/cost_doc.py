@@ -40,7 +40,9 @@ def render(result: dict, command: str, date: str) -> str:
         "",
         "## Generation, one cell",
         "",
-        f"{_n(cell['requests'])} requests scored, {_n(cell['requests_sent'])} of them sent to the engine (the "
+        ("" if not cell.get("max_examples") else f"At most {_n(cell['max_examples'])} rows per task, language and "
+         "protocol (evaluation.max_examples), as the workflow samples them. ")
+        + f"{_n(cell['requests'])} requests scored, {_n(cell['requests_sent'])} of them sent to the engine (the "
         "others share a prompt and limits with another protocol's request, or are its no-stop output cut at "
         f"their one stop string); {_m(cell['prefill_tokens'])} prompt tokens, "
         f"{_m(cell['prefill_tokens_after_cache'])} after vLLM's prefix cache "

@@ -367,6 +367,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     overhead_s = decode_rate.step_overhead(published_rates.mean_step_s(run), float(run["params"]),
                                            g["architecture"][run["architecture"]], gpu)
 
+    max_examples = cfg["evaluation"].get("max_examples")
+
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
 
@@ -396,6 +398,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             tt = per_task.setdefault(task, dict.fromkeys(totals, 0.0))
             for lang in task_cfg["languages"]:
                 scored = split.get(lang, 0) if isinstance(split, dict) else split
+                if max_examples:  # the workflow samples at most this many rows per task x language x protocol
+                    scored = min(scored, max_examples)
                 n = scored * st["unique_fraction"]
                 if not n:  # scored, nothing sent
                     totals["requests"] += scored
@@ -445,6 +449,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]
                                + task_decode_s.get(t, {}).get("high", 0.0)) / 3600, 2) for t, v in per_task.items()}
     per_cell = {
+        "max_examples": max_examples,
         "requests": round(totals["requests"]),
         "requests_sent": round(totals["requests_sent"]),
         "prefill_tokens": round(totals["prefill_tokens"]),
