@@ -259,3 +259,29 @@ def test_max_examples_caps_the_planned_requests(tmp_path):
     languages = sum(len(t["languages"]) for t in cfg["evaluation"]["tasks"].values())
     assert cell["max_examples"] == 100 and cell["requests"] == 100 * 2 * languages == 23_800
     assert "At most 100 rows per task, language and protocol" in (tmp_path / "cost.md").read_text()
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_a_protocol_without_its_split_uses_another_splits_rows_and_a_task_without_rows_is_said(tmp_path):
+    """MLQA's reference protocol scores test rows; with only validation rows and no other protocol, those
+    rows under the reference prompts stand in (it was left out). A task with no rows at all is named on
+    stderr and in the JSON, not planned at zero silently."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(SHARED, data)
+    shutil.rmtree(data / "xlsum")
+    cfg = yaml.safe_load(PAPER.read_text())
+    cfg["evaluation"]["protocols"] = ["reference"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = plan("--configfile", str(tmp_path / "c.yaml"), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+               "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    cell = json.loads(out.stdout.strip().splitlines()[-1])["generation_per_cell"]
+    test_rows = sum(yaml.safe_load((ROOT / "maple" / "plan" / "anchors.yaml").read_text())["split_rows"]["mlqa"]
+                    ["reference"].values())
+    assert cell["per_task"]["mlqa"]["requests"] == test_rows == 42_245
+    assert "mlqa/reference (another split's rows under its own prompts)" in cell["unmeasured"]
+    assert cell["not_planned"] == ["xlsum/reference"] and "xlsum" not in cell["per_task"]
+    assert "no rows under --data-dir for xlsum/reference" in out.stderr

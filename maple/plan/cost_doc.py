@@ -89,8 +89,10 @@ def render(result: dict, command: str, date: str) -> str:
         "roofline with the shared prefix read once (per task in the table; "
         "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
         "memory allows, on an H100 80GB).",
-        f"- Protocols without rows of their own split here (another protocol's rows stand in): "
-        f"{', '.join(cell['unmeasured']) or 'none'}.",
+        f"- Protocols without rows of their own split here, and what stands in: "
+        f"{', '.join(cell['unmeasured']) or 'none'}."
+        + (f" **Left out of every figure (no rows given): {', '.join(cell['not_planned'])}.**"
+           if cell.get("not_planned") else ""),
         "- Generation hours are H100 hours (anchors.yaml); training hours come from the measured rows "
         "named under Training (an H200 in maple's own measurements: the same dense bf16 peak as an H100 SXM).",
         "",

@@ -265,10 +265,12 @@ def train_rate(t: dict, params_trained: float, bits: int, rank: int) -> float:
 
 
 def _per_protocol(rows: list[dict]) -> dict:
-    """(task, protocol) -> means over the measured config languages of what one request costs."""
+    """(task, protocol) -> means over the measured config languages of what one request costs: from
+    rows of the protocol's own split, else (marked stand_in) from another split's rows under its prompts."""
+    own = {(r["task"], r["protocol"]) for r in rows if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]}
     out, counted = {}, {}
     for r in rows:
-        if r["requests"] and r["lang_in_config"] and not r["eval_rows_stand_in"]:
+        if r["requests"] and r["lang_in_config"] and (not r["eval_rows_stand_in"] or (r["task"], r["protocol"]) not in own):
             c = counted.setdefault((r["task"], r["protocol"]), [0, 0])
             c[0] += r["unique_requests"]
             c[1] += r["requests"] - r["failed"]
@@ -293,6 +295,7 @@ def _per_protocol(rows: list[dict]) -> dict:
             # requests sent to the engine: not identical to an earlier protocol's in the same job, nor derived
             # from a no-stop one (maple.generate.order.sent)
             "unique_fraction": counted[key][0] / counted[key][1],
+            "stand_in": key not in own,
         }
     return stats
 
@@ -355,7 +358,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     # earlier one's, or one derived from a no-stop output, is scored but not sent); tokens count the sent
     totals = dict.fromkeys(("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
                             "decode_tokens_max", "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
-    unmeasured, per_task = [], {}
+    unmeasured, not_planned, per_task = [], [], {}
     # decode seconds per end of the range: each task at its own rate (decode_rate: the context matters)
     decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
@@ -386,6 +389,10 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             st = stats.get((task, protocol)) or (others[0] if others else None)
             if (task, protocol) not in stats:
                 unmeasured.append(f"{task}/{protocol}" + (" (other protocol's rows used)" if st else ""))
+                if st is None:
+                    not_planned.append(f"{task}/{protocol}")
+            elif stats[(task, protocol)].get("stand_in"):
+                unmeasured.append(f"{task}/{protocol} (another split's rows under its own prompts)")
             elif not st["unique_fraction"]:
                 limited = any(get_task(task).protocol(q).eval_limit for q in cfg["evaluation"].get("protocols", ["megaverse", "reference"]))
                 if not (p.eval_limit or not limited or not others):
@@ -472,6 +479,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "rates": rates,
         "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
         "unmeasured": unmeasured,
+        # no rows of any split under --data-dir: left out of every figure (print_plan says so on stderr)
+        "not_planned": not_planned,
     }
     model_cells = [c for c in grid.eval_cells(cfg) if c.model == model]
     loads = engine_loads(cfg, model)
@@ -555,5 +564,10 @@ def print_plan(result: dict, print_table, row_columns) -> None:
           f"({g['prefill_tokens_after_cache']} after the prefix cache, {g['cache_block_size']}-token blocks), "
           f"<= {g['decode_tokens_max']} new tokens (expected {g['decode_tokens_expected']}); "
           f"not measured here: {', '.join(g['unmeasured']) or 'none'}")
+    if g["not_planned"]:
+        import sys
+
+        print(f"maple.plan: warning: no rows under --data-dir for {', '.join(g['not_planned'])}: left out of "
+              "every figure; give DIR/{task}/{split}.{lang}.jsonl for them", file=sys.stderr)
     print("\n# GPU-hours per stage (sources in maple/plan/anchors.yaml)")
     print_table(result["stages"], ("stage", "jobs", "gpu_hours"))
