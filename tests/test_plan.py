@@ -285,3 +285,33 @@ def test_a_protocol_without_its_split_uses_another_splits_rows_and_a_task_withou
     assert "mlqa/reference (another split's rows under its own prompts)" in cell["unmeasured"]
     assert cell["not_planned"] == ["xlsum/reference"] and "xlsum" not in cell["per_task"]
     assert "no rows under --data-dir for xlsum/reference" in out.stderr
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_the_local_judge_is_its_own_stage_and_an_api_judge_costs_no_gpu(tmp_path):
+    """maple.judge.judge_cells prefills each judge prompt three times (generation and the two letters'
+    uncached log-probabilities), both orders of every scored AlpacaEval output: the plan's judge stage."""
+    out = plan("--configfile", str(PAPER), "--model", "mistral-7b", "--tokenizer", MISTRAL, "--data-dir", str(SHARED))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    judge = result["generation_per_cell"]["judge"]
+    scored = result["generation_per_cell"]["per_task"]["alpaca_eval"]["requests"]  # 805 per protocol
+    assert judge["prompts"] == 2 * scored == 3220 and judge["prefills_per_prompt"] == 3
+    # at most: every prompt fills 4,096 less the 8 reply tokens; a letter's request is one token longer
+    assert judge["prefill_tokens_max"] == 3220 * (3 * 4088 + 2)
+    assert 0 < judge["prefill_tokens_expected"] < judge["prefill_tokens_max"]
+    low, high = judge["gpu_hours_range"]
+    assert 0 < low < judge["gpu_hours_expected"] < high
+    assert result["judge_grid"]["jobs"] == 61 and {"stage": "judge AlpacaEval (all cells)", "jobs": 61,
+                                                    "gpu_hours": "-".join(map(str, result["judge_grid"]["gpu_hours_range"]))} \
+        in result["stages"]
+    cfg = yaml.safe_load(PAPER.read_text())
+    cfg["evaluation"]["judge"] = {"model": "mistral-7b-instruct", "api": "gpt-4", "annotator": None}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = plan("--configfile", str(tmp_path / "c.yaml"), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+               "--data-dir", str(SHARED))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["generation_per_cell"]["judge"] is None and result["judge_grid"] is None
+    assert not any(s["stage"].startswith("judge") for s in result["stages"])

@@ -36,7 +36,11 @@ def render(result: dict, command: str, date: str) -> str:
         "",
         f"Generation for {full['model']}'s {full['cells']} evaluated cells: **{low}-{high} GPU-hours** "
         f"(expected {full['gpu_hours_expected']}), of which engine loads {full['engine_load_gpu_hours'][0]}-"
-        f"{full['engine_load_gpu_hours'][1]}. Training its {train['cells']} cells: **{train['gpu_hours']} GPU-hours**.",
+        f"{full['engine_load_gpu_hours'][1]}. Training its {train['cells']} cells: **{train['gpu_hours']} GPU-hours**."
+        + (f" Judging AlpacaEval with the local judge ({result['judge_grid']['model']}, {result['judge_grid']['jobs']} "
+           f"jobs): **{result['judge_grid']['gpu_hours_range'][0]}-{result['judge_grid']['gpu_hours_range'][1]} "
+           f"GPU-hours** (expected {result['judge_grid']['gpu_hours_expected']})."
+           if result.get("judge_grid") else ""),
         "",
         "## Generation, one cell",
         "",
@@ -77,6 +81,15 @@ def render(result: dict, command: str, date: str) -> str:
         f"sequences, {_m(ll['prompt_tokens_uncached'])} tokens, planned uncached (vLLM reads no cache for prompt logprobs).",
         f"- GPU-hours per cell: {cell['gpu_hours_range'][0]}-{cell['gpu_hours_range'][1]} "
         f"(expected {cell['gpu_hours_expected']}). {cell['gpu_hours_basis']}.",
+    ]
+    judge = cell.get("judge")
+    if judge:
+        lines.append(
+            f"- Judging AlpacaEval (not in the figures above; its own stage): {_n(judge['prompts'])} prompts to "
+            f"{judge['model']}, {_m(judge['prefill_tokens_expected'])} prompt tokens expected, at most "
+            f"{_m(judge['prefill_tokens_max'])}; {judge['gpu_hours_range'][0]}-{judge['gpu_hours_range'][1]} "
+            f"GPU-hours per cell (expected {judge['gpu_hours_expected']}). {judge['basis']}.")
+    lines += [
         f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the higher of the published "
         "vLLM runs' lower bounds: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())

@@ -111,12 +111,51 @@ def task_rows(cfg: dict, model: str, budget, data_dir: str, data_languages: bool
                        "notes": "; ".join(notes),
                        "eval_rows_stand_in": stand_in, "lang_in_config": lang in task_cfg["languages"], **info,
                        **core.summarise(requests, budget.max_model_len, info["max_new_tokens"]),
-                       "expected_new_tokens_mean": expected_new_tokens(spec, eval_rows, info["max_new_tokens"], budget)}
+                       "expected_new_tokens_mean": expected_new_tokens(spec, eval_rows, info["max_new_tokens"], budget),
+                       "judge_prompt_tokens_mean": judge_prompt_tokens(spec, eval_rows, cfg, budget) if spec.judged else None}
                 out.append(row)
                 job += [(row, r) for r in requests]
         cache_job(job, budget, block_size, loglik and spec.choices is not None,
                   derives_stops(cfg["evaluation"].get("backend", "vllm")))
     return out
+
+
+def context_length_of(cfg: dict, model: str) -> int:
+    """The context a model's prompts are fitted to in the workflow (maple.generate.run.context_length)."""
+    from maple.generate.run import context_length
+
+    return context_length({"evaluation": cfg["evaluation"]}, cfg["models"][model])
+
+
+def judge_setup(cfg: dict) -> dict | None:
+    """How the local judge runs (maple.judge.judge_cells), or None for an API judge or no judged task:
+    prompts it prefills per judged pair (generation, plus the two letters' log-probabilities without the
+    prefix cache; one when alpaca_eval's annotator reads top logprobs through vllm serve) and new tokens."""
+    from maple.judge import SERVED_JUDGE_MARGIN
+    from maple.tasks import judged_task
+
+    judge = cfg["evaluation"].get("judge") or {}
+    if judge.get("api") or not judge.get("model") or not judged_task(cfg["evaluation"]["tasks"]):
+        return None
+    served = bool(judge.get("annotator"))
+    # reply: the new tokens a prompt is fitted to leave room for (judge_requests); a letter's log-probability
+    # request is the prompt plus the letter's token
+    return {"model": judge["model"], "served": served, "prefills_per_prompt": 1 if served else 3,
+            "reply_tokens": SERVED_JUDGE_MARGIN if served else 8, "new_tokens": SERVED_JUDGE_MARGIN if served else 8 + 2}
+
+
+def judge_prompt_tokens(spec, rows: list[dict], cfg: dict, budget) -> float | None:
+    """Mean tokens of the local judge's prompt (both orders, maple.judge.judge_requests fitted to the
+    context) when the model's output is as long as the reference, as the expected figure assumes."""
+    from maple.judge import judge_requests
+
+    setup = judge_setup(cfg)
+    if setup is None or not rows:
+        return None
+    records = [{"id": str(i), "protocol": "", "gold": spec.gold(r), "instruction": r.get("instruction"),
+                "prompt": "", "output": spec.gold(r)[0]} for i, r in enumerate(rows)]
+    requests = judge_requests(records, None if setup["served"] else cfg.get("prompt"), setup["reply_tokens"], budget)
+    return statistics.mean(budget.count(r["prompt"]) for r in requests)
 
 
 def expected_new_tokens(spec, rows: list[dict], max_new_tokens: int, budget) -> float | None:
@@ -288,6 +327,8 @@ def _per_protocol(rows: list[dict]) -> dict:
             "expected_new": statistics.mean(r["expected_new_tokens_mean"] for r in rs
                                             if r["expected_new_tokens_mean"] is not None)
             if any(r["expected_new_tokens_mean"] is not None for r in rs) else None,
+            "judge_prompt_tokens": statistics.mean(r["judge_prompt_tokens_mean"] for r in rs)
+            if all(r.get("judge_prompt_tokens_mean") is not None for r in rs) else None,
             "loglik_requests": statistics.mean(r["loglik_requests"] / k for r, k in zip(rs, n)),
             "loglik_tokens": statistics.mean(r["loglik_tokens"] / k for r, k in zip(rs, n)),
             "max_new": rs[0]["max_new_tokens"],
@@ -371,6 +412,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                            g["architecture"][run["architecture"]], gpu)
 
     max_examples = cfg["evaluation"].get("max_examples")
+    judge = judge_setup(cfg)
+    judge_ctx = context_length_of(cfg, judge["model"]) - judge["reply_tokens"] if judge else 0
+    judged = {"pairs": 0.0, "tokens_expected": 0.0}
 
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
@@ -407,6 +451,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                 scored = split.get(lang, 0) if isinstance(split, dict) else split
                 if max_examples:  # the workflow samples at most this many rows per task x language x protocol
                     scored = min(scored, max_examples)
+                if spec.judged and judge is not None:  # every scored output against its protocol's reference
+                    judged["pairs"] += scored
+                    judged["tokens_expected"] += scored * (st.get("judge_prompt_tokens") or judge_ctx)
                 n = scored * st["unique_fraction"]
                 if not n:  # scored, nothing sent
                     totals["requests"] += scored
@@ -452,6 +499,35 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "measured mean step beyond reading its weights, every output running "
                    "to max_new_tokens")
+    judge_cell = None
+    if judge is not None and judged["pairs"]:
+        # the local judge's own model: its FLOPs per token set its prefill rates
+        jshape = model_shape.shape(judge["model"], cfg["models"][judge["model"]], a)
+        j_bound = gpu["matmul_flops_per_s"] / (2 * jshape["params"])
+        j_published = max(prefill_bounds.values()) * params / jshape["params"]
+        prompts = 2 * judged["pairs"]  # both orders of every pair
+        letters = judge["prefills_per_prompt"] - 1  # each a prompt plus one token
+        tokens = {"high": prompts * (judge["prefills_per_prompt"] * judge_ctx + letters),
+                  "expected": 2 * judged["tokens_expected"] * judge["prefills_per_prompt"] + prompts * letters}
+        decode_j = prompts * judge["new_tokens"] / slow["decode"]
+        j_hours = {"low": (tokens["expected"] / j_bound) / 3600,
+                   "expected": (tokens["expected"] / j_published + decode_j) / 3600,
+                   "high": (tokens["high"] / j_published + decode_j) / 3600}
+        judge_cell = {
+            "model": judge["model"], "prompts": round(prompts), "prefills_per_prompt": judge["prefills_per_prompt"],
+            "prefill_tokens_max": round(tokens["high"]), "prefill_tokens_expected": round(tokens["expected"]),
+            "gpu_hours_range": [round(j_hours["low"], 3), round(j_hours["high"], 3)],
+            "gpu_hours_expected": round(j_hours["expected"], 3),
+            "basis": ("Both orders of every scored AlpacaEval output against its protocol's reference; each prompt "
+                      + ("prefilled once (alpaca_eval's annotator reads the first token's top logprobs through vllm "
+                         "serve)" if judge["served"] else
+                         "prefilled three times: its 8-token generation and the two letters' log-probabilities, "
+                         "which read no prefix cache (maple.judge.judge_cells)")
+                      + "; no prefix counted as cached. High end: every prompt fills the judge's context at the "
+                      "published prefill rate carried to the judge's parameters; expected: the output as long as "
+                      "the reference (measured with --tokenizer), at that rate; low end: the same at the compute bound"),
+        }
+
     # where the high end's hours go: each task's uncached prompt tokens at the slow prefill rate plus its decode
     hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]
                                + task_decode_s.get(t, {}).get("high", 0.0)) / 3600, 2) for t, v in per_task.items()}
@@ -478,6 +554,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_high_by_task": hours_by_task,
         "rates": rates,
         "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
+        "judge": judge_cell,
         "unmeasured": unmeasured,
         # no rows of any split under --data-dir: left out of every figure (print_plan says so on stderr)
         "not_planned": not_planned,
@@ -497,6 +574,16 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_range": [round(hours["low"] * n + load_h["low"], 1), round(hours["high"] * n + load_h["high"], 1)],
         "gpu_hours_expected": round(hours["expected"] * n + load_h["low"], 1),
     }
+    judge_grid = None
+    if per_cell["judge"]:
+        jc = per_cell["judge"]
+        jobs = n_loads // len(cfg["evaluation"]["tasks"])  # one judge job per AlpacaEval generation job
+        jload = {k: jobs * v / 3600 for k, v in g["engine_load_s"].items()}
+        judge_grid = {"model": jc["model"], "jobs": jobs, "prompts": jc["prompts"] * n,
+                      "engine_load_gpu_hours": [round(jload["low"], 1), round(jload["high"], 1)],
+                      "gpu_hours_range": [round(jc["gpu_hours_range"][0] * n + jload["low"], 1),
+                                          round(jc["gpu_hours_range"][1] * n + jload["high"], 1)],
+                      "gpu_hours_expected": round(jc["gpu_hours_expected"] * n + jload["low"], 1)}
     train_h = [c["train_gpu_hours"] for c in cells]
     training = {
         "model": model,
@@ -519,6 +606,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "gpu_hours": f"{gen_grid['engine_load_gpu_hours'][0]}-{gen_grid['engine_load_gpu_hours'][1]}"})
     stages.append({"stage": "generate (all cells)", "jobs": n_loads,
                    "gpu_hours": f"{gen_grid['gpu_hours_range'][0]}-{gen_grid['gpu_hours_range'][1]}"})
+    if judge_grid:
+        stages.append({"stage": "judge AlpacaEval (all cells)", "jobs": judge_grid["jobs"],
+                       "gpu_hours": f"{judge_grid['gpu_hours_range'][0]}-{judge_grid['gpu_hours_range'][1]}"})
     return {
         "model": model,
         "max_model_len": budget.max_model_len,
@@ -529,6 +619,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "train_examples_measured": n_train,
         "cells": cells,
         "generation_per_cell": per_cell,
+        "judge_grid": judge_grid,
         "generation_grid": gen_grid,
         "training_grid": training,
         "stages": stages,
