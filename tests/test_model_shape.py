@@ -100,3 +100,16 @@ def test_the_plan_runs_for_a_model_of_another_family(tmp_path):
     assert plan["generation_per_cell"]["rates"]["prefill_tokens_per_s"]["bound"] == pytest.approx(
         796e12 / (2 * plan["model_shape"]["params"]), rel=1e-3)
     assert plan["model_shape"]["params"] < 7.24e9 / 3
+
+
+def test_a_config_on_this_machine_wins_over_its_familys_anchors(tmp_path):
+    # a 13B declared in the llama row is planned at its own size, not Llama-2-7B's
+    from transformers import AutoConfig
+
+    config = AutoConfig.for_model("llama", hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
+                                  num_attention_heads=40, num_key_value_heads=40).to_dict()
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shape = model_shape.shape("llama-2-13b", {"path": str(tmp_path), "family": "llama"}, anchors())
+    assert shape["source"] == str(tmp_path / "config.json")
+    assert shape["params"] == pytest.approx(13.02e9, rel=0.001)  # Llama-2-13B's model card: 13B
+    assert shape["arch"]["kv_heads"] == 40 and shape["arch"]["layers"] == 40

@@ -1,7 +1,7 @@
 """What the plan's rates need of a model: its parameters (2N FLOPs per token; the weights a decoding
 step reads), those a training token passes through (the input embedding left out), and its KV cache
-per token. anchors.yaml holds the paper's two families; any other model's shape comes from its own
-config.json (a local folder, or the hub cache at its revision: never the network)."""
+per token: from the model's own config.json (a local folder, or the hub cache at its revision: never
+the network), else the paper's two families' figures in anchors.yaml."""
 
 from __future__ import annotations
 
@@ -18,20 +18,23 @@ REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermed
 
 
 def shape(name: str, model_cfg: dict, anchors: dict) -> dict:
-    """{"params", "params_trained", "arch", "source"} for config model `name`."""
+    """{"params", "params_trained", "arch", "source"} for config model `name`: from its own config.json
+    where this machine has it (a 13B of the llama family is not Llama-2-7B), else its family's anchors."""
     family = model_cfg.get("family", "llama")
     g, t = anchors["generation"], anchors["training"]
+    path = config_json(model_cfg)
+    if path is not None:
+        return {**from_config(json.loads(open(path, encoding="utf-8").read()), path), "source": path}
     if family in g["params"] and family in g["architecture"] and family in t["params_full"]:
         return {"params": float(g["params"][family]), "params_trained": float(t["params_full"][family]),
-                "arch": g["architecture"][family], "source": f"maple/plan/anchors.yaml (family {family})"}
-    path = config_json(model_cfg)
-    if path is None:
-        raise ModelShapeError(
-            f"models.{name}.family: {family!r} has no shape in maple/plan/anchors.yaml (known: "
-            f"{', '.join(sorted(g['params']))}) and no config.json of {model_cfg.get('path')!r} is on this "
-            "machine; give models." + name + ".path as a local folder holding config.json, download the "
-            "model into the Hugging Face cache, or add its family to anchors.yaml")
-    return {**from_config(json.loads(open(path, encoding="utf-8").read()), path), "source": path}
+                "arch": g["architecture"][family],
+                "source": f"maple/plan/anchors.yaml (family {family}: the paper's 7B; no config.json of "
+                          f"{model_cfg.get('path')!r} on this machine)"}
+    raise ModelShapeError(
+        f"models.{name}.family: {family!r} has no shape in maple/plan/anchors.yaml (known: "
+        f"{', '.join(sorted(g['params']))}) and no config.json of {model_cfg.get('path')!r} is on this "
+        "machine; give models." + name + ".path as a local folder holding config.json, download the "
+        "model into the Hugging Face cache, or add its family to anchors.yaml")
 
 
 def config_json(model_cfg: dict) -> str | None:
