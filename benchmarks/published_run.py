@@ -40,6 +40,8 @@ def main(argv=None) -> dict:
     out = {**run,
            "start_s": published_rates.start_s(run, floor),
            "mean_step_ms": published_rates.mean_step_s(run) * 1000,
+           "kv_tokens_per_step": published_rates.kv_tokens_per_step(
+               run, args.matmul_tflops * 1e12 / (2 * args.params), floor),
            "output_throughput": results["total_output_tokens"] / results["duration"],
            "slow_end_tokens_per_s": {k: round(v) for k, v in rates.items()}}
     print(json.dumps(out))

@@ -39,6 +39,11 @@ def test_rates_follow_the_docstring_by_hand():
     # the 0.15 s start and 1,500 / 1,500 = 1 s of prefill at the compute bound
     assert rates == {"prefill": pytest.approx(1500 / 0.35), "decode": pytest.approx(4000 / 8.85)}
     assert published_rates.mean_step_s(run) == pytest.approx(0.075)
+    # KV read while decoding: request 0's 20 steps read 1,000 + 1 .. 1,000 + 20 tokens, request 2's 29
+    # steps 500 + 1 .. 500 + 29; request 1 returned nothing
+    assert run["decode_context_tokens"] == 20 * 1000 + 210 + 29 * 500 + 435 == 35_145
+    # spread over the 8.85 s of decoding at 75 ms a step: 118 steps of 297.84 tokens
+    assert published_rates.kv_tokens_per_step(run, 1500.0, 1000.0) == pytest.approx(35_145 * 0.075 / 8.85)
     # a first step longer than the earliest first token starts the run at 0, not before
     assert published_rates.start_s(run, 10.0) == 0.0
 

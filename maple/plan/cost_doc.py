@@ -97,8 +97,10 @@ def render(result: dict, command: str, date: str) -> str:
         f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
         f"{rates['decode_tokens_per_s']['published']:,} (the serving run, short prompts, net of its prefill; "
         "`maple/plan/published_rates.py`) where a task's context allows it, else the roofline step there plus the "
-        f"run's {rates['decode_tokens_per_s']['step_overhead_ms']} ms per step beyond reading its weights (a "
-        "measured mean step less the weights' read), .. the "
+        f"run's {rates['decode_tokens_per_s']['step_overhead_ms']} ms per step beyond reading its weights and "
+        f"KV cache (a measured mean step of {rates['decode_tokens_per_s']['run_mean_step_ms']} ms less the weights' "
+        f"read and the {rates['decode_tokens_per_s']['run_kv_tokens_per_step']:,} KV tokens its decoding read per "
+        "step), .. the "
         "roofline with the shared prefix read once (per task in the table; "
         "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
         "memory allows, on an H100 80GB).",

@@ -5,7 +5,7 @@ per sequence; the batch is vLLM's max_num_seqs or what fits in the KV memory bes
 With vLLM's prefix cache a shared prefix (a language's instruction and shots) is stored once, so it
 limits the batch once; whether it is also read once depends on the attention kernel (vLLM's cascade
 attention), so the fast end counts it once and the slow end once per sequence. The slow end also adds
-the overhead per step that a published vLLM run shows beyond reading its weights. Long contexts cost:
+the overhead per step that a published vLLM run shows beyond reading its weights and KV cache. Long contexts cost:
 XL-Sum's ~3,000-token prompts leave room for ~150 Mistral-7B sequences on an H100, and Llama-2-7B,
 without grouped-query attention, keeps 4x the KV per token."""
 
@@ -38,12 +38,14 @@ def step_bound(shared: float, unique: float, params: float, arch: dict, gpu: dic
     return batch / seconds
 
 
-def step_overhead(mean_step_s: float, params: float, arch: dict, gpu: dict) -> float:
-    """Seconds a published run's decoding step took beyond reading the weights once: its measured mean
-    step (published_rates.mean_step_s) less the weights' read at the card's bandwidth. All else that
-    step did, its batch's KV reads and other requests' prefill stalls included, counts as overhead, so
-    the figure is an upper bound, as a slow end's should be."""
-    return max(mean_step_s - params * arch["bytes_per_value"] / gpu["hbm_bytes_per_s"], 0.0)
+def step_overhead(mean_step_s: float, kv_tokens: float, params: float, arch: dict, gpu: dict) -> float:
+    """Seconds a published run's decoding step took beyond the roofline's reads: its measured mean step
+    (published_rates.mean_step_s) less its weights' read and the `kv_tokens` of KV cache its mean step
+    read (published_rates.kv_tokens_per_step), at the card's bandwidth. What is left (scheduling,
+    sampling, other requests' prefill stalls) is added to every step of the slow end, whose own KV reads
+    `step` counts at the task's context."""
+    read = params * arch["bytes_per_value"] + kv_tokens * kv_bytes_per_token(arch)
+    return max(mean_step_s - read / gpu["hbm_bytes_per_s"], 0.0)
 
 
 def decode_rates(prompt: float, uncached: float, new_tokens_high: float, new_tokens_low: float,

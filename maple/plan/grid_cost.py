@@ -407,8 +407,10 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     run, offline = g["published_run"], g["published_prefill_run"]
     # the offline run's prefill rate, carried to the serving run's model, bounds how long its first step took
     offline_rate = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / float(run["params"])
-    slow = published_rates.slow_end_rates(run, gpu["matmul_flops_per_s"] / (2 * float(run["params"])), offline_rate)
-    overhead_s = decode_rate.step_overhead(published_rates.mean_step_s(run), float(run["params"]),
+    run_compute_bound = gpu["matmul_flops_per_s"] / (2 * float(run["params"]))
+    slow = published_rates.slow_end_rates(run, run_compute_bound, offline_rate)
+    run_kv_tokens = published_rates.kv_tokens_per_step(run, run_compute_bound, offline_rate)
+    overhead_s = decode_rate.step_overhead(published_rates.mean_step_s(run), run_kv_tokens, float(run["params"]),
                                            g["architecture"][run["architecture"]], gpu)
 
     max_examples = cfg["evaluation"].get("max_examples")
@@ -487,6 +489,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                       "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()}},
              "decode_tokens_per_s": {"published": round(slow["decode"]),
                                      "step_overhead_ms": round(overhead_s * 1000, 1),
+                                     "run_mean_step_ms": round(published_rates.mean_step_s(run) * 1000, 2),
+                                     "run_kv_tokens_per_step": round(run_kv_tokens),
                                      # per task: its decode tokens over its decode seconds at each end
                                      "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
                                                       for end in decode_keys if s[end]}
@@ -497,7 +501,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "a serving run's first tokens and an offline run's prompt rate; decode the serving run's "
                    "output rate net of its own prefill, both from the engine's first work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
-                   "measured mean step beyond reading its weights, every output running "
+                   "measured mean step beyond reading its weights and KV cache, every output running "
                    "to max_new_tokens")
     judge_cell = None
     if judge is not None and judged["pairs"]:

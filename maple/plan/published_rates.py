@@ -13,7 +13,10 @@ plan counts prefill separately, so, from the run's own per-request times:
   decode   the output tokens over the time from the start less those prompts' prefill at the compute
            bound (the least time prefill can have taken, so the slowest decode rate the run allows);
   step     one long-lived request's decoding steps after its first chunk of tokens, at the time its
-           later chunks took: a measured mean step, stalls for other requests' prefill included.
+           later chunks took: a measured mean step, stalls for other requests' prefill included;
+  context  the KV cache the run's decoding read: each request's every decoding step reads its prompt and
+           what it has generated (`decode_context_tokens`), spread over the steps its decode time holds
+           at the traced mean step (`kv_tokens_per_step`).
 
 Each is a slow end: the lowest rate the run's figures support. An offline run whose prompts dwarf its
 outputs bounds prefill too (`offline_prefill_rate`); the plan takes the higher of the bounds."""
@@ -35,9 +38,18 @@ def run_from_serving_results(results: dict, trace_request: int, trace_itls: list
             "output_tokens": results["total_output_tokens"],
             "answered_requests": len(answered),
             "answered_prompt_tokens": sum(n for n, _ in answered),
+            "decode_context_tokens": decode_context_tokens(
+                [(n, out) for n, out in zip(results["input_lens"], results["output_lens"]) if out > 0]),
             "first_first_token_s": min(t for _, t in answered),
             "last_first_token_s": max(t for _, t in answered),
             "trace": {"request": trace_request, **decode_trace(itls, results["output_lens"][trace_request])}}
+
+
+def decode_context_tokens(requests: list[tuple[int, int]]) -> int:
+    """Tokens of KV cache read by all decoding steps of (prompt tokens, output tokens) requests: the step
+    that makes a request's token k + 1 reads its prompt and its k tokens so far (the first token comes
+    from the prefill)."""
+    return sum((out - 1) * prompt + out * (out - 1) // 2 for prompt, out in requests if out > 0)
 
 
 def decode_trace(itls: list[float], output_tokens: int) -> dict:
@@ -61,17 +73,28 @@ def slow_end_rates(run: dict, compute_bound: float, prefill_floor: float) -> dic
     """Tokens/s of the run's model: prefill and decode as the module docstring says. `compute_bound`:
     prefill tokens/s at the card's matmul rate for the run's model (2N FLOPs per token);
     `prefill_floor`: a prefill rate known to be reached (bounds the first step's length)."""
-    start = start_s(run, prefill_floor)
-    decode_s = run["duration_s"] - start - run["answered_prompt_tokens"] / compute_bound
+    return {"prefill": run["answered_prompt_tokens"] / (run["last_first_token_s"] - start_s(run, prefill_floor)),
+            "decode": run["output_tokens"] / decode_seconds(run, compute_bound, prefill_floor)}
+
+
+def decode_seconds(run: dict, compute_bound: float, prefill_floor: float) -> float:
+    """The run's time from its start less its answered prompts' prefill at the compute bound: the longest
+    its decoding can have taken."""
+    decode_s = run["duration_s"] - start_s(run, prefill_floor) - run["answered_prompt_tokens"] / compute_bound
     if decode_s <= 0:
         raise ValueError("the run's prompts alone take longer than its duration at the compute bound")
-    return {"prefill": run["answered_prompt_tokens"] / (run["last_first_token_s"] - start),
-            "decode": run["output_tokens"] / decode_s}
+    return decode_s
 
 
 def mean_step_s(run: dict) -> float:
     """The traced request's mean decoding step (`decode_trace`)."""
     return run["trace"]["seconds"] / run["trace"]["steps"]
+
+
+def kv_tokens_per_step(run: dict, compute_bound: float, prefill_floor: float) -> float:
+    """KV cache tokens the run's mean decoding step read: `decode_context_tokens` over the steps in its
+    decode time (as `slow_end_rates` counts it: the longest the file allows) at the traced mean step."""
+    return run["decode_context_tokens"] * mean_step_s(run) / decode_seconds(run, compute_bound, prefill_floor)
 
 
 def offline_prefill_rate(run: dict) -> float:
