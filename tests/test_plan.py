@@ -174,6 +174,14 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert full["cells"] == len(cells) and full["requests"] == cell["requests"] * len(cells)
     assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
     assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
+    # merge_adapter is a GPU job of every trained cell served merged: all 60 in merged mode; in multi_lora
+    # only the 4/8-bit cells, whose base is not the precision they were trained at
+    trained = [c for c in cells if not c.is_base]
+    merges = result["merge_grid"]
+    assert merges["jobs"] == {"merged": len(trained),
+                              "multi_lora": sum(1 for c in trained if c.bits in (4, 8))} == {"merged": 60, "multi_lora": 40}
+    assert merges["gpu_hours_range"] == [round(2 * 60 * 30 / 3600, 1), round(2 * 60 * 60 / 3600, 1)]
+    assert {"stage": "merge adapters", "jobs": 60, "gpu_hours": "1.0-2.0"} in result["stages"]
     # a request is counted once per distinct (prompt, decoding limits): XNLI's two protocols share every
     # one (reference takes megaverse's prompt and first-line stop, specs.XNLI), so it is sent once
     xnli = [r for r in result["rows"] if r["task"] == "xnli"]

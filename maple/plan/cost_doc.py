@@ -119,7 +119,12 @@ def render(result: dict, command: str, date: str) -> str:
         f"{_m(full['prefill_tokens_after_cache'])} | {_m(full['decode_tokens_max'])} | {_m(full['decode_tokens_expected'])} |",
         "",
         f"Engine loads (one per generation job): {full['engine_loads']['merged']} in `merged` mode, "
-        f"{full['engine_loads']['multi_lora']} in `multi_lora` (configured: `{full['engine_loads']['configured']}`).",
+        f"{full['engine_loads']['multi_lora']} in `multi_lora` (configured: `{full['engine_loads']['configured']}`)."
+        + (f" Adapter merges (one per trained cell served merged; each reads the base and writes the merged "
+           f"weights, counted as two engine loads' time): {result['merge_grid']['jobs']['merged']} in `merged` mode, "
+           f"{result['merge_grid']['jobs']['multi_lora']} in `multi_lora`, "
+           f"{result['merge_grid']['gpu_hours_range'][0]}-{result['merge_grid']['gpu_hours_range'][1]} GPU-hours as configured."
+           if result.get("merge_grid") else ""),
         "",
         "## Training",
         "",

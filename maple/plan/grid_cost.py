@@ -361,6 +361,21 @@ def engine_loads(cfg: dict, model: str) -> dict:
     return out
 
 
+def merge_jobs(cfg: dict, model: str) -> dict:
+    """Adapter merges (merge_adapter: one per trained cell served merged) of the model's cells, per mode."""
+    import copy
+
+    from maple import grid
+
+    out = {}
+    for mode in ("merged", "multi_lora"):
+        c = copy.deepcopy(cfg)
+        c["evaluation"]["mode"] = mode
+        out[mode] = sum(1 for x in grid.eval_cells(c)
+                        if x.model == model and not x.is_base and grid.serving_mode(c, x) == "merged")
+    return out
+
+
 def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[str],
                 train_results: str | None = None, block_size: int | None = None) -> dict:
     from maple import grid
@@ -578,6 +593,11 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_range": [round(hours["low"] * n + load_h["low"], 1), round(hours["high"] * n + load_h["high"], 1)],
         "gpu_hours_expected": round(hours["expected"] * n + load_h["low"], 1),
     }
+    # a merge reads the base and writes the merged weights: each counted as one engine load's time
+    merges = merge_jobs(cfg, model)
+    n_merges = merges[loads["configured"]]
+    merge_grid = {"jobs": merges, "gpu_hours_range": [round(2 * n_merges * g["engine_load_s"][k] / 3600, 1)
+                                                      for k in ("low", "high")]}
     judge_grid = None
     if per_cell["judge"]:
         jc = per_cell["judge"]
@@ -604,6 +624,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         sel = [c for c in cells if c["cell"].endswith(f"-b{bits}") and c["train_gpu_hours"] is not None]
         stages.append({"stage": f"train {bits}-bit", "jobs": len(sel),
                        "gpu_hours": round(sum(c["train_gpu_hours"] for c in sel), 1)})
+    if n_merges:
+        stages.append({"stage": "merge adapters", "jobs": n_merges,
+                       "gpu_hours": f"{merge_grid['gpu_hours_range'][0]}-{merge_grid['gpu_hours_range'][1]}"})
     stages.append({"stage": "generate (per cell)", "jobs": 1,
                    "gpu_hours": f"{per_cell['gpu_hours_range'][0]}-{per_cell['gpu_hours_range'][1]}"})
     stages.append({"stage": "engine loads", "jobs": n_loads,
@@ -624,6 +647,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "cells": cells,
         "generation_per_cell": per_cell,
         "judge_grid": judge_grid,
+        "merge_grid": merge_grid,
         "generation_grid": gen_grid,
         "training_grid": training,
         "stages": stages,
