@@ -44,6 +44,9 @@ def test_rates_follow_the_docstring_by_hand():
     assert run["decode_context_tokens"] == 20 * 1000 + 210 + 29 * 500 + 435 == 35_145
     # spread over the 8.85 s of decoding at 75 ms a step: 118 steps of 297.84 tokens
     assert published_rates.kv_tokens_per_step(run, 1500.0, 1000.0) == pytest.approx(35_145 * 0.075 / 8.85)
+    # a run copied without its context tokens counts no KV read: all of its step beyond the weights is overhead
+    bare = {k: v for k, v in run.items() if k != "decode_context_tokens"}
+    assert published_rates.kv_tokens_per_step(bare, 1500.0, 1000.0) == 0
     # a first step longer than the earliest first token starts the run at 0, not before
     assert published_rates.start_s(run, 10.0) == 0.0
 

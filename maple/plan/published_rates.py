@@ -93,8 +93,9 @@ def mean_step_s(run: dict) -> float:
 
 def kv_tokens_per_step(run: dict, compute_bound: float, prefill_floor: float) -> float:
     """KV cache tokens the run's mean decoding step read: `decode_context_tokens` over the steps in its
-    decode time (as `slow_end_rates` counts it: the longest the file allows) at the traced mean step."""
-    return run["decode_context_tokens"] * mean_step_s(run) / decode_seconds(run, compute_bound, prefill_floor)
+    decode time (as `slow_end_rates` counts it: the longest the file allows) at the traced mean step. A run
+    copied without it reads none: its KV reads then stay in the overhead, the slower side."""
+    return run.get("decode_context_tokens", 0) * mean_step_s(run) / decode_seconds(run, compute_bound, prefill_floor)
 
 
 def offline_prefill_rate(run: dict) -> float:
