@@ -36,12 +36,12 @@ def main(argv=None) -> dict:
            "first_step_tokens": args.first_step_tokens}
     offline = anchors()["generation"]["published_prefill_run"]
     floor = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / args.params
-    rates = published_rates.slow_end_rates(run, args.matmul_tflops * 1e12 / (2 * args.params), floor)
+    compute_bound = args.matmul_tflops * 1e12 / (2 * args.params)
+    rates = published_rates.slow_end_rates(run, compute_bound, floor)
     out = {**run,
            "start_s": published_rates.start_s(run, floor),
            "mean_step_ms": published_rates.mean_step_s(run) * 1000,
-           "kv_tokens_per_step": published_rates.kv_tokens_per_step(
-               run, args.matmul_tflops * 1e12 / (2 * args.params), floor),
+           "kv_tokens_per_step": published_rates.kv_tokens_per_step(run, compute_bound, floor),
            "output_throughput": results["total_output_tokens"] / results["duration"],
            "slow_end_tokens_per_s": {k: round(v) for k, v in rates.items()}}
     print(json.dumps(out))

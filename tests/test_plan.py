@@ -175,7 +175,8 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
     assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
     # merge_adapter is a GPU job of every trained cell served merged: all 60 in merged mode; in multi_lora
-    # only the 4/8-bit cells, whose base is not the precision they were trained at
+    # only the 4/8-bit cells, whose base is not the precision they were trained at (tests/test_grid.py: the
+    # paper config's snakemake -n holds 120 and 80 merge_adapter jobs for its two models)
     trained = [c for c in cells if not c.is_base]
     merges = result["merge_grid"]
     assert merges["jobs"] == {"merged": len(trained),

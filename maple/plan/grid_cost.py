@@ -341,17 +341,23 @@ def _per_protocol(rows: list[dict]) -> dict:
     return stats
 
 
-def engine_loads(cfg: dict, model: str) -> dict:
-    """Generation engine loads (one per job) of the model's cells, per evaluation mode."""
+def _in_mode(cfg: dict, mode: str) -> dict:
+    """The config with `evaluation.mode` set to `mode` (the plan reports both modes whatever is configured)."""
     import copy
 
+    c = copy.deepcopy(cfg)
+    c["evaluation"]["mode"] = mode
+    return c
+
+
+def engine_loads(cfg: dict, model: str) -> dict:
+    """Generation engine loads (one per job) of the model's cells, per evaluation mode."""
     from maple import grid
 
     n_tasks = len(cfg["evaluation"]["tasks"])
     out = {}
     for mode in ("merged", "multi_lora"):
-        c = copy.deepcopy(cfg)
-        c["evaluation"]["mode"] = mode
+        c = _in_mode(cfg, mode)
         cells = [x for x in grid.eval_cells(c) if x.model == model]
         own = [x for x in cells if grid.serving_mode(c, x) == "merged"]  # in multi_lora the base rides a group
         groups = [g for g, members in grid.generation_groups(c).items() if members[0].model == model] \
@@ -363,14 +369,11 @@ def engine_loads(cfg: dict, model: str) -> dict:
 
 def merge_jobs(cfg: dict, model: str) -> dict:
     """Adapter merges (merge_adapter: one per trained cell served merged) of the model's cells, per mode."""
-    import copy
-
     from maple import grid
 
     out = {}
     for mode in ("merged", "multi_lora"):
-        c = copy.deepcopy(cfg)
-        c["evaluation"]["mode"] = mode
+        c = _in_mode(cfg, mode)
         out[mode] = sum(1 for x in grid.eval_cells(c)
                         if x.model == model and not x.is_base and grid.serving_mode(c, x) == "merged")
     return out
