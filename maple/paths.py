@@ -23,6 +23,7 @@ EXAMPLE_SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".examples.jsonl"
 JUDGEMENTS = RESULTS + "/judgements/" + CELL_JOB + ".jsonl"
 GROUP_JUDGEMENTS = RESULTS + "/judgements/" + GROUP_JOB  # multi_lora: one dir per judge job
 SERVED_CHECK = RESULTS + "/served_checks/" + CELL_JOB + ".json"  # is the served model the trained one (maple.generate.check)
+GROUP_SERVED_CHECKS = RESULTS + "/served_checks/" + GROUP_JOB  # multi_lora: one dir per check job
 TIDY_PARQUET = RESULTS + "/scores.parquet"
 TIDY_CSV = RESULTS + "/scores.csv"
 MISSING = RESULTS + "/missing_cells.json"
@@ -97,6 +98,11 @@ def group_member_file(group_dir: str, cell, task: str) -> str:
 
 def served_check_file(cell) -> str:
     return fill(SERVED_CHECK, cell=cell.id)
+
+
+def group_served_check_file(group_dir: str, cell) -> str:
+    """Where a multi_lora check job puts one cell's check inside its group directory."""
+    return f"{group_dir}/{cell.member}.json"
 
 
 def scores_file(cell, task: str) -> str:

@@ -122,11 +122,22 @@ def raw_output(cell, task):
     return paths.outputs_file(cell, task)
 
 
-def served_check_base(wildcards):
+def served_check_base(model):
     """The base model's outputs for the served-model check: its base cell's probe-task outputs when
     the grid evaluates it (else the check decodes its sample with the base)."""
-    base = grid.Cell(grid.parse_cell(wildcards.cell).model)
+    base = grid.Cell(model)
     return [raw_output(base, PROBE_TASK)] if base in BASES else []
+
+
+def served_check_output(cell):
+    """The file or multi_lora group directory holding one finetuned cell's served-model check."""
+    if serving_mode(cell) == "multi_lora":
+        return paths.fill(
+            paths.GROUP_SERVED_CHECKS,
+            model=cell.model,
+            rank=grid.group_rank(config, cell),
+        )
+    return paths.served_check_file(cell)
 
 
 def judge_inputs(wildcards):
@@ -172,8 +183,9 @@ def example_files(wildcards):
 
 
 def served_check_files(wildcards):
-    """Every finetuned cell's served-model check; with partial_report, only those that exist."""
-    files = [paths.served_check_file(c) for c in CELLS]
+    """Every finetuned cell's served-model check (a multi_lora group's directory holds its cells');
+    with partial_report, only those that exist."""
+    files = list(dict.fromkeys(served_check_output(c) for c in CELLS))
     if str(config["partial_report"]).lower() == "true":
         return [f for f in files if os.path.exists(f)]
     return files

@@ -55,11 +55,12 @@ rule generate_group_outputs:
 
 # Is the served model the trained one: a fixed sample of a finetuned cell's recorded outputs against
 # its base cell's recorded outputs and, in multi_lora, the adapter merged in memory and decoded by HF
-# (maple.generate.check). No merge job, no vLLM engine; the report flags a failing cell.
+# (maple.generate.check). No merge job, no vLLM engine; the report flags a failing cell. A multi_lora
+# group's cells are checked in one job (their imports paid once), cells served merged one job each.
 rule check_served_model:
     input:
         raw=lambda wc: raw_output(grid.parse_cell(wc.cell), PROBE_TASK),
-        base=served_check_base,
+        base=lambda wc: served_check_base(grid.parse_cell(wc.cell).model),
         model=lambda wc: model_inputs(grid.parse_cell(wc.cell).model),
         adapter=lambda wc: paths.adapter_dir(grid.parse_cell(wc.cell)),
     output:
@@ -69,7 +70,7 @@ rule check_served_model:
     benchmark:
         paths.benchmark("check_served_model", grid.CELL_JOB)
     wildcard_constraints:
-        cell=grid.WILDCARD_CONSTRAINTS["trained_cell"],
+        cell=grid.per_cell_check_constraint(config),
     conda:
         "../envs/generate.yaml"
     threads: res("check_served_model", "threads")
@@ -78,8 +79,36 @@ rule check_served_model:
     params:
         cell="{cell}",
         mode=lambda wc: serving_mode(grid.parse_cell(wc.cell)),
+        base_cell=lambda wc: grid.Cell(grid.parse_cell(wc.cell).model).id,
         base_mode=lambda wc: serving_mode(grid.Cell(grid.parse_cell(wc.cell).model)),
         model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
+        settings=job_params.generation_params(config, PROBE_TASK),
+    script:
+        "../scripts/check_served_model.py"
+
+
+rule check_group_served_models:
+    input:
+        raw=lambda wc: paths.group_outputs_dir(wc.model, wc.rank, PROBE_TASK),
+        base=lambda wc: served_check_base(wc.model),
+        model=lambda wc: model_inputs(wc.model),
+        adapters=group_adapters,
+    output:
+        directory(paths.GROUP_SERVED_CHECKS),
+    log:
+        paths.log("check_group_served_models", grid.GROUP_JOB),
+    benchmark:
+        paths.benchmark("check_group_served_models", grid.GROUP_JOB)
+    conda:
+        "../envs/generate.yaml"
+    threads: res("check_group_served_models", "threads")
+    resources:
+        **rule_resources("check_group_served_models"),
+    params:
+        cells=lambda wc: [c.id for c in group_cells(wc) if not c.is_base],
+        base_cell=lambda wc: grid.Cell(wc.model).id,
+        base_mode=lambda wc: serving_mode(grid.Cell(wc.model)),
+        model=lambda wc: job_params.model_params(config, wc.model),
         settings=job_params.generation_params(config, PROBE_TASK),
     script:
         "../scripts/check_served_model.py"

@@ -1,6 +1,8 @@
 """Generation: vLLM merged vs multi_lora give the same greedy outputs; vLLM agrees with HF generate."""
 
 import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 from maple import config as maple_config
@@ -234,6 +236,16 @@ def test_served_model_check_passes_the_trained_adapter_and_flags_one_answered_by
     # outputs recorded from another adapter than the cell's: they differ from the base but not from its merge
     swapped = check("m/u/r8-b16", "multi_lora", trained, "swapped.json", adapter_dir=inert, base_records=base)
     assert not swapped["passed"] and swapped["equals_merged"] < 2 and "merged adapter" in swapped["reason"]
+    # a multi_lora group's checks in one job: each cell's record as its own job writes it, at its group path
+    from maple.generate.check import check_group
+    from maple.paths import group_served_check_file
+
+    check_group([("m/t/r8-b16", trained, adapter), ("m/u/r8-b16", zeroed, inert)], {"path": vllm_model},
+                one_task, str(tmp_path / "checks"), base_records=base, sample=4)
+    for cell, alone in (("m/t/r8-b16", good), ("m/u/r8-b16", bad)):
+        grouped = json.loads(Path(group_served_check_file(str(tmp_path / "checks"), parse_cell(cell))).read_text())
+        for key in ("cell", "mode", "sample", "rows", "differs_from_base", "equals_merged", "passed", "reason"):
+            assert grouped[key] == alone[key], (cell, key)
     # merged mode serves the merged checkpoint: its records against the base cell's, no model loaded
     merged_mode = check("m/t/r8-b16", "merged", trained, "merged.json", base_records=base)
     assert merged_mode["passed"] and merged_mode["equals_merged"] is None and merged_mode["decoded_with"] == []

@@ -116,7 +116,9 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     # only cells served merged are merged: the 8 quantised ones on CUDA, none on CPU; the served-model
     # check merges a LoRA-served cell's adapter in memory (maple.generate.check), no merge job
     assert cuda["merge_adapter"] == 8 and "merge_adapter" not in cpu
-    assert cuda["check_served_model"] == cpu["check_served_model"] == 18
+    # the served-model check: a job per cell served merged, one per generation group for the rest
+    assert cuda["check_served_model"] == 8 and cuda["check_group_served_models"] == 4
+    assert "check_served_model" not in cpu and cpu["check_group_served_models"] == 2
     assert cuda["generate_outputs"] == 8 * tasks and "generate_outputs" not in cpu
     # CUDA: a group per (model, rank); CPU: one per model (an engine load costs more than rank padding)
     assert cuda["generate_group_outputs"] == 4 * tasks and cpu["generate_group_outputs"] == 2 * tasks
@@ -142,7 +144,8 @@ def test_paper_grid_in_multi_lora_mode_on_cuda_plans_630_engine_loads(tmp_path):
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
     assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 80 * 7
     # the 80 quantised cells merged to be served; the 40 LoRA-served ones are merged in memory by their check
-    assert counts["merge_adapter"] == 80 and counts["check_served_model"] == 120
+    assert counts["merge_adapter"] == 80
+    assert counts["check_served_model"] == 80 and counts["check_group_served_models"] == 10
     assert counts["score_outputs"] == 122 * 7
     assert counts["judge_alpaca_eval"] == 80 and counts["judge_group_alpaca_eval"] == 10
 
@@ -204,7 +207,8 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
                 assert fields["cell"] in (groups if "group" in rule else cells), (rule, wildcards)
                 assert (fields["task"] is not None) == per_task, (rule, wildcards)
     assert seen == {"train_adapter", "merge_adapter", "generate_outputs", "generate_group_outputs", "judge_alpaca_eval",
-                    "judge_group_alpaca_eval", "score_outputs", "export_lm_eval", "check_served_model"}
+                    "judge_group_alpaca_eval", "score_outputs", "export_lm_eval", "check_served_model",
+                    "check_group_served_models"}
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

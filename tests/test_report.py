@@ -419,15 +419,16 @@ def test_served_model_check_flags_a_failing_cell_first_and_keeps_it(tmp_path):
     from maple.report.served import TITLE, served_check_frame
 
     files = []
+    # a cell checked in its own job writes a file; a multi_lora group's job, a directory of its cells' records
     for cell, passed, reason in (("m/alpaca/r8-b16", True, "ok"),
                                  ("m/alpaca/r16-b16", False, "served outputs equal the base model's on all 8 sampled prompts")):
-        f = tmp_path / "checks" / f"{cell.replace('/', '_')}.json"
-        f.parent.mkdir(exist_ok=True)
+        f = tmp_path / "checks" / f"{cell.replace('/', '_')}.json" if passed else tmp_path / "m" / "lora-r16" / "alpaca" / "r16-b16.json"
+        f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps({"cell": cell, "mode": "multi_lora", "served_as": "unquantised base",
                                  "task": "alpaca_eval", "sample": 8, "differs_from_base": 0 if not passed else 5,
                                  "equals_merged": 8 if passed else 1, "base_recorded": 8, "passed": passed,
                                  "reason": reason}))
-        files.append(str(f))
+        files.append(str(f) if passed else str(tmp_path / "m" / "lora-r16"))
     frame = served_check_frame(files)
     assert list(frame["cell"]) == ["m/alpaca/r16-b16", "m/alpaca/r8-b16"]
     assert frame.loc[0, "check"].startswith("FAILED: served outputs equal the base")

@@ -187,10 +187,11 @@ def per_cell_edit_jobs(mode: str) -> dict:
     come back unchanged)."""
     rescored = GROUP + GROUP_BASE if mode == "multi_lora" else 1
     report = {**REPORT_JOBS, "export_lm_eval": rescored}
-    # the served-model check reads each regenerated finetuned cell's recorded outputs (the base has none)
+    # the served-model check reads each regenerated finetuned cell's recorded outputs (the base has none):
+    # the group's one check job
     if mode == "multi_lora":
         return {"train_adapter": 1, "generate_group_outputs": TASKS, "judge_group_alpaca_eval": 1,
-                "score_outputs": rescored * TASKS, "check_served_model": GROUP, **report}
+                "score_outputs": rescored * TASKS, "check_group_served_models": 1, **report}
     return {"train_adapter": 1, "merge_adapter": 1, "generate_outputs": TASKS, "judge_alpaca_eval": 1,
             "score_outputs": TASKS, "check_served_model": 1, **report}
 

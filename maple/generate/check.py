@@ -167,3 +167,24 @@ def check_cell(cell_id: str, mode: str, model_cfg: dict, records: list[dict], se
     }
     write_record(out_file, record)
     return record
+
+
+def check_group(cells: list[tuple[str, list[dict], str]], model_cfg: dict, settings: dict, out_dir: str,
+                base_records: list[dict] | None = None, sample: int = SAMPLE) -> list[dict]:
+    """A multi_lora group's checks in one job: (cell id, its recorded records, its adapter directory)
+    each checked as check_cell does, into out_dir (paths.group_served_check_file); the imports that
+    cost more than a tiny cell's check are paid once. Each adapter is merged into a fresh load of the
+    base, so a cell's check does not depend on the others in its group."""
+    from pathlib import Path
+
+    from maple import paths
+    from maple.io import atomic_dir
+
+    checks = []
+    with atomic_dir(out_dir) as tmp:
+        for cell_id, records, adapter_dir in cells:
+            out = Path(paths.group_served_check_file(str(tmp), grid.parse_cell(cell_id)))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            checks.append(check_cell(cell_id, "multi_lora", model_cfg, records, settings, str(out),
+                                     adapter_dir=adapter_dir, base_records=base_records, sample=sample))
+    return checks

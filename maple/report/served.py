@@ -20,12 +20,19 @@ NOTE = ("Per finetuned cell, a fixed sample of its recorded outputs compared, on
         "in the tables.")
 
 
+def check_files(paths: list[str]) -> list[Path]:
+    """The check records among paths: a file each, or every record in a multi_lora group's directory."""
+    out = []
+    for p in map(Path, paths or []):
+        out += sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.exists() else []
+    return out
+
+
 def served_check_frame(files: list[str]) -> pd.DataFrame:
+    """One row per check record in files (files, or multi_lora group directories)."""
     rows = []
-    for f in files or []:
-        if not Path(f).exists():
-            continue
-        rec = json.loads(Path(f).read_text(encoding="utf-8"))
+    for f in check_files(files):
+        rec = json.loads(f.read_text(encoding="utf-8"))
         rows.append({**{k: rec.get(k) for k in COLUMNS[:-1]},
                      "check": "ok" if rec.get("passed") else f"FAILED: {rec.get('reason')}"})
     frame = pd.DataFrame(rows, columns=COLUMNS)
