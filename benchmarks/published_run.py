@@ -43,7 +43,11 @@ def main(argv=None) -> dict:
            "mean_step_ms": published_rates.mean_step_s(run) * 1000,
            "kv_tokens_per_step": published_rates.kv_tokens_per_step(run, compute_bound, floor),
            "output_throughput": results["total_output_tokens"] / results["duration"],
-           "slow_end_tokens_per_s": {k: round(v) for k, v in rates.items()}}
+           "slow_end_tokens_per_s": {k: round(v) for k, v in rates.items()},
+           # both at once: the prefill time at each end of what the figures allow, and the decode it leaves
+           "prefill_s_range": list(published_rates.prefill_seconds_range(run, compute_bound, floor)),
+           "at_each_end": [{k: round(v, 2) for k, v in published_rates.rates_at(run, s, floor).items()}
+                           for s in published_rates.prefill_seconds_range(run, compute_bound, floor)]}
     print(json.dumps(out))
     return out
 

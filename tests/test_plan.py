@@ -324,3 +324,33 @@ def test_the_local_judge_is_its_own_stage_and_an_api_judge_costs_no_gpu(tmp_path
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["generation_per_cell"]["judge"] is None and result["judge_grid"] is None
     assert not any(s["stage"].startswith("judge") for s in result["stages"])
+
+
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+def test_the_published_runs_time_is_split_as_is_slowest_for_the_work(tmp_path):
+    """The slow end's prefill and decode rates come from one run whose prefill and decode times share its
+    duration (maple.plan.published_rates.rates_at): prefill-heavy work (the paper's tasks) is slowest with
+    the run's prefill over its whole first-token window, decode-heavy work (AlpacaEval alone) with the
+    run's prefill at the compute bound, which leaves its decoding the most time."""
+    from maple.plan import published_rates
+    from maple.plan.grid_cost import anchors
+
+    g = anchors()["generation"]
+    run, offline = g["published_run"], g["published_prefill_run"]
+    bound = g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * run["params"])
+    floor = published_rates.offline_prefill_rate(offline) * offline["params"] / run["params"]
+    lo, hi = published_rates.prefill_seconds_range(run, bound, floor)
+    cfg = yaml.safe_load(PAPER.read_text())
+    cfg["evaluation"]["max_examples"] = 100
+    only_alpaca = {**cfg, "evaluation": {**cfg["evaluation"], "max_examples": None,
+                                         "tasks": {"alpaca_eval": cfg["evaluation"]["tasks"]["alpaca_eval"]}}}
+    for name, c, at in (("paper", cfg, hi), ("alpaca", only_alpaca, lo)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(c))
+        out = plan("--configfile", str(tmp_path / f"{name}.yaml"), "--model", "mistral-7b", "--tokenizer", MISTRAL,
+                   "--data-dir", str(SHARED))
+        assert out.returncode == 0, out.stderr
+        rates = json.loads(out.stdout.strip().splitlines()[-1])["generation_per_cell"]["rates"]
+        assert rates["run_prefill_s"]["range"] == [round(lo, 2), round(hi, 2)]
+        assert rates["run_prefill_s"]["slowest_for_this_work"] == round(at, 2), name
+        assert rates["decode_tokens_per_s"]["published"] == round(published_rates.rates_at(run, at, floor)["decode"])

@@ -51,6 +51,42 @@ def test_rates_follow_the_docstring_by_hand():
     assert published_rates.start_s(run, 10.0) == 0.0
 
 
+def test_the_runs_prefill_and_decode_share_its_duration_by_hand():
+    """Without chunked prefill a step prefills or decodes: a prefill time within its range leaves the
+    rest of the run, from its start, to decoding. Each end of the range gives one of the each-alone
+    slow ends; together they cannot both hold."""
+    results = {"duration": 10.0, "total_input_tokens": 3000, "total_output_tokens": 4000,
+               "input_lens": [1000, 1500, 500], "output_lens": [21, 0, 30], "ttfts": [0.5, 0.0, 0.25],
+               "itls": [[1.0, 0.5, 0.5], [], [0.1] * 3]}
+    run = {**published_rates.run_from_serving_results(results, trace_request=0), "first_step_tokens": 100}
+    # 1,500 answered prompt tokens: at least 0.1 s at 15,000 tokens/s, at most the 0.35 s from the start
+    # (0.15 s) to the latest first token
+    lo, hi = published_rates.prefill_seconds_range(run, 15_000.0, 1000.0)
+    assert (lo, hi) == (pytest.approx(0.1), pytest.approx(0.35))
+    at_hi = published_rates.rates_at(run, hi, 1000.0)
+    assert at_hi == {"prefill": pytest.approx(1500 / 0.35), "decode": pytest.approx(4000 / 9.5),
+                     "decode_s": pytest.approx(9.5), "kv_tokens_per_step": pytest.approx(35_145 * 0.075 / 9.5)}
+    alone = published_rates.slow_end_rates(run, 15_000.0, 1000.0)
+    assert at_hi["prefill"] == pytest.approx(alone["prefill"])
+    at_lo = published_rates.rates_at(run, lo, 1000.0)
+    assert at_lo["decode"] == pytest.approx(alone["decode"]) == pytest.approx(4000 / 9.75)
+    assert at_lo["kv_tokens_per_step"] == pytest.approx(published_rates.kv_tokens_per_step(run, 15_000.0, 1000.0))
+    with pytest.raises(ValueError, match="no time to decode"):
+        published_rates.rates_at(run, 9.85, 1000.0)
+    # first tokens faster than the compute bound allows: the figures contradict each other
+    with pytest.raises(ValueError, match="faster than the compute bound"):
+        published_rates.prefill_seconds_range(run, 1500.0, 1000.0)
+
+
+def test_the_published_runs_split_between_its_bounds():
+    """The real run: its prefill took 4.10-9.39 s of its 27.29 s from the start; at the window's end its
+    decoding had 17.90 s, 13,907 tokens/s, not the 10,739 that a compute-bound prefill leaves."""
+    lo, hi = published_rates.prefill_seconds_range(RUN, COMPUTE_BOUND, FLOOR)
+    assert (round(lo, 2), round(hi, 2)) == (4.1, 9.39)
+    assert round(published_rates.rates_at(RUN, hi, FLOOR)["decode"]) == 13_907
+    assert round(published_rates.rates_at(RUN, lo, FLOOR)["decode"]) == 10_739
+
+
 def test_a_run_whose_prompts_outlast_it_at_the_compute_bound_is_an_error():
     run = {"duration_s": 1.0, "prompt_tokens": 10_000, "output_tokens": 10, "answered_prompt_tokens": 10_000,
            "first_first_token_s": 0.1, "last_first_token_s": 0.5, "first_step_tokens": 10}

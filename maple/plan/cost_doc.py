@@ -95,7 +95,11 @@ def render(result: dict, command: str, date: str) -> str:
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())
         + f") .. "
         f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
-        f"{rates['decode_tokens_per_s']['published']:,} (the serving run, short prompts, net of its prefill; "
+        f"{rates['decode_tokens_per_s']['published']:,} (the serving run, short prompts: its output tokens over the "
+        f"{rates['run_prefill_s']['decode_s']} s its decoding can have taken once its prefill took "
+        f"{rates['run_prefill_s']['slowest_for_this_work']} s, of the {rates['run_prefill_s']['range'][0]}-"
+        f"{rates['run_prefill_s']['range'][1]} s its figures allow: without chunked prefill a step prefilled or "
+        "decoded, so the two share its duration, split as is slowest for this work; "
         "`maple/plan/published_rates.py`) where a task's context allows it, else the roofline step there plus the "
         f"run's {rates['decode_tokens_per_s']['step_overhead_ms']} ms per step beyond reading its weights and "
         f"KV cache (a measured mean step of {rates['decode_tokens_per_s']['run_mean_step_ms']} ms less the weights' "

@@ -418,18 +418,16 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     totals = dict.fromkeys(("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
                             "decode_tokens_max", "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
     unmeasured, not_planned, per_task = [], [], {}
-    # decode seconds per end of the range: each task at its own rate (decode_rate: the context matters)
-    decode_s, task_decode_s = dict.fromkeys(("low", "expected", "high"), 0.0), {}
+    # what each task x protocol x language sends: its decode seconds come after the loop, at the run's rates
+    sends = []
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
     params, arch = shape["params"], shape["arch"]
     run, offline = g["published_run"], g["published_prefill_run"]
     # the offline run's prefill rate, carried to the serving run's model, bounds how long its first step took
     offline_rate = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / float(run["params"])
     run_compute_bound = gpu["matmul_flops_per_s"] / (2 * float(run["params"]))
+    # each slow end alone (the judge's: its work is prefill, slowest at the serving run's first-token window)
     slow = published_rates.slow_end_rates(run, run_compute_bound, offline_rate)
-    run_kv_tokens = published_rates.kv_tokens_per_step(run, run_compute_bound, offline_rate)
-    overhead_s = decode_rate.step_overhead(published_rates.mean_step_s(run), run_kv_tokens, float(run["params"]),
-                                           g["architecture"][run["architecture"]], gpu)
 
     max_examples = cfg["evaluation"].get("max_examples")
     judge = judge_setup(cfg)
@@ -439,9 +437,20 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     def expected_new(st):
         return st["expected_new"] if st["expected_new"] is not None else st["max_new"]
 
-    def st_rates(st):
-        return decode_rate.decode_rates(st["prompt"], min(st["steady"], st["prompt"]), st["max_new"], expected_new(st),
-                                        params, arch, gpu, slow["decode"], overhead_s)
+    def decode_seconds(published_decode, overhead):
+        """Decode seconds per end of the range, in all and per task: each task at its own rate (decode_rate:
+        the context matters), the slow end capped by the run's `published_decode` and paying its overhead."""
+        ends, by_task, rates_of = dict.fromkeys(("low", "expected", "high"), 0.0), {}, {}
+        for task, st, n in sends:
+            key = id(st)
+            if key not in rates_of:
+                rates_of[key] = decode_rate.decode_rates(st["prompt"], min(st["steady"], st["prompt"]), st["max_new"],
+                                                         expected_new(st), params, arch, gpu, published_decode, overhead)
+            new_tokens = {"high": n * st["max_new"], "low": n * expected_new(st), "expected": n * expected_new(st)}
+            for end, tokens in new_tokens.items():
+                ends[end] += tokens / rates_of[key][end]
+                by_task.setdefault(task, dict.fromkeys(ends, 0.0))[end] += tokens / rates_of[key][end]
+        return ends, by_task
 
     for task, task_cfg in cfg["evaluation"]["tasks"].items():
         for protocol in cfg["evaluation"].get("protocols", ["megaverse", "reference"]):
@@ -480,11 +489,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt["requests"] += scored
                     continue
                 prompt = n * st["prompt"]
-                rates = st_rates(st)
-                new_tokens = {"high": n * st["max_new"], "low": n * expected_new(st), "expected": n * expected_new(st)}
-                for end, tokens in new_tokens.items():
-                    decode_s[end] += tokens / rates[end]
-                    task_decode_s.setdefault(task, dict.fromkeys(decode_s, 0.0))[end] += tokens / rates[end]
+                sends.append((task, st, n))
                 add = {"requests": scored, "requests_sent": n, "prefill_tokens": prompt,
                        "prefill_tokens_after_cache": min(prompt, st["first"] + (n - 1) * st["steady"]),
                        "decode_tokens_max": n * st["max_new"],
@@ -495,17 +500,35 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt[k] += v
 
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
-    # the higher of the published lower bounds, in FLOPs carried to this model's 2N per token
-    prefill_bounds = {"serving_run": slow["prefill"] * float(run["params"]) / params,
-                      "offline_run": published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params}
-    prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
+    offline_bound = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params
+    run_arch, mean_step = g["architecture"][run["architecture"]], published_rates.mean_step_s(run)
+
+    def at_run_prefill(prefill_s):
+        """The high end if the published run's prefill took prefill_s: its rates then (published_rates.rates_at),
+        the prefill rate the higher of its and the offline run's, in FLOPs carried to this model's 2N per token."""
+        r = published_rates.rates_at(run, prefill_s, offline_rate)
+        overhead = decode_rate.step_overhead(mean_step, r["kv_tokens_per_step"], float(run["params"]), run_arch, gpu)
+        bounds = {"serving_run": r["prefill"] * float(run["params"]) / params, "offline_run": offline_bound}
+        ends, by_task = decode_seconds(r["decode"], overhead)
+        return {"high_s": prefill / max(bounds.values()) + ends["high"], "prefill_s": prefill_s, "run": r,
+                "overhead_s": overhead, "bounds": bounds, "decode_s": ends, "task_decode_s": by_task}
+
+    # the run's prefill and decode times share its duration: the slow end is the split of it, between
+    # prefill at the compute bound and prefill over its whole first-token window, that is slowest for this work
+    lo, hi = published_rates.prefill_seconds_range(run, run_compute_bound, offline_rate)
+    worst = max((at_run_prefill(lo + (hi - lo) * i / 40) for i in range(41)), key=lambda c: c["high_s"])
+    decode_s, task_decode_s, overhead_s = worst["decode_s"], worst["task_decode_s"], worst["overhead_s"]
+    run_kv_tokens, prefill_bounds = worst["run"]["kv_tokens_per_step"], worst["bounds"]
+    prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
     hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
     rates = {"prefill_tokens_per_s": {**{k: round(v) for k, v in prefill_rate.items()},
                                       "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()}},
-             "decode_tokens_per_s": {"published": round(slow["decode"]),
+             "run_prefill_s": {"range": [round(lo, 2), round(hi, 2)], "slowest_for_this_work": round(worst["prefill_s"], 2),
+                               "decode_s": round(worst["run"]["decode_s"], 2)},
+             "decode_tokens_per_s": {"published": round(worst["run"]["decode"]),
                                      "step_overhead_ms": round(overhead_s * 1000, 1),
                                      "run_mean_step_ms": round(published_rates.mean_step_s(run) * 1000, 2),
                                      "run_kv_tokens_per_step": round(run_kv_tokens),
@@ -517,7 +540,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
                    "decode; high end: published vLLM rates (anchors.yaml: prefill the higher of two lower bounds, "
                    "a serving run's first tokens and an offline run's prompt rate; decode the serving run's "
-                   "output rate net of its own prefill, both from the engine's first work), "
+                   "output rate net of its own prefill, both from the engine's first work, its prefill and decode "
+                   "times summing to its duration, split as is slowest for this work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "measured mean step beyond reading its weights and KV cache, every output running "
                    "to max_new_tokens")
@@ -526,7 +550,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         # the local judge's own model: its FLOPs per token set its prefill rates
         jshape = model_shape.shape(judge["model"], cfg["models"][judge["model"]], a)
         j_bound = gpu["matmul_flops_per_s"] / (2 * jshape["params"])
-        j_published = max(prefill_bounds.values()) * params / jshape["params"]
+        j_published = max(slow["prefill"] * float(run["params"]), offline_bound * params) / jshape["params"]
         prompts = 2 * judged["pairs"]  # both orders of every pair
         letters = judge["prefills_per_prompt"] - 1  # each a prompt plus one token
         tokens = {"high": prompts * (judge["prefills_per_prompt"] * judge_ctx + letters),

@@ -18,8 +18,12 @@ plan counts prefill separately, so, from the run's own per-request times:
            what it has generated (`decode_context_tokens`), spread over the steps its decode time holds
            at the traced mean step (`kv_tokens_per_step`).
 
-Each is a slow end: the lowest rate the run's figures support. An offline run whose prompts dwarf its
-outputs bounds prefill too (`offline_prefill_rate`); the plan takes the higher of the bounds."""
+Each is a slow end: the lowest rate the run's figures support. Both at once are not: the run, without
+chunked prefill, spent each step prefilling or decoding, so its prefill time and its decode time add up
+to at most its time from the start. `rates_at` gives the rates that one prefill time in
+`prefill_seconds_range` leaves; the plan takes, over that range, the one that makes its own work slowest.
+An offline run whose prompts dwarf its outputs bounds prefill too (`offline_prefill_rate`); the plan
+takes the higher of the prefill bounds."""
 
 from __future__ import annotations
 
@@ -84,6 +88,27 @@ def decode_seconds(run: dict, compute_bound: float, prefill_floor: float) -> flo
     if decode_s <= 0:
         raise ValueError("the run's prompts alone take longer than its duration at the compute bound")
     return decode_s
+
+
+def prefill_seconds_range(run: dict, compute_bound: float, prefill_floor: float) -> tuple[float, float]:
+    """The least and most time the run's answered prompts' prefill can have taken: at the compute bound,
+    and the whole time from the start to the latest first token (`slow_end_rates`' prefill)."""
+    least, most = run["answered_prompt_tokens"] / compute_bound, run["last_first_token_s"] - start_s(run, prefill_floor)
+    if least > most:
+        raise ValueError("the run's prompts got their first tokens faster than the compute bound allows")
+    return least, most
+
+
+def rates_at(run: dict, prefill_s: float, prefill_floor: float) -> dict:
+    """The run's rates if its prefill took `prefill_s` (within `prefill_seconds_range`): without chunked
+    prefill each engine step either prefilled or decoded, so its decoding took at most the rest of its
+    time from the start. prefill, decode: tokens/s; decode_s: that rest; kv_tokens_per_step: its
+    `decode_context_tokens` over the steps that rest holds at the traced mean step."""
+    decode_s = run["duration_s"] - start_s(run, prefill_floor) - prefill_s
+    if decode_s <= 0 or prefill_s <= 0:
+        raise ValueError(f"a prefill of {prefill_s:.2f} s leaves the run no time to decode")
+    return {"prefill": run["answered_prompt_tokens"] / prefill_s, "decode": run["output_tokens"] / decode_s,
+            "decode_s": decode_s, "kv_tokens_per_step": run.get("decode_context_tokens", 0) * mean_step_s(run) / decode_s}
 
 
 def mean_step_s(run: dict) -> float:
