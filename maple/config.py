@@ -121,10 +121,17 @@ def check_cli_configfiles(argv=None) -> None:
         check_yaml_file(path)
 
 
+def _shown(key) -> str:
+    """A key as the message names it: itself, or quoted where it holds a space, a control character or
+    nothing, which would break or blur the one line."""
+    text = str(key)
+    return text if text and text.isprintable() and not any(c.isspace() for c in text) else repr(text)
+
+
 def _key_path(parts) -> str:
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_shown(part)}" if out else _shown(part))
     return out or "<top level>"
 
 
@@ -140,12 +147,12 @@ def _schema_message(err, prefix=()) -> str:
         patterns = err.schema.get("patternProperties", {})
         extra = sorted(k for k in err.instance if k not in known and not any(re.search(p, k) for p in patterns))
         allowed = ", ".join([*sorted(known), *([err.schema["x-allowed-names"]] if patterns else [])])
-        return f"{where}: unknown key(s) {', '.join(map(str, extra))}; allowed keys: {allowed}"
+        return f"{where}: unknown key(s) {', '.join(map(_shown, extra))}; allowed keys: {allowed}"
     if err.validator == "propertyNames":
         allowed = err.validator_value.get("enum")
         if allowed:
             bad = [k for k in err.instance if k not in allowed]
-            return f"{where}: unknown name(s) {', '.join(bad)}; allowed: {', '.join(allowed)}"
+            return f"{where}: unknown name(s) {', '.join(map(_shown, bad))}; allowed: {', '.join(allowed)}"
     if err.validator == "required":
         return f"{where}: {err.message}"
     return f"{where}: {err.message}"

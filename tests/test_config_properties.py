@@ -222,3 +222,11 @@ def test_any_value_anywhere_is_accepted_or_refused_in_one_line(site, value):
     else:  # accepted: the grid and every cell's training settings can be read
         for cell in grid.training_cells(config):
             grid.training_config(config, cell)
+
+
+@pytest.mark.parametrize("path", [("training", "speed"), ("datasets",), ("evaluation", "tasks")])
+@pytest.mark.parametrize("key", ["\n", "a b", ""])
+def test_an_unknown_key_with_a_newline_or_space_is_named_quoted_on_one_line(path, key):
+    """Hypothesis found it: an unknown key "\\n" broke the message over two lines. Such a key is quoted."""
+    message = refused(put(BASE, path, {key: None}))
+    assert "\n" not in message and repr(key) in message, message
