@@ -90,7 +90,7 @@ def render(result: dict, command: str, date: str) -> str:
             f"{_m(judge['prefill_tokens_max'])}; {judge['gpu_hours_range'][0]}-{judge['gpu_hours_range'][1]} "
             f"GPU-hours per cell (expected {judge['gpu_hours_expected']}). {judge['basis']}.")
     lines += [
-        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the higher of the published "
+        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the highest of the published "
         "vLLM runs' lower bounds: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())
         + f") .. "
@@ -110,7 +110,7 @@ def render(result: dict, command: str, date: str) -> str:
         "memory allows, on an H100 80GB).",
         f"- Protocols without rows of their own split here, and what stands in: "
         f"{', '.join(cell['unmeasured']) or 'none'}."
-        + (f" **Left out of every figure (no rows given): {', '.join(cell['not_planned'])}.**"
+        + (f" **Left out of every figure (no rows given, unless a reason is named): {', '.join(cell['not_planned'])}.**"
            if cell.get("not_planned") else ""),
         "- Generation hours are H100 hours (anchors.yaml); training hours come from the measured rows "
         "named under Training (an H200 in maple's own measurements: the same dense bf16 peak as an H100 SXM).",

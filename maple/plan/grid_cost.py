@@ -477,7 +477,10 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
             split = a["split_rows"][task][protocol]
             tt = per_task.setdefault(task, dict.fromkeys(totals, 0.0))
             for lang in task_cfg["languages"]:
-                scored = split.get(lang, 0) if isinstance(split, dict) else split
+                if isinstance(split, dict) and lang not in split:  # no size to count: said, not guessed
+                    not_planned.append(f"{task}/{protocol}/{lang} (no split size in anchors.yaml split_rows)")
+                    continue
+                scored = split[lang] if isinstance(split, dict) else split
                 if max_examples:  # the workflow samples at most this many rows per task x language x protocol
                     scored = min(scored, max_examples)
                 if spec.judged and judge is not None:  # every scored output against its protocol's reference
@@ -502,14 +505,19 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
     offline_bound = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params
+    # vLLM 0.4.2's offline run bounds the serving run's first step (vLLM 0.6.0: no later engine may stand in
+    # for it); the V1 engine's offline run bounds maple's own prefill only
+    v1_run = g["published_prefill_run_v1"]
+    v1_bound = published_rates.offline_prefill_rate(v1_run) * float(v1_run["params"]) / params
     run_arch, mean_step = g["architecture"][run["architecture"]], published_rates.mean_step_s(run)
 
     def at_run_prefill(prefill_s):
         """The high end if the published run's prefill took prefill_s: its rates then (published_rates.rates_at),
-        the prefill rate the higher of its and the offline run's, in FLOPs carried to this model's 2N per token."""
+        the prefill rate the highest of its and the offline runs', in FLOPs carried to this model's 2N per token."""
         r = published_rates.rates_at(run, prefill_s, offline_rate)
         overhead = decode_rate.step_overhead(mean_step, r["kv_tokens_per_step"], float(run["params"]), run_arch, gpu)
-        bounds = {"serving_run": r["prefill"] * float(run["params"]) / params, "offline_run": offline_bound}
+        bounds = {"serving_run": r["prefill"] * float(run["params"]) / params, "offline_run": offline_bound,
+                  "offline_run_v1": v1_bound}
         ends, by_task = decode_seconds(r["decode"], overhead)
         return {"high_s": prefill / max(bounds.values()) + ends["high"], "prefill_s": prefill_s, "run": r,
                 "overhead_s": overhead, "bounds": bounds, "decode_s": ends, "task_decode_s": by_task}
@@ -538,8 +546,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                                   for t, s in task_decode_s.items()}}}
     range_basis = ("low end: the compute bound for prefill and, for decode, the roofline at each task's "
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
-                   "decode; high end: published vLLM rates (anchors.yaml: prefill the higher of two lower bounds, "
-                   "a serving run's first tokens and an offline run's prompt rate; decode the serving run's "
+                   "decode; high end: published vLLM rates (anchors.yaml: prefill the highest of three lower bounds, "
+                   "a serving run's first tokens and two offline runs' prompt rates, vLLM 0.4.2's and the V1 engine's; decode the serving run's "
                    "output rate net of its own prefill, both from the engine's first work, its prefill and decode "
                    "times summing to its duration, split as is slowest for this work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
@@ -550,7 +558,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         # the local judge's own model: its FLOPs per token set its prefill rates
         jshape = model_shape.shape(judge["model"], cfg["models"][judge["model"]], a)
         j_bound = gpu["matmul_flops_per_s"] / (2 * jshape["params"])
-        j_published = max(slow["prefill"] * float(run["params"]), offline_bound * params) / jshape["params"]
+        j_published = max(slow["prefill"] * float(run["params"]), max(offline_bound, v1_bound) * params) / jshape["params"]
         prompts = 2 * judged["pairs"]  # both orders of every pair
         letters = judge["prefills_per_prompt"] - 1  # each a prompt plus one token
         tokens = {"high": prompts * (judge["prefills_per_prompt"] * judge_ctx + letters),
@@ -713,7 +721,7 @@ def print_plan(result: dict, print_table, row_columns) -> None:
     if g["not_planned"]:
         import sys
 
-        print(f"maple.plan: warning: no rows under --data-dir for {', '.join(g['not_planned'])}: left out of "
-              "every figure; give DIR/{task}/{split}.{lang}.jsonl for them", file=sys.stderr)
+        print(f"maple.plan: warning: left out of every figure: {', '.join(g['not_planned'])} (those without a "
+              "reason have no rows under --data-dir: give DIR/{task}/{split}.{lang}.jsonl)", file=sys.stderr)
     print("\n# GPU-hours per stage (sources in maple/plan/anchors.yaml)")
     print_table(result["stages"], ("stage", "jobs", "gpu_hours"))

@@ -23,7 +23,7 @@ chunked prefill, spent each step prefilling or decoding, so its prefill time and
 to at most its time from the start. `rates_at` gives the rates that one prefill time in
 `prefill_seconds_range` leaves; the plan takes, over that range, the one that makes its own work slowest.
 An offline run whose prompts dwarf its outputs bounds prefill too (`offline_prefill_rate`); the plan
-takes the higher of the prefill bounds."""
+takes the highest of the prefill bounds."""
 
 from __future__ import annotations
 
