@@ -38,6 +38,7 @@ def main(argv=None) -> dict:
     floor = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / args.params
     compute_bound = args.matmul_tflops * 1e12 / (2 * args.params)
     rates = published_rates.slow_end_rates(run, compute_bound, floor)
+    ends = published_rates.prefill_seconds_range(run, compute_bound, floor)
     out = {**run,
            "start_s": published_rates.start_s(run, floor),
            "mean_step_ms": published_rates.mean_step_s(run) * 1000,
@@ -45,9 +46,8 @@ def main(argv=None) -> dict:
            "output_throughput": results["total_output_tokens"] / results["duration"],
            "slow_end_tokens_per_s": {k: round(v) for k, v in rates.items()},
            # both at once: the prefill time at each end of what the figures allow, and the decode it leaves
-           "prefill_s_range": list(published_rates.prefill_seconds_range(run, compute_bound, floor)),
-           "at_each_end": [{k: round(v, 2) for k, v in published_rates.rates_at(run, s, floor).items()}
-                           for s in published_rates.prefill_seconds_range(run, compute_bound, floor)]}
+           "prefill_s_range": list(ends),
+           "at_each_end": [{k: round(v, 2) for k, v in published_rates.rates_at(run, s, floor).items()} for s in ends]}
     print(json.dumps(out))
     return out
 

@@ -15,7 +15,7 @@ def main(smk):
     base_records = raw_records(smk.params.base_cell, task, base, smk.params.base_mode) if base else None
     if smk.rule == "check_group_served_models":
         cells = [(cell_id, raw_records(cell_id, task, raw, "multi_lora"), adapter)
-                 for cell_id, adapter in zip(smk.params.cells, as_list(smk.input.adapters))]
+                 for cell_id, adapter in zip(smk.params.cells, as_list(smk.input.adapters), strict=True)]
         check_group(cells, smk.params.model, smk.params.settings, smk.output[0], base_records=base_records)
         return
     # a cell checked alone is served merged: its recorded outputs are its merged checkpoint's, no adapter to merge

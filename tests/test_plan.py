@@ -329,15 +329,14 @@ def test_the_local_judge_is_its_own_stage_and_an_api_judge_costs_no_gpu(tmp_path
     assert not any(s["stage"].startswith("judge") for s in result["stages"])
 
 
-@needs_mistral
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
 def test_xlsum_rows_are_the_first_1000_test_articles_or_the_whole_smaller_split():
     """anchors.yaml's XL-Sum sizes: min(1,000, test) from csebuetnlp/xl-sum's README (v2.0, the hub's
     release), for every config maple knows; e.g. Amharic 719, Kyrgyz / Scottish Gaelic / Sinhala 500 (their
     evaluation sets raised to 500), English 11,535 -> 1,000."""
-    from maple.tasks.specs import XLSUM
+    from maple.tasks.specs import TASKS, XLSUM
 
-    rows = yaml.safe_load((ROOT / "maple" / "plan" / "anchors.yaml").read_text())["split_rows"]["xlsum"]
+    split_rows = yaml.safe_load((ROOT / "maple" / "plan" / "anchors.yaml").read_text())["split_rows"]
+    rows = split_rows["xlsum"]
     assert rows["megaverse"] == rows["reference"] and set(rows["megaverse"]) == set(XLSUM.languages)
     limit = XLSUM.protocol("megaverse").eval_limit
     assert all(0 < n <= limit for n in rows["megaverse"].values())
@@ -345,15 +344,14 @@ def test_xlsum_rows_are_the_first_1000_test_articles_or_the_whole_smaller_split(
         "amharic": 719, "kyrgyz": 500, "scottish_gaelic": 500, "sinhala": 500, "english": 1000, "swahili": 987}
     # every per-language size table covers every language its task accepts (the plan names a missing one
     # in not_planned rather than count it 0, but a config can only hold the task's own languages)
-    from maple.tasks.specs import TASKS
-
-    split_rows = yaml.safe_load((ROOT / "maple" / "plan" / "anchors.yaml").read_text())["split_rows"]
     for task, by_protocol in split_rows.items():
         for protocol, sizes in by_protocol.items():
             if isinstance(sizes, dict):
                 assert set(sizes) == set(TASKS[task].languages), (task, protocol)
 
 
+@needs_mistral
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
 def test_the_published_runs_time_is_split_as_is_slowest_for_the_work(tmp_path):
     """The slow end's prefill and decode rates come from one run whose prefill and decode times share its
     duration (maple.plan.published_rates.rates_at): prefill-heavy work (the paper's tasks) is slowest where
@@ -369,21 +367,19 @@ def test_the_published_runs_time_is_split_as_is_slowest_for_the_work(tmp_path):
     floor = published_rates.offline_prefill_rate(offline) * offline["params"] / run["params"]
     lo, hi = published_rates.prefill_seconds_range(run, bound, floor)
     v1 = published_rates.offline_prefill_rate(g["published_prefill_run_v1"]) * g["published_prefill_run_v1"]["params"] / run["params"]
-    grid = [lo + (hi - lo) * i / 40 for i in range(41)]
-    # the two grid points either side of the split where the run's prefill rate equals the V1 bound
-    after = next(i for i, s in enumerate(grid) if published_rates.rates_at(run, s, floor)["prefill"] <= v1)
-    assert 0 < after < 40
+    # the split where the run's prefill rate falls to the V1 bound, inside the range
+    crossing = run["answered_prompt_tokens"] / v1
+    assert lo < crossing < hi and published_rates.rates_at(run, crossing, floor)["prefill"] == pytest.approx(v1)
     cfg = yaml.safe_load(PAPER.read_text())
     cfg["evaluation"]["max_examples"] = 100
     only_alpaca = {**cfg, "evaluation": {**cfg["evaluation"], "max_examples": None,
                                          "tasks": {"alpaca_eval": cfg["evaluation"]["tasks"]["alpaca_eval"]}}}
-    for name, c, at in (("paper", cfg, (grid[after - 1], grid[after])), ("alpaca", only_alpaca, (lo,))):
+    for name, c, at in (("paper", cfg, crossing), ("alpaca", only_alpaca, lo)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(c))
         out = plan("--configfile", str(tmp_path / f"{name}.yaml"), "--model", "mistral-7b", "--tokenizer", MISTRAL,
                    "--data-dir", str(SHARED))
         assert out.returncode == 0, out.stderr
         rates = json.loads(out.stdout.strip().splitlines()[-1])["generation_per_cell"]["rates"]
         assert rates["run_prefill_s"]["range"] == [round(lo, 2), round(hi, 2)]
-        chosen = [s for s in at if round(s, 2) == rates["run_prefill_s"]["slowest_for_this_work"]]
-        assert chosen, (name, rates["run_prefill_s"], at)
-        assert rates["decode_tokens_per_s"]["published"] == round(published_rates.rates_at(run, chosen[0], floor)["decode"])
+        assert rates["run_prefill_s"]["slowest_for_this_work"] == round(at, 2), name
+        assert rates["decode_tokens_per_s"]["published"] == round(published_rates.rates_at(run, at, floor)["decode"])

@@ -504,28 +504,37 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
     compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
-    offline_bound = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / params
-    # vLLM 0.4.2's offline run bounds the serving run's first step (vLLM 0.6.0: no later engine may stand in
-    # for it); the V1 engine's offline run bounds maple's own prefill only
-    v1_run = g["published_prefill_run_v1"]
-    v1_bound = published_rates.offline_prefill_rate(v1_run) * float(v1_run["params"]) / params
+    # the offline runs' lower bounds on this model's prefill, in FLOPs carried to its 2N per token. vLLM
+    # 0.4.2's also bounds the serving run's first step (vLLM 0.6.0: no later engine may stand in for it);
+    # the V1 engine's bounds maple's own prefill only
+    offline_bounds = {name: published_rates.offline_prefill_rate(g[key]) * float(g[key]["params"]) / params
+                      for name, key in (("offline_run", "published_prefill_run"),
+                                        ("offline_run_v1", "published_prefill_run_v1"))}
+
+    def lower_bounds(serving_prefill):
+        """Every published lower bound on this model's prefill, the serving run's at `serving_prefill`."""
+        return {"serving_run": serving_prefill * float(run["params"]) / params, **offline_bounds}
+
     run_arch, mean_step = g["architecture"][run["architecture"]], published_rates.mean_step_s(run)
 
     def at_run_prefill(prefill_s):
         """The high end if the published run's prefill took prefill_s: its rates then (published_rates.rates_at),
-        the prefill rate the highest of its and the offline runs', in FLOPs carried to this model's 2N per token."""
+        the prefill rate the highest of the lower bounds."""
         r = published_rates.rates_at(run, prefill_s, offline_rate)
         overhead = decode_rate.step_overhead(mean_step, r["kv_tokens_per_step"], float(run["params"]), run_arch, gpu)
-        bounds = {"serving_run": r["prefill"] * float(run["params"]) / params, "offline_run": offline_bound,
-                  "offline_run_v1": v1_bound}
+        bounds = lower_bounds(r["prefill"])
         ends, by_task = decode_seconds(r["decode"], overhead)
         return {"high_s": prefill / max(bounds.values()) + ends["high"], "prefill_s": prefill_s, "run": r,
                 "overhead_s": overhead, "bounds": bounds, "decode_s": ends, "task_decode_s": by_task}
 
     # the run's prefill and decode times share its duration: the slow end is the split of it, between
-    # prefill at the compute bound and prefill over its whole first-token window, that is slowest for this work
+    # prefill at the compute bound and prefill over its whole first-token window, that is slowest for this
+    # work. Past the split where the run's prefill rate falls to the offline bounds, the plan's prefill rate
+    # stays put while the run's decoding speeds up: that split is a candidate beside the grid's points
     lo, hi = published_rates.prefill_seconds_range(run, run_compute_bound, offline_rate)
-    worst = max((at_run_prefill(lo + (hi - lo) * i / 40) for i in range(41)), key=lambda c: c["high_s"])
+    crossing = run["answered_prompt_tokens"] / (max(offline_bounds.values()) * params / float(run["params"]))
+    splits = [lo + (hi - lo) * i / 40 for i in range(41)] + ([crossing] if lo < crossing < hi else [])
+    worst = max(map(at_run_prefill, splits), key=lambda c: c["high_s"])
     decode_s, task_decode_s, overhead_s = worst["decode_s"], worst["task_decode_s"], worst["overhead_s"]
     run_kv_tokens, prefill_bounds = worst["run"]["kv_tokens_per_step"], worst["bounds"]
     prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
@@ -558,7 +567,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         # the local judge's own model: its FLOPs per token set its prefill rates
         jshape = model_shape.shape(judge["model"], cfg["models"][judge["model"]], a)
         j_bound = gpu["matmul_flops_per_s"] / (2 * jshape["params"])
-        j_published = max(slow["prefill"] * float(run["params"]), max(offline_bound, v1_bound) * params) / jshape["params"]
+        j_published = max(lower_bounds(slow["prefill"]).values()) * params / jshape["params"]
         prompts = 2 * judged["pairs"]  # both orders of every pair
         letters = judge["prefills_per_prompt"] - 1  # each a prompt plus one token
         tokens = {"high": prompts * (judge["prefills_per_prompt"] * judge_ctx + letters),
