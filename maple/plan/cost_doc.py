@@ -107,7 +107,9 @@ def render(result: dict, command: str, date: str) -> str:
         "step), .. the "
         "roofline with the shared prefix read once (per task in the table; "
         "`maple/plan/decode_rate.py`: weights and KV cache read per step, the batch as vLLM's max_num_seqs or the KV "
-        "memory allows, on an H100 80GB).",
+        "memory allows, on an H100 80GB; at the slow end the KV cache leaves out the "
+        f"{rates['decode_tokens_per_s']['non_kv_reserve_gib']} GiB vLLM keeps beside the weights for its activations, "
+        "non-torch memory and CUDA graphs, as a logged H100 start shows: anchors.yaml `source_memory`).",
         f"- Protocols without rows of their own split here, and what stands in: "
         f"{', '.join(cell['unmeasured']) or 'none'}."
         + (f" **Left out of every figure (no rows given, unless a reason is named): {', '.join(cell['not_planned'])}.**"

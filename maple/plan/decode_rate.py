@@ -1,6 +1,8 @@
 """How fast decoding can go at a task's context length: the roofline of one decoding step with the KV
 cache counted. A step reads the weights once and every running sequence's KV cache, and does 2N FLOPs
-per sequence; the batch is vLLM's max_num_seqs or what fits in the KV memory beside the weights.
+per sequence; the batch is vLLM's max_num_seqs or what fits in the KV memory beside the weights (and,
+at the slow end, beside what vLLM's own start-up reserves: its profile pass's activations, non-torch
+memory and CUDA graphs, `non_kv_reserve_bytes`).
 
 With vLLM's prefix cache a shared prefix (a language's instruction and shots) is stored once, so it
 limits the batch once; whether it is also read once depends on the attention kernel (vLLM's cascade
@@ -18,12 +20,13 @@ def kv_bytes_per_token(arch: dict) -> int:
 
 
 def step(shared: float, unique: float, params: float, arch: dict, gpu: dict,
-         shared_read_once: bool) -> tuple[float, float]:
+         shared_read_once: bool, reserve: float = 0.0) -> tuple[float, float]:
     """(batch, seconds) of one decoding step at the roofline: `shared` prefix tokens common to the
-    batch, `unique` tokens of each sequence's own (its uncached prompt rest and what it has generated)."""
+    batch, `unique` tokens of each sequence's own (its uncached prompt rest and what it has generated);
+    `reserve`: bytes of the card's budget that are neither weights nor KV cache."""
     kv = kv_bytes_per_token(arch)
     weights = params * arch["bytes_per_value"]
-    budget = gpu["memory_bytes"] * gpu["memory_utilization"] - weights - shared * kv
+    budget = gpu["memory_bytes"] * gpu["memory_utilization"] - weights - reserve - shared * kv
     if budget <= unique * kv:
         raise ValueError(f"one sequence of {shared + unique:.0f} tokens does not fit beside the weights")
     batch = min(gpu["max_num_seqs"], budget / (unique * kv))
@@ -32,9 +35,9 @@ def step(shared: float, unique: float, params: float, arch: dict, gpu: dict,
 
 
 def step_bound(shared: float, unique: float, params: float, arch: dict, gpu: dict,
-               shared_read_once: bool) -> float:
+               shared_read_once: bool, reserve: float = 0.0) -> float:
     """Tokens per second at the roofline (see `step`)."""
-    batch, seconds = step(shared, unique, params, arch, gpu, shared_read_once)
+    batch, seconds = step(shared, unique, params, arch, gpu, shared_read_once, reserve)
     return batch / seconds
 
 
@@ -54,12 +57,14 @@ def decode_rates(prompt: float, uncached: float, new_tokens_high: float, new_tok
     prompt adds beyond the cached prefix. A sequence's mean context while decoding is its prompt plus
     half its output. high (slow end): the roofline step with the prefix read per sequence plus the
     published run's overhead per step (`step_overhead`), at most the published rate, outputs at
-    max_new_tokens; low (fast end): the roofline with the prefix read once, expected outputs;
-    expected: as high, expected outputs."""
+    max_new_tokens, the KV cache what vLLM's reserve (`gpu["non_kv_reserve_bytes"]`) leaves; low (fast
+    end): the roofline with the prefix read once, expected outputs, no reserve; expected: as high,
+    expected outputs."""
     shared = max(prompt - uncached, 0.0)
+    reserve = float(gpu.get("non_kv_reserve_bytes", 0.0))
 
     def slow(new_tokens):
-        batch, seconds = step(shared, uncached + new_tokens / 2, params, arch, gpu, False)
+        batch, seconds = step(shared, uncached + new_tokens / 2, params, arch, gpu, False, reserve)
         return min(published, batch / (seconds + overhead_s))
 
     return {"high": slow(new_tokens_high),

@@ -549,6 +549,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                      "step_overhead_ms": round(overhead_s * 1000, 1),
                                      "run_mean_step_ms": round(published_rates.mean_step_s(run) * 1000, 2),
                                      "run_kv_tokens_per_step": round(run_kv_tokens),
+                                     # the slow end's KV cache leaves this out (decode_rate.decode_rates)
+                                     "non_kv_reserve_gib": round(float(gpu.get("non_kv_reserve_bytes", 0)) / 2**30, 2),
                                      # per task: its decode tokens over its decode seconds at each end
                                      "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
                                                       for end in decode_keys if s[end]}
