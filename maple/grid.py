@@ -196,6 +196,13 @@ def training_config(config: dict, cell: Cell) -> dict:
     return merged
 
 
+def prebuilds_requests(config: dict) -> bool:
+    """Whether each task's requests are built once per model on a CPU job (rule build_requests) for
+    every generation job to read: on CUDA, where building them in the job would idle its GPU
+    (maple.generate.prebuilt); on CPU each job builds its own, one job fewer per model and task."""
+    return config["device"] == "cuda"
+
+
 def lora_servable(config: dict, cell: Cell) -> bool:
     """Whether multi_lora mode serves this cell by a LoRA request on its group's 16-bit base. Not
     4/8-bit cells on CUDA: that base is not the precision they were trained at, so they go to

@@ -16,6 +16,7 @@ TOKENISED = RESULTS + "/tokenised/{dataset}/{model}"
 CHECKPOINTS = RESULTS + "/checkpoints/" + TRAINED_ID
 ADAPTER = RESULTS + "/adapters/" + TRAINED_ID
 MERGED = RESULTS + "/merged/" + TRAINED_ID
+REQUESTS = RESULTS + "/requests/{model}/{task}.jsonl"  # one task's requests, built once per model (device cuda)
 OUTPUTS = RESULTS + "/outputs/" + CELL_TASK_JOB + ".jsonl"
 GROUP_OUTPUTS = RESULTS + "/generations/" + GROUP_TASK_JOB  # multi_lora: one dir per job
 SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".json"
@@ -79,6 +80,10 @@ def adapter_dir(cell) -> str:
 
 def merged_dir(cell) -> str:
     return fill(MERGED, **cell.fields)
+
+
+def requests_file(model: str, task: str) -> str:
+    return fill(REQUESTS, model=model, task=task)
 
 
 def outputs_file(cell, task: str) -> str:

@@ -29,6 +29,7 @@ RULES: dict[str, Needs] = {
     "download_eval": Needs(runtime=120, hub=True),
     "train_adapter": Needs(runtime=60, gpu=True),
     "merge_adapter": Needs(runtime=30, gpu=True),
+    "build_requests": Needs(mem_mb=8000, runtime=60),
     "generate_outputs": Needs(runtime=60, gpu=True),
     "generate_group_outputs": Needs(runtime=60, gpu=True, key="generate_outputs"),
     "check_served_model": Needs(runtime=30, gpu=True, key="generate_outputs"),

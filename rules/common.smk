@@ -90,13 +90,17 @@ def final_targets():
 
 def generation_inputs(wildcards):
     cell = grid.parse_cell(wildcards.cell)
-    if cell.is_base:
-        return [*as_list(model_inputs(cell.model)), *eval_downloads()]
-    return [paths.merged_dir(cell), *eval_downloads()]
+    model = model_inputs(cell.model) if cell.is_base else paths.merged_dir(cell)
+    return {
+        "model": model,
+        "evals": eval_downloads(),
+        "requests": prebuilt_requests(cell.model, wildcards.task),
+    }
 
 
-def as_list(value):
-    return [value] if isinstance(value, str) else list(value)
+def prebuilt_requests(model, task):
+    """The model's prebuilt requests of one task where the config builds them once (grid.prebuilds_requests)."""
+    return [paths.requests_file(model, task)] if grid.prebuilds_requests(config) else []
 
 
 def serving_mode(cell):

@@ -5,9 +5,33 @@
 # (in its lowest-rank group) by requests without adapter. Base models in merged mode: per task.
 
 
+# One task's requests for one model, built on CPU once for all of the model's cells (device cuda;
+# maple.generate.prebuilt): a generation job would otherwise build them while holding its GPU.
+rule build_requests:
+    input:
+        model=lambda wc: model_inputs(wc.model),
+        evals=eval_downloads,
+    output:
+        paths.REQUESTS,
+    log:
+        paths.log("build_requests", "{model}/{task}"),
+    benchmark:
+        paths.benchmark("build_requests", "{model}/{task}")
+    conda:
+        "../envs/generate.yaml"
+    threads: res("build_requests", "threads")
+    resources:
+        **rule_resources("build_requests"),
+    params:
+        model=lambda wc: job_params.model_params(config, wc.model),
+        settings=lambda wc: job_params.generation_params(config, wc.task),
+    script:
+        "../scripts/build_requests.py"
+
+
 rule generate_outputs:
     input:
-        generation_inputs,
+        unpack(generation_inputs),
     output:
         paths.OUTPUTS,
     log:
@@ -34,6 +58,7 @@ rule generate_group_outputs:
         adapters=group_adapters,
         model=lambda wc: model_inputs(wc.model),
         evals=eval_downloads,
+        requests=lambda wc: prebuilt_requests(wc.model, wc.task),
     output:
         directory(paths.GROUP_OUTPUTS),
     log:

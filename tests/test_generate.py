@@ -96,6 +96,41 @@ def test_merged_and_multi_lora_give_the_same_greedy_outputs(tmp_path, vllm_model
     assert changed > 0  # the adapter changes outputs: the comparisons are not vacuous
 
 
+def test_prebuilt_requests_are_the_jobs_own_and_give_the_same_outputs(tmp_path, vllm_model, adapter_and_merged, settings):
+    """device cuda: a task's requests built once for the model (rule build_requests, the base's tokenizer)
+    are exactly what a merged cell's job builds with its checkpoint's tokenizer, and the raw outputs
+    are the same rows; a file built with other settings or another tokenizer is not used."""
+    from maple.generate import prebuilt
+    from maple.generate.run import build_model_requests, cell_requests, generate_cell, job_requests, request_budget
+    from maple.io import read_jsonl, write_jsonl
+
+    _, merged = adapter_and_merged
+    model = {"path": vllm_model}
+    path = str(tmp_path / "requests.jsonl")
+    own = cell_requests(settings, request_budget(settings, model, merged))
+    assert build_model_requests(settings, model, path) == len(own) > 0
+    requests, source = job_requests(settings, model, merged, path)
+    assert source == f"prebuilt: {path}" and requests == prebuilt.normalised(own)
+    tasks = list(settings["evaluation"]["tasks"])
+    files = {via: {t: str(tmp_path / via / f"{t}.jsonl") for t in tasks} for via in ("prebuilt", "own")}
+    summary = generate_cell("m/t/r8-b16", model, merged, files["prebuilt"], settings, path)
+    assert summary["requests_from"] == f"prebuilt: {path}"
+    assert generate_cell("m/t/r8-b16", model, merged, files["own"], settings)["requests_from"] == "built in this job"
+    for task in tasks:
+        assert read_jsonl(files["prebuilt"][task]) == read_jsonl(files["own"][task]), task
+    # a file that is not this job's: other settings, or fitted with another tokenizer
+    _, source = job_requests({**settings, "seed": 1}, model, merged, path)
+    assert source.startswith("built in this job") and "settings" in source
+    rows = read_jsonl(path)
+    rows[0][prebuilt.HEADER]["tokenizer_sha256"] = "0" * 64
+    write_jsonl(path, rows)
+    mine, source = job_requests(settings, model, merged, path)
+    assert "tokenizer" in source and mine == own
+    with pytest.raises(ValueError, match="header says"):
+        write_jsonl(path, rows[:-1])
+        prebuilt.read(path)
+
+
 def test_vllm_and_hf_backends_agree_on_greedy_outputs(vllm_model, settings):
     from maple.generate.backends import make_backend
     from maple.generate.run import cell_requests

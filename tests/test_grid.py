@@ -54,6 +54,8 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     # one generation job per cell (120 trained + 2 base models) and task (7)
     assert counts["merge_adapter"] == "120" and counts["generate_outputs"] == str(122 * 7)
     assert counts["check_served_model"] == "120"  # is each served model the trained one
+    # on CUDA each task's requests are built once per model, on CPU, off the GPU jobs (maple.generate.prebuilt)
+    assert counts["build_requests"] == str(2 * 7)
     # hub snapshots on the submit host: both models, the instruction-tuned judge, and all 7 eval sets
     assert counts["download_model"] == "3" and counts["download_eval"] == "7"
     assert elapsed < 20
@@ -120,6 +122,8 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     assert cuda["check_served_model"] == 8 and cuda["check_group_served_models"] == 4
     assert "check_served_model" not in cpu and cpu["check_group_served_models"] == 2
     assert cuda["generate_outputs"] == 8 * tasks and "generate_outputs" not in cpu
+    # CUDA: each task's requests built once per model on a CPU job; CPU: each generation job builds its own
+    assert cuda["build_requests"] == 2 * tasks and "build_requests" not in cpu
     # CUDA: a group per (model, rank); CPU: one per model (an engine load costs more than rank padding)
     assert cuda["generate_group_outputs"] == 4 * tasks and cpu["generate_group_outputs"] == 2 * tasks
     assert cuda["judge_alpaca_eval"] == 8 and cuda["judge_group_alpaca_eval"] == 4
@@ -200,7 +204,7 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
             for wildcards in jobs:
                 fields = _cell_fields(wildcards)
                 if rule in ("download_model", "download_eval", "download_dataset", "tokenise_dataset",
-                            "build_tiny_model") or wildcards == "all" or rule == "plot_figure":
+                            "build_tiny_model", "build_requests") or wildcards == "all" or rule == "plot_figure":
                     assert fields["cell"] is None, (rule, wildcards)
                     continue
                 seen.add(rule)

@@ -241,3 +241,21 @@ def test_code_digest_follows_the_scoring_code(tmp_path):
     assert job_params.code_digest(("metrics",), tmp_path) == before
     (tmp_path / "metrics" / "m.py").write_text("A = 2\n")
     assert job_params.code_digest(("metrics",), tmp_path) != before
+
+
+def test_on_cuda_a_tasks_edit_rebuilds_its_requests_once_per_model_and_nothing_else(tmp_path):
+    """device cuda builds each task's requests once per model (rule build_requests) for all its cells:
+    adding a language rebuilds that task's two request files and regenerates that task only; the
+    other tasks' files and jobs stay."""
+    config = default_config("merged")
+    config["device"] = "cuda"
+    finished_study(tmp_path, config)
+    assert planned(tmp_path, config)[0] == {}
+    edited = copy.deepcopy(config)
+    edited["evaluation"]["tasks"]["xnli"]["languages"].append("zh")
+    jobs, outputs = planned(tmp_path, edited)
+    assert jobs["build_requests"] == 2, jobs
+    assert sorted(o for o in outputs if o.startswith("results/requests/")) == [
+        "results/requests/tiny-llama/xnli.jsonl", "results/requests/tiny-mistral/xnli.jsonl"]
+    results = [o for o in outputs if o.startswith(("results/outputs", "results/generations", "results/scores/"))]
+    assert results and all(re.search(r"/xnli(\.|/|$)", o) for o in results), results

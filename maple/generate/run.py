@@ -50,6 +50,35 @@ def cell_requests(settings: dict, budget=None) -> list[dict]:
     return requests
 
 
+def job_requests(settings: dict, model_cfg: dict, model_path: str, requests_path: str | None = None) -> tuple[list[dict], str]:
+    """This job's requests and where they came from: the model's prebuilt file (rule build_requests)
+    when it was built with these settings and the served model's tokenizer, else built here."""
+    from maple.generate import prebuilt
+
+    budget = request_budget(settings, model_cfg, model_path)
+    if not requests_path:
+        return cell_requests(settings, budget), "built in this job"
+    header, requests = prebuilt.read(requests_path)
+    if header.get("settings") != prebuilt.normalised([settings])[0]:
+        why = "its settings are not this job's"
+    elif header.get("tokenizer_sha256") != prebuilt.tokenizer_fingerprint(budget.tokenizer):
+        why = f"the served tokenizer ({model_path}) is not the one it was fitted with"
+    else:
+        return requests, f"prebuilt: {requests_path}"
+    print(f"maple: {requests_path}: {why}; building this job's requests here")
+    return cell_requests(settings, budget), f"built in this job ({requests_path}: {why})"
+
+
+def build_model_requests(settings: dict, model_cfg: dict, out: str) -> int:
+    """Rule build_requests: one task's requests for a model, fitted with its base's tokenizer."""
+    from maple.generate import prebuilt
+
+    budget = request_budget(settings, model_cfg, model_cfg["path"])
+    requests = cell_requests(settings, budget)
+    return prebuilt.write(out, requests, budget.tokenizer,
+                          {"settings": prebuilt.normalised([settings])[0], "model": model_cfg, **provenance()})
+
+
 def _once_per_key(run, requests: list[dict], key) -> list:
     """run() on each distinct key's first request only; every request gets its key's result.
     Protocols often share prompts (XNLI, Belebele), and greedy results depend on the key alone."""
@@ -176,10 +205,11 @@ def served_as(cell, mode: str) -> str:
     return _served_as(cell, mode)
 
 
-def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict) -> dict:
+def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict,
+                  requests_path: str | None = None) -> dict:
     """merged mode and base models: serve one checkpoint, write one JSONL per task."""
     started = time.time()
-    requests = cell_requests(settings, request_budget(settings, model_cfg, model_path))
+    requests, requests_from = job_requests(settings, model_cfg, model_path, requests_path)
     backend = _backend(settings, model_cfg, model_path)
     t0 = time.time()
     outputs, sources = generate_outputs(backend, requests)
@@ -193,10 +223,12 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
     }
     extras = output_extras(backend, requests, settings, sources)
     counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
-    return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources)
+    return {**_summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources),
+            "requests_from": requests_from}
 
 
-def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict) -> dict:
+def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict,
+                   requests_path: str | None = None) -> dict:
     """multi_lora mode: serve the base once, one LoRA request per adapter of this rank group.
     `adapter_dirs` are the trained cells' adapters, in order; a base cell among `cell_ids` (its
     model's lowest-rank group serves it, maple.grid.group_rank) is served by requests without an
@@ -210,7 +242,7 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
         raise ValueError(f"{len(adapter_dirs)} adapters for {len(trained)} trained cells: {cell_ids}")
     adapters = {c: Adapter(name=c.id, int_id=i + 1, path=d, rank=c.rank)
                 for i, (c, d) in enumerate(zip(trained, adapter_dirs))}
-    requests = cell_requests(settings, request_budget(settings, model_cfg, model_cfg["path"]))
+    requests, requests_from = job_requests(settings, model_cfg, model_cfg["path"], requests_path)
     backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in trained), max_loras=1)
     summaries = {}
     with atomic_dir(out_dir) as tmp:
@@ -232,9 +264,9 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
             counts = _write_by_task(
                 requests, outputs, extras, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
             )
-            summaries[cell.id] = _summary(
+            summaries[cell.id] = {**_summary(
                 cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources
-            )
+            ), "requests_from": requests_from}
         write_record(Path(tmp) / "generation.json", {"cells": summaries, "wall_seconds": time.time() - started})
     return summaries
 

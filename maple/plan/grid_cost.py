@@ -673,6 +673,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     if n_merges:
         stages.append({"stage": "merge adapters", "jobs": n_merges,
                        "gpu_hours": f"{merge_grid['gpu_hours_range'][0]}-{merge_grid['gpu_hours_range'][1]}"})
+    if grid.prebuilds_requests(cfg):  # the GPU jobs read them (maple.generate.prebuilt)
+        stages.append({"stage": "build requests (CPU, once per task)", "jobs": len(cfg["evaluation"]["tasks"]),
+                       "gpu_hours": "0"})
     stages.append({"stage": "generate (per cell)", "jobs": 1,
                    "gpu_hours": f"{per_cell['gpu_hours_range'][0]}-{per_cell['gpu_hours_range'][1]}"})
     stages.append({"stage": "engine loads", "jobs": n_loads,

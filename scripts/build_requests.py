@@ -1,0 +1,11 @@
+"""Rule build_requests: one task's requests for one model, built once for all its cells (device cuda)."""
+
+from maple.generate.run import build_model_requests
+from maple.rule_script import run
+
+
+def main(smk):
+    build_model_requests(smk.params.settings, smk.params.model, smk.output[0])
+
+
+run(snakemake, main)  # noqa: F821
