@@ -2,7 +2,8 @@
 shots, fitting each prompt to the context with the model's tokenizer) timed per request on the rows
 under --data-dir, times the requests a cell scores per task (maple.plan). A generation job that builds
 its own requests holds its GPU meanwhile; with device cuda the workflow builds them once per model on
-a CPU job instead (rule build_requests, maple.generate.prebuilt).
+a CPU job instead (rule build_requests, maple.generate.prebuilt). Also the rate at which a job then
+tokenises its prompts for vLLM (anchors.yaml generation.job_tokenize_tokens_per_s).
 
   python benchmarks/request_build_time.py [--configfile config/paper.yaml] [--model mistral-7b]
       [--tokenizer FILE_OR_DIR] [--data-dir ../shared/data]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -22,6 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maple import config as maple_config  # noqa: E402
+from maple.generate.backends import prompt_ids  # noqa: E402
 from maple.plan import core, grid_cost  # noqa: E402
 from maple.plan.tokenizer import load_tokenizer, mistral_v1_model  # noqa: E402
 from maple.tasks.budget import Budget  # noqa: E402
@@ -37,7 +40,7 @@ def main(argv=None) -> dict:
     cfg = maple_config.load(args.configfile, ROOT)
     budget = Budget(load_tokenizer(args.tokenizer or mistral_v1_model()), grid_cost.context_length_of(cfg, args.model))
 
-    seconds, built = defaultdict(float), defaultdict(int)
+    seconds, built, prompts = defaultdict(float), defaultdict(int), defaultdict(list)
     plan_requests = core.plan_requests
 
     def timed(task, *a, **k):
@@ -45,6 +48,7 @@ def main(argv=None) -> dict:
         out = plan_requests(task, *a, **k)
         seconds[task] += time.perf_counter() - t0
         built[task] += len(out[0])
+        prompts[task] += [r["prompt"] for r in out[0]]
         return out
 
     core.plan_requests = timed  # grid_cost calls it through the module
@@ -60,8 +64,16 @@ def main(argv=None) -> dict:
         scored = per_task.get(task, {}).get("requests", 0)
         rows[task] = {"measured_requests": n, "ms_per_request": round(1000 * per_request, 2),
                       "cell_requests": scored, "cell_seconds": round(per_request * scored)}
+    # what a generation job still does with its GPU held: tokenise its prompts for vLLM, one batched call
+    # per job (maple.generate.backends.prompt_ids), on the threads this machine has
+    tokens, tok_s = 0, 0.0
+    for texts in prompts.values():
+        t0 = time.perf_counter()
+        tokens += sum(len(ids) for ids in prompt_ids(budget.tokenizer, texts))
+        tok_s += time.perf_counter() - t0
     result = {"model": args.model, "data_dir": args.data_dir, "per_task": rows,
-              "cell_seconds": sum(r["cell_seconds"] for r in rows.values())}
+              "cell_seconds": sum(r["cell_seconds"] for r in rows.values()),
+              "threads": os.cpu_count(), "job_tokenize_tokens_per_s": round(tokens / tok_s)}
     print(json.dumps(result, indent=1))
     return result
 

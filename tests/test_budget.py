@@ -149,3 +149,26 @@ def test_judge_prompts_fit_the_judges_context(tok):
     # an instruction that alone overflows the context fails the request instead of raising
     huge = [{**records[2], "id": "huge", "instruction": long_output * 2}]
     assert all(r["failed"] for r in judge_requests(huge, PROMPT, budget=budget))
+
+
+@needs_mistral
+def test_a_jobs_prompts_tokenised_in_one_batch_are_the_ids_one_by_one(tok):
+    """VllmBackend.generate tokenises a job's prompts in one batched call (maple.generate.backends.
+    prompt_ids): on real XL-Sum and MLQA text with Mistral-7B's tokenizer, every prompt's ids equal
+    `tokenizer(prompt)`'s, BOS included, nothing padded."""
+    import json
+
+    from maple.generate.backends import prompt_ids
+
+    texts = []
+    for pattern in ("xlsum/*.jsonl", "mlqa/*.jsonl"):
+        for path in sorted(SHARED_DATA.glob(pattern)):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                texts.append(row.get("text") or row.get("context"))
+    if not texts:
+        pytest.skip("../shared/data has no XL-Sum or MLQA rows")
+    texts += ["", " ", "\n\nTrue", texts[0][:1]]
+    batched = prompt_ids(tok, texts)
+    assert batched == [tok(t)["input_ids"] for t in texts]
+    assert len({len(ids) for ids in batched}) > 10 and all(ids[0] == tok.bos_token_id for ids in batched)

@@ -216,6 +216,11 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert set(by_task) == set(per_task)
     assert sum(by_task.values()) == pytest.approx(cell["gpu_hours_range"][1], abs=0.01 * len(by_task))
     assert max(by_task, key=by_task.get) == "xlsum"
+    # before its engine steps a job tokenises every prompt it sends, its GPU held: at the high end, not the low
+    tokenize_rate = cell["rates"]["job_tokenize_tokens_per_s"]
+    assert cell["job_tokenize_seconds"] == round(
+        (cell["prefill_tokens"] + cell["loglikelihood"]["prompt_tokens_uncached"]) / tokenize_rate)
+    assert cell["job_tokenize_seconds"] > 0 and "job_tokenize_tokens_per_s" in cell["gpu_hours_basis"]
     # training from the results file: 40,000 tokens/s at 8 layers, scaled to Mistral-7B by FLOPs per token
     training = result["training_grid"]
     assert training["file"] == str(results) and training["gpu_hours"] > 0

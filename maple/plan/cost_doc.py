@@ -90,6 +90,10 @@ def render(result: dict, command: str, date: str) -> str:
             f"{_m(judge['prefill_tokens_max'])}; {judge['gpu_hours_range'][0]}-{judge['gpu_hours_range'][1]} "
             f"GPU-hours per cell (expected {judge['gpu_hours_expected']}). {judge['basis']}.")
     lines += [
+        f"- Before its engine steps, each job tokenises the prompts it sends (vLLM takes their ids) while its GPU "
+        f"waits: {cell['job_tokenize_seconds']:,} s a cell at {rates['job_tokenize_tokens_per_s']:,} tokens/s, maple's "
+        "own rate measured on a 2-core machine (anchors.yaml `job_tokenize_tokens_per_s`), in the high and expected "
+        "ends; with `device: cuda` the requests themselves are built once per model on CPU (`build_requests`).",
         f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the highest of the published "
         "vLLM runs' lower bounds: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())

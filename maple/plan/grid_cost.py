@@ -540,8 +540,15 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
     hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
+    # before its engine steps a job tokenises every prompt it sends (and each log-likelihood context) while
+    # its GPU waits: at maple's measured rate at the slow and expected ends, none at the fast end
+    tokenize_rate = float(g["job_tokenize_tokens_per_s"])
+    tokenize_s = (totals["prefill_tokens"] + totals["loglik_tokens"]) / tokenize_rate
+    for end in ("expected", "high"):
+        hours[end] += tokenize_s / 3600
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
-    rates = {"prefill_tokens_per_s": {**{k: round(v) for k, v in prefill_rate.items()},
+    rates = {"job_tokenize_tokens_per_s": round(tokenize_rate),
+             "prefill_tokens_per_s": {**{k: round(v) for k, v in prefill_rate.items()},
                                       "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()}},
              "run_prefill_s": {"range": [round(lo, 2), round(hi, 2)], "slowest_for_this_work": round(worst["prefill_s"], 2),
                                "decode_s": round(worst["run"]["decode_s"], 2)},
@@ -563,7 +570,8 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                    "times summing to its duration, split as is slowest for this work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "measured mean step beyond reading its weights and KV cache, every output running "
-                   "to max_new_tokens")
+                   "to max_new_tokens; the high and expected ends also hold the GPU while the job tokenises "
+                   "the prompts it sends, at maple's measured rate (anchors.yaml job_tokenize_tokens_per_s)")
     judge_cell = None
     if judge is not None and judged["pairs"]:
         # the local judge's own model: its FLOPs per token set its prefill rates
@@ -595,7 +603,9 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
 
     # where the high end's hours go: each task's uncached prompt tokens at the slow prefill rate plus its decode
     hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]
-                               + task_decode_s.get(t, {}).get("high", 0.0)) / 3600, 2) for t, v in per_task.items()}
+                               + task_decode_s.get(t, {}).get("high", 0.0)
+                               + (v["prefill_tokens"] + v["loglik_tokens"]) / tokenize_rate) / 3600, 2)
+                      for t, v in per_task.items()}
     per_cell = {
         "max_examples": max_examples,
         "requests": round(totals["requests"]),
@@ -617,6 +627,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_expected": round(hours["expected"], 2),
         "gpu_hours_basis": range_basis,
         "gpu_hours_high_by_task": hours_by_task,
+        "job_tokenize_seconds": round(tokenize_s),
         "rates": rates,
         "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
         "judge": judge_cell,
