@@ -223,8 +223,8 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
     }
     extras = output_extras(backend, requests, settings, sources)
     counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
-    return {**_summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources),
-            "requests_from": requests_from}
+    return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources,
+                    requests_from)
 
 
 def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict,
@@ -264,18 +264,21 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
             counts = _write_by_task(
                 requests, outputs, extras, generator, lambda t, c=cell: paths.group_member_file(str(tmp), c, t)
             )
-            summaries[cell.id] = {**_summary(
-                cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources
-            ), "requests_from": requests_from}
+            summaries[cell.id] = _summary(
+                cell.id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources,
+                requests_from,
+            )
         write_record(Path(tmp) / "generation.json", {"cells": summaries, "wall_seconds": time.time() - started})
     return summaries
 
 
-def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started, settings, sources=()) -> dict:
+def _summary(cell_id, generator, counts, requests, outputs, gen_seconds, started, settings, sources=(),
+             requests_from: str = "built in this job") -> dict:
     new_chars = sum(len(o) for o in outputs)
     return {
         "cell": cell_id,
         "generator": generator,
+        "requests_from": requests_from,  # job_requests: the model's prebuilt file, or built in the job
         "requests": len(requests),
         "derived_outputs": sum(j is not None for j in sources),  # cut from a no-stop output, not sent
         "per_task": counts,
