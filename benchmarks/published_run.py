@@ -2,7 +2,8 @@
 file (LambdaLabsML/vllm-benchmark's results/prompt_1280/1xH100-80GB-SXM/
 Mistral-7B-Instruct-v0.3_tp1_len2048.json), and the slow-end rates the plan derives from them.
 
-  python benchmarks/published_run.py RESULTS.json [--trace-request 1] [--params 7.25e9] [--matmul-tflops 796]
+  python benchmarks/published_run.py RESULTS.json [--trace-request 1] [--matmul-tflops 796]
+  (its prompts' FLOPs per token: anchors.yaml published_run's shape, the run's model)
   (--trace-itls-key KEY: for a file cut to one request's itls under KEY, as tests/data holds)
 """
 
@@ -26,7 +27,6 @@ def main(argv=None) -> dict:
     ap.add_argument("results")
     ap.add_argument("--trace-request", type=int, default=1, help="the request whose decoding steps are timed")
     ap.add_argument("--trace-itls-key", help="the traced request's itls under this key, not itls[request]")
-    ap.add_argument("--params", type=float, default=7.25e9, help="the run's model parameters (2N FLOPs per token)")
     ap.add_argument("--matmul-tflops", type=float, default=796.0, help="the card's bf16 matmul rate")
     ap.add_argument("--first-step-tokens", type=int, default=2048, help="prompt tokens one prefill step holds")
     args = ap.parse_args(argv)
@@ -34,9 +34,10 @@ def main(argv=None) -> dict:
     itls = results[args.trace_itls_key] if args.trace_itls_key else None
     run = {**published_rates.run_from_serving_results(results, args.trace_request, itls),
            "first_step_tokens": args.first_step_tokens}
-    offline = anchors()["generation"]["published_prefill_run"]
-    floor = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / args.params
-    compute_bound = args.matmul_tflops * 1e12 / (2 * args.params)
+    g = anchors()["generation"]
+    bounds = published_rates.token_bounds({**run, "shape": g["published_run"]["shape"]}, g["published_prefill_run"],
+                                          args.matmul_tflops * 1e12)
+    floor, compute_bound = bounds["prefill_floor"], bounds["compute_bound"]
     rates = published_rates.slow_end_rates(run, compute_bound, floor)
     ends = published_rates.prefill_seconds_range(run, compute_bound, floor)
     out = {**run,

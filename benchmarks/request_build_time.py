@@ -2,8 +2,11 @@
 shots, fitting each prompt to the context with the model's tokenizer) timed per request on the rows
 under --data-dir, times the requests a cell scores per task (maple.plan). A generation job that builds
 its own requests holds its GPU meanwhile; with device cuda the workflow builds them once per model on
-a CPU job instead (rule build_requests, maple.generate.prebuilt). Also the rate at which a job then
-tokenises its prompts for vLLM (anchors.yaml generation.job_tokenize_tokens_per_s).
+a CPU job instead (rule build_requests, maple.generate.prebuilt). Also the rate at which a job
+tokenises its prompts for vLLM when it builds its own (anchors.yaml generation.job_tokenize_tokens_per_s),
+and the rate at which it reads them and their token ids from build_requests' files instead
+(generation.job_read_tokens_per_s): distinct prompt tokens per second of prebuilt.read, read_ids and
+every prompt's ids as a list.
 
   python benchmarks/request_build_time.py [--configfile config/paper.yaml] [--model mistral-7b]
       [--tokenizer FILE_OR_DIR] [--data-dir ../shared/data]
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -24,6 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maple import config as maple_config  # noqa: E402
+from maple.generate import prebuilt  # noqa: E402
 from maple.generate.backends import prompt_ids  # noqa: E402
 from maple.plan import core, grid_cost  # noqa: E402
 from maple.plan.tokenizer import load_tokenizer, mistral_v1_model  # noqa: E402
@@ -40,7 +45,7 @@ def main(argv=None) -> dict:
     cfg = maple_config.load(args.configfile, ROOT)
     budget = Budget(load_tokenizer(args.tokenizer or mistral_v1_model()), grid_cost.context_length_of(cfg, args.model))
 
-    seconds, built, prompts = defaultdict(float), defaultdict(int), defaultdict(list)
+    seconds, built, prompts, requests = defaultdict(float), defaultdict(int), defaultdict(list), defaultdict(list)
     plan_requests = core.plan_requests
 
     def timed(task, *a, **k):
@@ -49,6 +54,7 @@ def main(argv=None) -> dict:
         seconds[task] += time.perf_counter() - t0
         built[task] += len(out[0])
         prompts[task] += [r["prompt"] for r in out[0]]
+        requests[task] += out[0]
         return out
 
     core.plan_requests = timed  # grid_cost calls it through the module
@@ -71,9 +77,24 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         tokens += sum(len(ids) for ids in prompt_ids(budget.tokenizer, texts))
         tok_s += time.perf_counter() - t0
+    # with build_requests' files: what the job reads instead (the requests file and the ids, each
+    # distinct prompt's ids turned into the list vLLM takes)
+    read_tokens, read_s = 0, 0.0
+    fingerprint = prebuilt.tokenizer_fingerprint(budget.tokenizer)
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, rs in requests.items():
+            path, ids_path = os.path.join(tmp, f"{task}.jsonl"), os.path.join(tmp, f"{task}.ids.npz")
+            prebuilt.write_ids(ids_path, rs, budget.tokenizer)
+            prebuilt.write(path, rs, budget.tokenizer, {})
+            t0 = time.perf_counter()
+            _, read = prebuilt.read(path)
+            ids = prebuilt.read_ids(ids_path, read, fingerprint)
+            read_tokens += sum(len(ids.get(p)) for p in prebuilt.distinct_prompts(read))
+            read_s += time.perf_counter() - t0
     result = {"model": args.model, "data_dir": args.data_dir, "per_task": rows,
               "cell_seconds": sum(r["cell_seconds"] for r in rows.values()),
-              "threads": os.cpu_count(), "job_tokenize_tokens_per_s": round(tokens / tok_s)}
+              "threads": os.cpu_count(), "job_tokenize_tokens_per_s": round(tokens / tok_s),
+              "job_read_tokens_per_s": round(read_tokens / read_s)}
     print(json.dumps(result, indent=1))
     return result
 

@@ -23,9 +23,11 @@ CELL_JOB = "{cell}"  # judge_alpaca_eval, export_lm_eval
 CELL_TASK_JOB = "{cell}/{task}"  # generate_outputs, score_outputs
 GROUP_JOB = GROUP_ID  # judge_group_alpaca_eval
 GROUP_TASK_JOB = GROUP_ID + "/{task}"  # generate_group_outputs
+CELL_TASKS_JOB = "{cell}/{tasks}"  # generate_task_group_outputs: evaluation.task_groups, e.g. xcopa+xquad
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_FIELDS = {"model": _NAME, "dataset": _NAME, "rank": r"\d+", "bits": r"4|8|16", "task": r"[a-z_]+"}
+_FIELDS = {"model": _NAME, "dataset": _NAME, "rank": r"\d+", "bits": r"4|8|16", "task": r"[a-z_]+",
+           "tasks": r"[a-z_]+(?:\+[a-z_]+)+"}
 
 
 def _regex(layout: str, named: bool = True) -> str:
@@ -89,7 +91,8 @@ class Cell:
         return self.id
 
 
-_PARSERS = [(re.compile(f"^{_regex(layout)}(?:/(?P<task>{_FIELDS['task']}))?$"), kind)
+# a job's task: one task, or an evaluation.task_groups key (CELL_TASKS_JOB), whose job makes them all
+_PARSERS = [(re.compile(f"^{_regex(layout)}(?:/(?P<task>{_FIELDS['task']}(?:\\+{_FIELDS['task']})*))?$"), kind)
             for layout, kind in ((BASE_ID, "cell"), (TRAINED_ID, "cell"), (GROUP_ID, "group"))]
 
 
@@ -111,7 +114,8 @@ class JobKey:
 
 
 def parse_job(wildcards: str) -> JobKey | None:
-    """Inverse of the job layouts ({cell}, {cell}/{task}, group, group/{task}); None for other jobs."""
+    """Inverse of the job layouts ({cell}, {cell}/{task}, {cell}/{tasks}, group, group/{task}); None for
+    other jobs. A task group's job keeps its key (`xnli+xcopa`) as its task."""
     for regex, kind in _PARSERS:
         m = regex.match(wildcards)
         if not m:
@@ -258,6 +262,31 @@ def per_cell_generation_constraint(config: dict) -> str:
     not serve in a group (every cell in merged mode; routed cells, and base models of a model
     without a group, in multi_lora)."""
     return _per_cell_constraint(config, eval_cells(config), WILDCARD_CONSTRAINTS["cell"])
+
+
+def task_groups(config: dict) -> list[tuple[str, ...]]:
+    """evaluation.task_groups: the tasks one job generates for a cell served alone (merged or base),
+    each group's evaluated tasks only; a group left with one is that task's own job."""
+    evaluated = config["evaluation"]["tasks"]
+    groups = [tuple(t for t in g if t in evaluated) for g in config["evaluation"].get("task_groups", [])]
+    return [g for g in groups if len(g) > 1]
+
+
+def task_job(config: dict, task: str) -> str:
+    """The job key that generates `task` for a cell served alone: its group's (`a+b`), else the task."""
+    return next(("+".join(g) for g in task_groups(config) if task in g), task)
+
+
+def ungrouped_task_constraint(config: dict) -> str:
+    """The `task` wildcard of generate_outputs: the tasks that no evaluation.task_groups entry holds."""
+    grouped = {t for g in task_groups(config) for t in g}
+    own = [t for t in config["evaluation"]["tasks"] if t not in grouped]
+    return "|".join(re.escape(t) for t in own) or r"(?!)"
+
+
+def task_group_constraint(config: dict) -> str:
+    """The `tasks` wildcard of generate_task_group_outputs: the configured groups' keys."""
+    return "|".join(re.escape("+".join(g)) for g in task_groups(config)) or r"(?!)"
 
 
 def per_cell_check_constraint(config: dict) -> str:

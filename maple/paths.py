@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from maple.grid import CELL_JOB, CELL_TASK_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
+from maple.grid import CELL_JOB, CELL_TASK_JOB, CELL_TASKS_JOB, GROUP_JOB, GROUP_TASK_JOB, TRAINED_ID
 
 RESULTS = "results"
 
@@ -17,8 +17,10 @@ CHECKPOINTS = RESULTS + "/checkpoints/" + TRAINED_ID
 ADAPTER = RESULTS + "/adapters/" + TRAINED_ID
 MERGED = RESULTS + "/merged/" + TRAINED_ID
 REQUESTS = RESULTS + "/requests/{model}/{task}.jsonl"  # one task's requests, built once per model (device cuda)
+REQUEST_IDS = RESULTS + "/requests/{model}/{task}.ids.npz"  # their prompts' token ids (maple.generate.prebuilt)
 OUTPUTS = RESULTS + "/outputs/" + CELL_TASK_JOB + ".jsonl"
 GROUP_OUTPUTS = RESULTS + "/generations/" + GROUP_TASK_JOB  # multi_lora: one dir per job
+TASK_GROUP_OUTPUTS = RESULTS + "/generations/" + CELL_TASKS_JOB  # evaluation.task_groups: one dir per job
 SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".json"
 EXAMPLE_SCORES = RESULTS + "/scores/" + CELL_TASK_JOB + ".examples.jsonl"
 JUDGEMENTS = RESULTS + "/judgements/" + CELL_JOB + ".jsonl"
@@ -86,12 +88,20 @@ def requests_file(model: str, task: str) -> str:
     return fill(REQUESTS, model=model, task=task)
 
 
+def request_ids_file(model: str, task: str) -> str:
+    return fill(REQUEST_IDS, model=model, task=task)
+
+
 def outputs_file(cell, task: str) -> str:
     return fill(OUTPUTS, cell=cell.id, task=task)
 
 
 def group_outputs_dir(model: str, rank: int, task: str) -> str:
     return fill(GROUP_OUTPUTS, model=model, rank=rank, task=task)
+
+
+def task_group_dir(cell, tasks: str) -> str:
+    return fill(TASK_GROUP_OUTPUTS, cell=cell.id, tasks=tasks)
 
 
 def group_member_file(group_dir: str, cell, task: str) -> str:

@@ -12,10 +12,10 @@ from maple.tasks.budget import budget_counts
 
 
 def raw_records(cell_id: str, task: str, raw_inputs: list[str], mode: str) -> list[dict]:
-    """A cell's raw output records of one task, from its own file or its multi_lora group dir (a base
-    cell's too in multi_lora: `mode` is the cell's maple.grid.serving_mode)."""
+    """A cell's raw output records of one task, from its own file, its multi_lora group dir (a base
+    cell's too in multi_lora: `mode` is the cell's maple.grid.serving_mode) or its task group's dir."""
     cell = grid.parse_cell(cell_id)
-    if mode == "multi_lora":
+    if mode == "multi_lora" or (len(raw_inputs) == 1 and os.path.isdir(raw_inputs[0])):
         return read_jsonl(paths.group_member_file(raw_inputs[0], cell, task))
     matches = [p for p in raw_inputs if os.path.basename(p) == f"{task}.jsonl"]
     return read_jsonl(matches[0])

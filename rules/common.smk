@@ -98,9 +98,22 @@ def generation_inputs(wildcards):
     }
 
 
+def task_group_generation_inputs(wildcards):
+    """A task group's job: the cell's served model, the evaluation data, each task's prebuilt requests."""
+    cell = grid.parse_cell(wildcards.cell)
+    model = model_inputs(cell.model) if cell.is_base else paths.merged_dir(cell)
+    requests = [
+        f for t in wildcards.tasks.split("+") for f in prebuilt_requests(cell.model, t)
+    ]
+    return {"model": model, "evals": eval_downloads(), "requests": requests}
+
+
 def prebuilt_requests(model, task):
-    """The model's prebuilt requests of one task where the config builds them once (grid.prebuilds_requests)."""
-    return [paths.requests_file(model, task)] if grid.prebuilds_requests(config) else []
+    """The model's prebuilt requests of one task and their token ids, where the config builds them once
+    (grid.prebuilds_requests)."""
+    if not grid.prebuilds_requests(config):
+        return []
+    return [paths.requests_file(model, task), paths.request_ids_file(model, task)]
 
 
 def serving_mode(cell):
@@ -119,10 +132,14 @@ def group_adapters(wildcards):
 
 
 def raw_output(cell, task):
-    """The file or multi_lora group directory holding one cell's raw generations of one task (a base
-    cell's too: its model's lowest-rank group serves it, grid.group_rank)."""
+    """The file, multi_lora group directory or task group directory holding one cell's raw generations
+    of one task (a base cell's too: its model's lowest-rank group serves it, grid.group_rank).
+    """
     if serving_mode(cell) == "multi_lora":
         return paths.group_outputs_dir(cell.model, grid.group_rank(config, cell), task)
+    job = grid.task_job(config, task)
+    if job != task:  # evaluation.task_groups: the group's directory
+        return paths.task_group_dir(cell, job)
     return paths.outputs_file(cell, task)
 
 

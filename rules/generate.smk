@@ -1,18 +1,21 @@
 # Batched generation, one job and one engine load per cell and task: a job's params hold only its
-# task's settings, so adding a language or changing one task's settings regenerates that task only.
+# task's settings, so adding a language or changing one task's settings regenerates that task only
+# (or its evaluation.task_groups group, whose tasks one job generates with one engine load).
 # merged mode: one job per cell and task serves its merged checkpoint; multi_lora mode: one job per
 # (model, rank, task) serves the base once with a LoRA request per adapter, and the model's base cell
 # (in its lowest-rank group) by requests without adapter. Base models in merged mode: per task.
 
 
-# One task's requests for one model, built on CPU once for all of the model's cells (device cuda;
-# maple.generate.prebuilt): a generation job would otherwise build them while holding its GPU.
+# One task's requests for one model and their prompts' token ids, built on CPU once for all of the
+# model's cells (device cuda; maple.generate.prebuilt): a generation job would otherwise build and
+# tokenise them while holding its GPU.
 rule build_requests:
     input:
         model=lambda wc: model_inputs(wc.model),
         evals=eval_downloads,
     output:
-        paths.REQUESTS,
+        requests=paths.REQUESTS,
+        ids=paths.REQUEST_IDS,
     log:
         paths.log("build_requests", "{model}/{task}"),
     benchmark:
@@ -40,6 +43,7 @@ rule generate_outputs:
         paths.benchmark("generate_outputs", grid.CELL_TASK_JOB)
     wildcard_constraints:
         cell=grid.per_cell_generation_constraint(config),
+        task=grid.ungrouped_task_constraint(config),
     conda:
         "../envs/generate.yaml"
     threads: res("generate_outputs", "threads")
@@ -49,6 +53,35 @@ rule generate_outputs:
         cell="{cell}",
         model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
         settings=lambda wc: job_params.generation_params(config, wc.task),
+    script:
+        "../scripts/generate_outputs.py"
+
+
+# evaluation.task_groups: one job and one engine load for a group of a cell's tasks, each task's
+# requests sent as its own job would send them (maple.generate.run.generate_cell_tasks)
+rule generate_task_group_outputs:
+    input:
+        unpack(task_group_generation_inputs),
+    output:
+        directory(paths.TASK_GROUP_OUTPUTS),
+    log:
+        paths.log("generate_task_group_outputs", grid.CELL_TASKS_JOB),
+    benchmark:
+        paths.benchmark("generate_task_group_outputs", grid.CELL_TASKS_JOB)
+    wildcard_constraints:
+        cell=grid.per_cell_generation_constraint(config),
+        tasks=grid.task_group_constraint(config),
+    conda:
+        "../envs/generate.yaml"
+    threads: res("generate_task_group_outputs", "threads")
+    resources:
+        **rule_resources("generate_task_group_outputs"),
+    params:
+        cell="{cell}",
+        model=lambda wc: job_params.model_params(config, grid.parse_cell(wc.cell).model),
+        settings=lambda wc: {
+            t: job_params.generation_params(config, t) for t in wc.tasks.split("+")
+        },
     script:
         "../scripts/generate_outputs.py"
 

@@ -5,7 +5,7 @@ from maple.rule_script import run
 
 
 def main(smk):
-    build_model_requests(smk.params.settings, smk.params.model, smk.output[0])
+    build_model_requests(smk.params.settings, smk.params.model, smk.output.requests, smk.output.ids)
 
 
 run(snakemake, main)  # noqa: F821

@@ -383,3 +383,26 @@ def test_empty_training_block_is_refused_in_one_line():
     cfg["training"] = {}
     with pytest.raises(maple_config.ConfigError, match=r"^training\.target_modules: missing .*allowed: 'all-linear'"):
         maple_config.validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ([["xcopa", "xqaud"]], "evaluation.task_groups[0]: 'xqaud' is not a task; allowed values: xnli, "),
+        ([["xcopa", "xquad"], ["belebele", "xquad"]], "evaluation.task_groups[1]: 'xquad' is already in task_groups[0]"),
+        ([["xcopa", "xcopa"]], "evaluation.task_groups[0]: xcopa listed more than once"),
+        ([["xcopa"]], "evaluation.task_groups[0]: "),
+    ],
+)
+def test_task_groups_name_tasks_once(paper_config, groups, expected):
+    paper_config["evaluation"]["task_groups"] = groups
+    assert _error(paper_config).startswith(expected), _error(paper_config)
+
+
+def test_a_task_group_keeps_only_evaluated_tasks(paper_config):
+    """Dropping a task from evaluation.tasks leaves it out of its group; a group of one is that task's job."""
+    paper_config["evaluation"]["task_groups"] = [["xnli", "xcopa", "xlsum"], ["mlqa", "belebele"]]
+    del paper_config["evaluation"]["tasks"]["xcopa"], paper_config["evaluation"]["tasks"]["belebele"]
+    maple_config.validate(paper_config, ROOT)
+    assert grid.task_groups(paper_config) == [("xnli", "xlsum")]
+    assert grid.task_job(paper_config, "xlsum") == "xnli+xlsum" and grid.task_job(paper_config, "mlqa") == "mlqa"

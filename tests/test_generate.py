@@ -98,37 +98,101 @@ def test_merged_and_multi_lora_give_the_same_greedy_outputs(tmp_path, vllm_model
 
 def test_prebuilt_requests_are_the_jobs_own_and_give_the_same_outputs(tmp_path, vllm_model, adapter_and_merged, settings):
     """device cuda: a task's requests built once for the model (rule build_requests, the base's tokenizer)
-    are exactly what a merged cell's job builds with its checkpoint's tokenizer, and the raw outputs
-    are the same rows; a file built with other settings or another tokenizer is not used."""
+    are exactly what a merged cell's job builds with its checkpoint's tokenizer, their stored token ids
+    are what the served tokenizer gives, and the raw outputs are the same rows; a file built with other
+    settings or another tokenizer is not used, and ids of other prompts or another tokenizer are refused."""
     from maple.generate import prebuilt
     from maple.generate.run import build_model_requests, cell_requests, generate_cell, job_requests, request_budget
     from maple.io import read_jsonl, write_jsonl
 
     _, merged = adapter_and_merged
     model = {"path": vllm_model}
-    path = str(tmp_path / "requests.jsonl")
-    own = cell_requests(settings, request_budget(settings, model, merged))
-    assert build_model_requests(settings, model, path) == len(own) > 0
-    requests, source = job_requests(settings, model, merged, path)
-    assert source == f"prebuilt: {path}" and requests == prebuilt.normalised(own)
+    path, ids_path = str(tmp_path / "requests.jsonl"), str(tmp_path / "requests.ids.npz")
+    budget = request_budget(settings, model, merged)
+    own = cell_requests(settings, budget)
+    assert build_model_requests(settings, model, path, ids_path) == len(own) > 0
+    requests, source, ids = job_requests(settings, model, merged, path, ids_path)
+    assert source == f"prebuilt: {path}, token ids: {ids_path}" and requests == prebuilt.normalised(own)
+    prompts = prebuilt.distinct_prompts(own)
+    assert len(ids) == len(prompts) < len(own)  # protocols share prompts: each stored once
+    assert [ids.get(p) for p in prompts] == [budget.tokenizer(p)["input_ids"] for p in prompts]
     tasks = list(settings["evaluation"]["tasks"])
     files = {via: {t: str(tmp_path / via / f"{t}.jsonl") for t in tasks} for via in ("prebuilt", "own")}
-    summary = generate_cell("m/t/r8-b16", model, merged, files["prebuilt"], settings, path)
-    assert summary["requests_from"] == f"prebuilt: {path}"
+    summary = generate_cell("m/t/r8-b16", model, merged, files["prebuilt"], settings, path, ids_path)
+    assert summary["requests_from"] == f"prebuilt: {path}, token ids: {ids_path}"
     assert generate_cell("m/t/r8-b16", model, merged, files["own"], settings)["requests_from"] == "built in this job"
     for task in tasks:
         assert read_jsonl(files["prebuilt"][task]) == read_jsonl(files["own"][task]), task
+    # ids stored for other prompts, or with another tokenizer, are refused
+    with pytest.raises(ValueError, match="other prompts"):
+        prebuilt.read_ids(ids_path, own[1:] if own[0]["prompt"] != own[1]["prompt"] else own[2:],
+                          prebuilt.tokenizer_fingerprint(budget.tokenizer))
+    with pytest.raises(ValueError, match="another tokenizer"):
+        prebuilt.read_ids(ids_path, own, "0" * 64)
     # a file that is not this job's: other settings, or fitted with another tokenizer
-    _, source = job_requests({**settings, "seed": 1}, model, merged, path)
-    assert source.startswith("built in this job") and "settings" in source
+    _, source, ids = job_requests({**settings, "seed": 1}, model, merged, path, ids_path)
+    assert source.startswith("built in this job") and "settings" in source and ids is None
     rows = read_jsonl(path)
     rows[0][prebuilt.HEADER]["tokenizer_sha256"] = "0" * 64
     write_jsonl(path, rows)
-    mine, source = job_requests(settings, model, merged, path)
-    assert "tokenizer" in source and mine == own
+    mine, source, ids = job_requests(settings, model, merged, path, ids_path)
+    assert "tokenizer" in source and mine == own and ids is None
     with pytest.raises(ValueError, match="header says"):
         write_jsonl(path, rows[:-1])
         prebuilt.read(path)
+
+
+def test_a_task_group_gives_each_tasks_own_job_outputs_on_one_engine(tmp_path, vllm_model, adapter_and_merged, settings):
+    """evaluation.task_groups: one job serves a cell's grouped tasks on one engine, one task after
+    another (a prefix cache warm from the previous task, one task's ids read from its prebuilt file);
+    every task's raw rows equal its own job's."""
+    from maple import grid
+    from maple.generate.run import build_model_requests, generate_cell, generate_cell_tasks
+    from maple.io import read_jsonl
+
+    _, merged = adapter_and_merged
+    model = {"path": vllm_model}
+    per_task = {t: {**settings, "evaluation": {**settings["evaluation"], "tasks": {t: c}}}
+                for t, c in settings["evaluation"]["tasks"].items()}
+    assert len(per_task) == 3
+    built = (str(tmp_path / "xquad.jsonl"), str(tmp_path / "xquad.ids.npz"))
+    build_model_requests(per_task["xquad"], model, *built)
+    group_dir = str(tmp_path / "group")
+    summaries = generate_cell_tasks("m/t/r8-b16", model, merged, group_dir, per_task, {"xquad": built})
+    assert summaries["xquad"]["requests_from"].startswith("prebuilt") and summaries["xnli"]["requests_from"] == "built in this job"
+    assert set(json.loads(Path(group_dir, "generation.json").read_text())["tasks"]) == set(per_task)
+    cell = grid.parse_cell("m/t/r8-b16")
+    for task, task_settings in per_task.items():
+        own = str(tmp_path / "own" / f"{task}.jsonl")
+        generate_cell("m/t/r8-b16", model, merged, {task: own}, task_settings)
+        assert read_jsonl(f"{group_dir}/{cell.member}/{task}.jsonl") == read_jsonl(own), task
+    # tasks that would need different engines are not grouped
+    other = {**per_task, "xnli": {**per_task["xnli"], "seed": 1}}
+    with pytest.raises(ValueError, match="different engines"):
+        generate_cell_tasks("m/t/r8-b16", model, merged, str(tmp_path / "bad"), other)
+
+
+def test_known_prompt_ids_are_read_not_tokenised():
+    """backends.prompt_ids answers the prompts a job's ids file holds without calling the tokenizer,
+    and tokenises only the others, in their places."""
+    import numpy as np
+
+    from maple.generate.backends import prompt_ids
+    from maple.generate.prebuilt import PromptIds
+
+    class Counting:
+        is_fast = True
+        calls: list = []
+
+        def __call__(self, texts):
+            self.calls.append(texts)
+            return {"input_ids": [[len(t)] for t in texts] if isinstance(texts, list) else [len(texts)]}
+
+    known = PromptIds(["a", "bb"], np.array([5, 6, 7], dtype=np.uint16), np.array([0, 1, 3]))
+    tok = Counting()
+    assert prompt_ids(tok, ["bb", "a", "bb"], known) == [[6, 7], [5], [6, 7]] and tok.calls == []
+    assert prompt_ids(tok, ["a", "ccc"], known) == [[5], [3]] and tok.calls == [["ccc"]]
+    assert all(type(t) is int for t in prompt_ids(tok, ["bb"], known)[0])  # vLLM's TokensPrompt takes ints
 
 
 def test_vllm_and_hf_backends_agree_on_greedy_outputs(vllm_model, settings):

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from maple import config as maple_config
 from maple import grid
@@ -51,8 +52,10 @@ def test_paper_dry_run_lists_120_training_jobs_quickly_and_touches_nothing(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))
     assert counts["train_adapter"] == "120"
-    # one generation job per cell (120 trained + 2 base models) and task (7)
-    assert counts["merge_adapter"] == "120" and counts["generate_outputs"] == str(122 * 7)
+    # one generation job per cell (120 trained + 2 base models) for its 7 tasks (evaluation.task_groups),
+    # each scored on its own
+    assert counts["merge_adapter"] == "120" and counts["generate_task_group_outputs"] == "122"
+    assert "generate_outputs" not in counts and counts["score_outputs"] == str(122 * 7)
     assert counts["check_served_model"] == "120"  # is each served model the trained one
     # on CUDA each task's requests are built once per model, on CPU, off the GPU jobs (maple.generate.prebuilt)
     assert counts["build_requests"] == str(2 * 7)
@@ -131,10 +134,10 @@ def test_multi_lora_dry_run_on_cuda_merges_and_serves_each_quantised_cell(tmp_pa
     assert cuda["score_outputs"] == cpu["score_outputs"] == 20 * tasks
 
 
-def test_paper_grid_in_multi_lora_mode_on_cuda_plans_630_engine_loads(tmp_path):
+def test_paper_grid_in_multi_lora_mode_on_cuda_plans_150_engine_loads(tmp_path):
     """The paper config (device cuda) switched to multi_lora: 10 rank groups x 7 tasks serve the 40
     16-bit cells by LoRA and the 2 base models (each in its model's lowest-rank group, without
-    adapter); the 80 4/8-bit cells get per-cell jobs (80 x 7)."""
+    adapter); the 80 4/8-bit cells get a per-cell job for their task group (all 7 tasks)."""
     text = (ROOT / "config" / "paper.yaml").read_text(encoding="utf-8")
     edited, n = re.subn(r"(?m)^  mode: merged\b", "  mode: multi_lora", text)
     assert n == 1
@@ -146,7 +149,8 @@ def test_paper_grid_in_multi_lora_mode_on_cuda_plans_630_engine_loads(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
-    assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_outputs"] == 80 * 7
+    assert counts["generate_group_outputs"] == 10 * 7 and counts["generate_task_group_outputs"] == 80
+    assert "generate_outputs" not in counts
     # the 80 quantised cells merged to be served; the 40 LoRA-served ones are merged in memory by their check
     assert counts["merge_adapter"] == 80
     assert counts["check_served_model"] == 80 and counts["check_group_served_models"] == 10
@@ -200,7 +204,8 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
         cells = {c.id for c in grid.eval_cells(config)}
         groups = set(grid.generation_groups(config))
         for rule, jobs in _benchmarks(configfile).items():
-            per_task = rule in ("generate_outputs", "generate_group_outputs", "score_outputs")
+            per_task = rule in ("generate_outputs", "generate_task_group_outputs", "generate_group_outputs",
+                                "score_outputs")
             for wildcards in jobs:
                 fields = _cell_fields(wildcards)
                 if rule in ("download_model", "download_eval", "download_dataset", "tokenise_dataset",
@@ -208,9 +213,10 @@ def test_every_planned_job_of_a_cell_or_group_is_charged_to_it():
                     assert fields["cell"] is None, (rule, wildcards)
                     continue
                 seen.add(rule)
-                assert fields["cell"] in (groups if "group" in rule else cells), (rule, wildcards)
+                rank_group = rule in ("generate_group_outputs", "judge_group_alpaca_eval", "check_group_served_models")
+                assert fields["cell"] in (groups if rank_group else cells), (rule, wildcards)
                 assert (fields["task"] is not None) == per_task, (rule, wildcards)
-    assert seen == {"train_adapter", "merge_adapter", "generate_outputs", "generate_group_outputs", "judge_alpaca_eval",
+    assert seen == {"train_adapter", "merge_adapter", "generate_task_group_outputs", "generate_group_outputs", "judge_alpaca_eval",
                     "judge_group_alpaca_eval", "score_outputs", "export_lm_eval", "check_served_model",
                     "check_group_served_models"}
 
@@ -231,3 +237,29 @@ def test_every_cell_of_a_generation_group_has_its_own_files(device):
         for group, cells in groups.items():
             files = [group_member_file(group, c, "xnli") for c in cells]
             assert len(set(files)) == len(cells), (configfile.name, group, files)
+
+
+def test_task_groups_cut_the_per_cell_engine_loads_the_plan_counts(tmp_path):
+    """evaluation.task_groups on the paper grid (merged): a cell's grouped tasks take one job and one
+    engine load; snakemake -n plans those jobs and maple.plan counts those loads: 61 Mistral cells x 1 as
+    config/paper.yaml groups all seven, x 4 with one group of four, x 7 with none."""
+    from maple.plan.grid_cost import engine_loads, serving_units
+
+    text = (ROOT / "config" / "paper.yaml").read_text(encoding="utf-8")
+    edited, n = re.subn(r"(?m)^  task_groups:.*$", "  task_groups: [[xnli, xcopa, xquad, belebele]]", text)
+    assert n == 1
+    (tmp_path / "grouped.yaml").write_text(edited, encoding="utf-8")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--forceall", "--configfile", str(tmp_path / "grouped.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    assert counts["generate_task_group_outputs"] == 122 and counts["generate_outputs"] == 122 * 3
+    assert counts["score_outputs"] == 122 * 7
+    paper = maple_config.validate(yaml.safe_load(text), ROOT)
+    grouped = maple_config.validate(yaml.safe_load(edited), ROOT)
+    ungrouped = maple_config.validate(yaml.safe_load(text), ROOT)
+    ungrouped["evaluation"]["task_groups"] = []
+    assert [engine_loads(c, "mistral-7b")["merged"] for c in (paper, grouped, ungrouped)] == [61, 61 * 4, 61 * 7]
+    assert serving_units(grouped, "mistral-7b")["merged"] == (61, 0)  # one judge job per cell either way

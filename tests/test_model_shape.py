@@ -51,6 +51,10 @@ def test_the_paper_families_match_their_anchors():
         assert read["params"] == pytest.approx(known["params"], rel=0.002)  # the model cards' rounded counts
         assert read["params_trained"] == pytest.approx(known["params_trained"], rel=0.002)
         assert read["arch"] == known["arch"]
+        assert read["body_params"] == known["body_params"]
+    # the layers a prompt token's matmuls pass through (2 x these FLOPs): 32 layers of 218.1e6 and 202.4e6
+    assert model_shape.shape("m", {"family": "mistral"}, a)["body_params"] == 32 * 218_112_000
+    assert model_shape.shape("m", {"family": "llama"}, a)["body_params"] == 32 * 202_383_360
 
 
 def test_a_config_without_the_fields_is_one_line():
@@ -64,7 +68,9 @@ def test_an_unknown_family_reads_its_local_config(tmp_path):
     assert shape["source"] == str(tmp_path / "config.json")
     # 2 layers of 4 x 64 x 64 + 3 x 64 x 128 + 2 x 64, a tied 1,000 x 64 embedding, a final norm
     assert shape["params"] == 1000 * 64 + 2 * (4 * 64 * 64 + 3 * 64 * 128 + 128) + 64
-    assert shape["arch"] == {"layers": 2, "kv_heads": 4, "head_dim": 16, "bytes_per_value": 2}
+    assert shape["arch"] == {"layers": 2, "kv_heads": 4, "head_dim": 16, "bytes_per_value": 2, "heads": 4,
+                             "hidden": 64, "mlp": 128, "vocab": 1000}
+    assert shape["body_params"] == 2 * (4 * 64 * 64 + 3 * 64 * 128 + 128)
 
 
 def test_an_unknown_family_without_a_config_is_one_line(tmp_path):
@@ -96,9 +102,12 @@ def test_the_plan_runs_for_a_model_of_another_family(tmp_path):
     plan = json.loads(out.stdout.strip().splitlines()[-1])
     assert plan["model_shape"]["source"] == str(folder / "config.json")
     assert plan["model_shape"]["kv_bytes_per_token"] == 2 * 24 * 16 * 128 * 2
-    # the compute bound follows the model's own 2N FLOPs per prompt token: under a third of Mistral-7B's N
-    assert plan["generation_per_cell"]["rates"]["prefill_tokens_per_s"]["bound"] == pytest.approx(
-        796e12 / (2 * plan["model_shape"]["params"]), rel=1e-3)
+    # the compute bound follows the model's own FLOPs per prompt token: its layers' 2 x 1.07e9 parameters
+    # plus attention (24 x 16 x 128 heads, fewer than Mistral-7B's 32 x 32) and an lm_head per prompt
+    prefill = plan["generation_per_cell"]["rates"]["prefill_tokens_per_s"]
+    assert plan["model_shape"]["body_params"] == 24 * (4 * 2048 * 2048 + 3 * 2048 * 5504 + 2 * 2048)
+    per_token, body = 796e12 / prefill["bound"], plan["model_shape"]["body_params"]
+    assert 2 * body < per_token < 2 * body + 4 * 24 * 16 * 128 * 4096  # attention at most at the 4,096th position
     assert plan["model_shape"]["params"] < 7.24e9 / 3
 
 

@@ -172,8 +172,11 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     cfg = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
     cells = [c for c in grid.eval_cells(cfg) if c.model == "mistral-7b"]
     assert full["cells"] == len(cells) and full["requests"] == cell["requests"] * len(cells)
-    assert full["engine_loads"]["merged"] == len(cells) * len(cfg["evaluation"]["tasks"])
-    assert full["engine_loads"]["multi_lora"] < full["engine_loads"]["merged"]
+    # config/paper.yaml generates a cell's seven tasks in one job (evaluation.task_groups): one load a cell;
+    # in multi_lora the 16-bit cells' rank groups still load once per task
+    assert cfg["evaluation"]["task_groups"] == [list(cfg["evaluation"]["tasks"])]
+    assert full["engine_loads"]["merged"] == len(cells)
+    assert full["engine_loads"]["multi_lora"] > full["engine_loads"]["merged"]
     # merge_adapter is a GPU job of every trained cell served merged: all 60 in merged mode; in multi_lora
     # only the 4/8-bit cells, whose base is not the precision they were trained at (tests/test_grid.py: the
     # paper config's snakemake -n holds 120 and 80 merge_adapter jobs for its two models)
@@ -216,11 +219,30 @@ def test_whole_config_plan_fields_and_cache(tmp_path):
     assert set(by_task) == set(per_task)
     assert sum(by_task.values()) == pytest.approx(cell["gpu_hours_range"][1], abs=0.01 * len(by_task))
     assert max(by_task, key=by_task.get) == "xlsum"
-    # before its engine steps a job tokenises every prompt it sends, its GPU held: at the high end, not the low
-    tokenize_rate = cell["rates"]["job_tokenize_tokens_per_s"]
-    assert cell["job_tokenize_seconds"] == round(
-        (cell["prefill_tokens"] + cell["loglikelihood"]["prompt_tokens_uncached"]) / tokenize_rate)
-    assert cell["job_tokenize_seconds"] > 0 and "job_tokenize_tokens_per_s" in cell["gpu_hours_basis"]
+    # prefill is counted in FLOPs: MLQA's uncached question and answer sit after a ~3,300-token cached
+    # passage, so its tokens go slower than XNLI's short prompts' at the same FLOP rate; each task's
+    # effective rate is that FLOP rate over its FLOPs per token, the peak's by the same ratio
+    prefill = cell["rates"]["prefill_tokens_per_s"]
+    assert set(prefill["per_task"]) == set(per_task)
+    assert prefill["per_task"]["mlqa"]["high"] < 0.95 * prefill["per_task"]["xnli"]["high"]
+    assert prefill["published_flops_per_s"] == max(prefill["published_lower_bounds"].values())
+    assert prefill["bound_flops_per_s"] == 796e12
+    for task, r in prefill["per_task"].items():
+        assert r["high"] / r["low"] == pytest.approx(prefill["published_flops_per_s"] / 796e12, rel=1e-3), task
+        assert r["high"] < prefill["published_flops_per_s"] / (2 * result["model_shape"]["body_params"]), task
+    # the cell's tokens/s is its tokens over the sum of the tasks' seconds
+    tokens = {t: v["prefill_tokens_after_cache"] + v["loglik_tokens"] for t, v in per_task.items()}
+    assert sum(tokens.values()) / prefill["published"] == pytest.approx(
+        sum(tokens[t] / r["high"] for t, r in prefill["per_task"].items()), rel=1e-3)
+    # before its engine steps a job gets every sent prompt's ids, its GPU held: on CUDA it reads what
+    # build_requests stored, at its measured rate; at the high end, not the low
+    ids = cell["rates"]["job_prompt_ids"]
+    anchors = yaml.safe_load((ROOT / "maple" / "plan" / "anchors.yaml").read_text())["generation"]
+    assert cfg["device"] == "cuda" and ids["anchor"] == "job_read_tokens_per_s"
+    assert ids["tokens_per_s"] == round(anchors["job_read_tokens_per_s"]) > anchors["job_tokenize_tokens_per_s"]
+    assert cell["job_prompt_ids_seconds"] == round(
+        (cell["prefill_tokens"] + cell["loglikelihood"]["prompt_tokens_uncached"]) / ids["tokens_per_s"])
+    assert cell["job_prompt_ids_seconds"] > 0 and "job_read_tokens_per_s" in cell["gpu_hours_basis"]
     # training from the results file: 40,000 tokens/s at 8 layers, scaled to Mistral-7B by FLOPs per token
     training = result["training_grid"]
     assert training["file"] == str(results) and training["gpu_hours"] > 0
@@ -360,21 +382,23 @@ def test_xlsum_rows_are_the_first_1000_test_articles_or_the_whole_smaller_split(
 def test_the_published_runs_time_is_split_as_is_slowest_for_the_work(tmp_path):
     """The slow end's prefill and decode rates come from one run whose prefill and decode times share its
     duration (maple.plan.published_rates.rates_at): prefill-heavy work (the paper's tasks) is slowest where
-    the run's prefill, drawn out, falls to the V1 engine's offline bound (past it the plan's prefill rate
-    stays at that bound while the run's decoding only speeds up), decode-heavy work (AlpacaEval alone) with
-    the run's prefill at the compute bound, which leaves its decoding the most time."""
-    from maple.plan import published_rates
+    the run's prefill FLOP rate, drawn out, falls to the V1 engine's offline bound (past it the plan's prefill
+    rate stays at that bound while the run's decoding only speeds up), decode-heavy work (AlpacaEval alone)
+    with the run's prefill at the compute bound, which leaves its decoding the most time."""
+    from maple.plan import prefill_flops, published_rates
     from maple.plan.grid_cost import anchors
 
     g = anchors()["generation"]
     run, offline = g["published_run"], g["published_prefill_run"]
-    bound = g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * run["params"])
-    floor = published_rates.offline_prefill_rate(offline) * offline["params"] / run["params"]
+    bounds = published_rates.token_bounds(run, offline, g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12)
+    bound, floor = bounds["compute_bound"], bounds["prefill_floor"]
     lo, hi = published_rates.prefill_seconds_range(run, bound, floor)
-    v1 = published_rates.offline_prefill_rate(g["published_prefill_run_v1"]) * g["published_prefill_run_v1"]["params"] / run["params"]
-    # the split where the run's prefill rate falls to the V1 bound, inside the range
-    crossing = run["answered_prompt_tokens"] / v1
-    assert lo < crossing < hi and published_rates.rates_at(run, crossing, floor)["prefill"] == pytest.approx(v1)
+    v1 = prefill_flops.offline_flops_per_s(g["published_prefill_run_v1"])
+    # the split where the run's prefill FLOP rate (its answered prompts' FLOPs over it) falls to the V1 bound,
+    # inside the range
+    crossing = prefill_flops.serving_prompt_flops(run) / v1
+    assert lo < crossing < hi
+    assert published_rates.rates_at(run, crossing, floor)["prefill"] * bounds["flops_per_token"] == pytest.approx(v1)
     cfg = yaml.safe_load(PAPER.read_text())
     cfg["evaluation"]["max_examples"] = 100
     only_alpaca = {**cfg, "evaluation": {**cfg["evaluation"], "max_examples": None,
@@ -388,3 +412,5 @@ def test_the_published_runs_time_is_split_as_is_slowest_for_the_work(tmp_path):
         assert rates["run_prefill_s"]["range"] == [round(lo, 2), round(hi, 2)]
         assert rates["run_prefill_s"]["slowest_for_this_work"] == round(at, 2), name
         assert rates["decode_tokens_per_s"]["published"] == round(published_rates.rates_at(run, at, floor)["decode"])
+        assert rates["prefill_tokens_per_s"]["published_flops_per_s"] == round(
+            max(v1, published_rates.rates_at(run, at, floor)["prefill"] * bounds["flops_per_token"]))

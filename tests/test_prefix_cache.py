@@ -113,3 +113,23 @@ def test_vllm_counters_match_the_plan_and_caching_changes_no_output(engine_setup
 
 def _largest_difference(a, b):
     return max(abs(x - y) for ea, eb in zip(a, b) for x, y in zip(ea["choice_logprobs"], eb["choice_logprobs"]))
+
+
+@needs_engine
+def test_a_reset_prefix_cache_is_a_fresh_engines(engine_setup):
+    """A task group's job empties vLLM's prefix cache before each next task (run.generate_cell_tasks):
+    the same prompts sent again after the reset find no block cached."""
+    from maple.generate.run import generate_unique
+
+    path, requests, _ = engine_setup
+    engine = _backend(path, log_stats=True)
+    sample = [r for r in requests if not r.get("failed")][:6]
+    generate_unique(engine, sample)
+    first = engine.prefix_cache_counters()
+    generate_unique(engine, sample)
+    warm = engine.prefix_cache_counters()
+    assert warm["hits"] - first["hits"] > 0  # the cache holds the first pass's blocks
+    engine.reset_prefix_cache()
+    generate_unique(engine, sample)
+    cold = engine.prefix_cache_counters()
+    assert cold["hits"] - warm["hits"] == first["hits"], (first, warm, cold)  # as the first pass: only within it

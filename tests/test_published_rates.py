@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from maple.plan import published_rates
+from maple.plan import model_shape, prefill_flops, published_rates
 from maple.plan.grid_cost import anchors
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "data" / "vllm_serving_mistral7b_h100_1280.json"
 G = anchors()["generation"]
-RUN, OFFLINE = G["published_run"], G["published_prefill_run"]
-COMPUTE_BOUND = G["prefill_tokens_per_s"]["matmul_tflops"] * 1e12 / (2 * RUN["params"])
-FLOOR = published_rates.offline_prefill_rate(OFFLINE) * OFFLINE["params"] / RUN["params"]
+RUN, OFFLINE, OFFLINE_V1 = G["published_run"], G["published_prefill_run"], G["published_prefill_run_v1"]
+PEAK = G["prefill_tokens_per_s"]["matmul_tflops"] * 1e12
+BOUNDS = published_rates.token_bounds(RUN, OFFLINE, PEAK)
+COMPUTE_BOUND, FLOOR = BOUNDS["compute_bound"], BOUNDS["prefill_floor"]
+# Llama-3(.1)-8B's and Mistral-7B's config.json: 32 layers, hidden 4096, 32 heads of 128, 8 KV heads, MLP 14336
+BODY = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096)
 
 
 def test_rates_follow_the_docstring_by_hand():
@@ -79,12 +82,12 @@ def test_the_runs_prefill_and_decode_share_its_duration_by_hand():
 
 
 def test_the_published_runs_split_between_its_bounds():
-    """The real run: its prefill took 4.10-9.39 s of its 27.29 s from the start; at the window's end its
-    decoding had 17.90 s, 13,907 tokens/s, not the 10,739 that a compute-bound prefill leaves."""
+    """The real run: its prefill took 3.97-9.38 s of its 27.28 s from the start; at the window's end its
+    decoding had 17.90 s, 13,907 tokens/s, not the 10,680 that a compute-bound prefill leaves."""
     lo, hi = published_rates.prefill_seconds_range(RUN, COMPUTE_BOUND, FLOOR)
-    assert (round(lo, 2), round(hi, 2)) == (4.1, 9.39)
+    assert (round(lo, 2), round(hi, 2)) == (3.97, 9.38)
     assert round(published_rates.rates_at(RUN, hi, FLOOR)["decode"]) == 13_907
-    assert round(published_rates.rates_at(RUN, lo, FLOOR)["decode"]) == 10_739
+    assert round(published_rates.rates_at(RUN, lo, FLOOR)["decode"]) == 10_680
 
 
 def test_a_run_whose_prompts_outlast_it_at_the_compute_bound_is_an_error():
@@ -146,17 +149,21 @@ def test_more_than_256_sequences_were_in_flight_before_the_first_decoding_step()
 
 
 def test_the_plans_slow_ends_by_hand():
-    # start: the earliest first token at 2.8448 s less 2,048 tokens at 20,720 x 7.24 / 7.25 tokens/s
-    # (0.0990 s) = 2.7458 s. prefill: 225,328 answered prompt tokens by 12.1328 s, over 9.387 s;
-    # decode: 248,991 tokens over 30.037 s less the start and those prompts at 796e12 / (2 x 7.25e9)
-    # = 54,897 tokens/s (4.105 s)
+    # the run's prompt token, at its answered prompts' mean of 225,328 / 1,095 = 205.8 tokens: 2 x 6.98e9
+    # plus 4 x 32 x 32 x 128 x 103.4 (its mean context) plus a 2 x 4096 x 32,768 lm_head per prompt =
+    # 14.015 GFLOP. start: the earliest first token at 2.8448 s less 2,048 tokens at vLLM 0.4.2's 326.6
+    # TFLOP/s (0.0879 s) = 2.7569 s. prefill: 225,328 answered prompt tokens by 12.1328 s, over 9.376 s;
+    # decode: 248,991 tokens over 30.037 s less the start and those prompts at 796 TFLOP/s (3.967 s)
+    mean = 225_328 / 1095
+    per_token = 2 * BODY + 4 * 32 * 32 * 128 * (mean + 1) / 2 + 2 * 4096 * 32_768 / mean
+    assert BOUNDS["flops_per_token"] == pytest.approx(per_token) == pytest.approx(14.015e9, rel=1e-4)
     start = published_rates.start_s(RUN, FLOOR)
-    assert start == pytest.approx(2.8448 - 2048 / (20_720 * 7.24 / 7.25), abs=1e-4)
+    assert start == pytest.approx(2.8448 - 2048 * per_token / 326.61e12, abs=1e-4)
     rates = published_rates.slow_end_rates(RUN, COMPUTE_BOUND, FLOOR)
     assert rates["prefill"] == pytest.approx(225_328 / (12.13276 - start), abs=0.5)
-    assert rates["prefill"] == pytest.approx(24_005, abs=1)
-    assert rates["decode"] == pytest.approx(248_991 / (30.03713 - start - 225_328 / COMPUTE_BOUND), abs=0.5)
-    assert rates["decode"] == pytest.approx(10_738, abs=1)
+    assert rates["prefill"] == pytest.approx(24_033, abs=1)
+    assert rates["decode"] == pytest.approx(248_991 / (30.03713 - start - 225_328 * per_token / 796e12), abs=0.5)
+    assert rates["decode"] == pytest.approx(10_680, abs=1)
     # above the file's output throughput (which includes its prefill and its idle start), below the bound
     assert 8_289.44 < rates["decode"] < COMPUTE_BOUND
 
@@ -167,15 +174,73 @@ def test_the_benchmark_script_prints_the_anchors():
                          capture_output=True, text=True, check=True).stdout
     got = json.loads(out.strip().splitlines()[-1])
     # the fixture's times are rounded to the microsecond: within a token/s of anchors.yaml's
-    assert got["slow_end_tokens_per_s"] == {"prefill": pytest.approx(24_005, abs=1), "decode": pytest.approx(10_738, abs=1)}
+    assert got["slow_end_tokens_per_s"] == {"prefill": pytest.approx(24_033, abs=1), "decode": pytest.approx(10_680, abs=1)}
     assert got["mean_step_ms"] == pytest.approx(19.67, abs=0.01)
     assert got["output_throughput"] == pytest.approx(8289.44, abs=0.01)
 
 
 def test_the_offline_runs_prefill_bound_by_hand():
-    # vLLM's own run: 20.72 requests/s of 1,000 prompt tokens each, all of its time counted as prefill
-    assert published_rates.offline_prefill_rate(OFFLINE) == pytest.approx(20_720)
-    assert published_rates.offline_prefill_rate({**OFFLINE, "requests_per_s": 10.0}) == pytest.approx(10_000)
-    # the plan takes the higher lower bound: here the serving run's first tokens, above the offline run's
+    # vLLM 0.4.2's run: 20.72 requests/s, each a 1,000-token prompt and 99 decoding steps (its first
+    # output token comes from the prefill) on Llama-3-8B
+    prompt = 1000 * 2 * BODY + 4 * 32 * 32 * 128 * 1000 * 1001 / 2 + 2 * 4096 * 128_256
+    decode = 99 * (2 * BODY + 2 * 4096 * 128_256) + 4 * 32 * 32 * 128 * sum(range(1001, 1100))
+    assert prefill_flops.offline_flops_per_s(OFFLINE) == pytest.approx(20.72 * (prompt + decode), rel=1e-12)
+    assert prefill_flops.offline_flops_per_s(OFFLINE) == pytest.approx(326.6e12, rel=1e-3)
+    # in the serving run's prompt tokens/s: above its 20,720 prompt tokens/s, as its decoding counts too
+    assert FLOOR == pytest.approx(326.61e12 / BOUNDS["flops_per_token"], rel=1e-4) and FLOOR > 20_720
+    # the serving run's first tokens, drawn over their whole window, stay above it and below the compute bound
     serving = published_rates.slow_end_rates(RUN, COMPUTE_BOUND, FLOOR)["prefill"]
-    assert published_rates.offline_prefill_rate(OFFLINE) < serving < COMPUTE_BOUND
+    assert FLOOR < serving < COMPUTE_BOUND
+
+
+def test_the_v1_runs_flop_rate_from_its_printed_figures():
+    """PR 12093's V1 run: 1,000 requests of 2,048 prompt and 128 output tokens at 14.24 requests/s on
+    Llama-3.1-8B. Its FLOPs over its 1,000 / 14.24 = 70.2 s lower-bound a prefill step's FLOP rate."""
+    assert OFFLINE_V1["shape"]["body_params"] == BODY == 6_979_584_000
+    # the printed total: 14.24 x (2,048 + 128) = 30,986 tokens/s (printed 30986.15; output 1822.71)
+    assert 14.24 * (2048 + 128) == pytest.approx(30_986.15, abs=0.5) and 14.24 * 128 == pytest.approx(1822.71, abs=0.5)
+    prefill = 2_048_000 * 2 * BODY + 1000 * 2048 * 2049 / 2 * 524_288
+    lm_heads = 1000 * 2 * 4096 * 128_256
+    decode = 127_000 * (2 * BODY + 2 * 4096 * 128_256) + 1000 * 524_288 * sum(range(2049, 2176))
+    rate = (prefill + lm_heads + decode) / (1000 / 14.24)
+    assert prefill_flops.offline_flops_per_s(OFFLINE_V1) == pytest.approx(rate, rel=1e-12)
+    assert rate == pytest.approx(451.9e12, rel=1e-4)
+    # above the 2 x 6.98e9 x 29,164 prompt tokens/s = 407 TFLOP/s that counting prompts' matmuls alone gives,
+    # below the card's 796 TFLOP/s matmul peak
+    assert 2 * BODY * 29_164 < rate < PEAK
+
+
+def test_flops_over_uncached_positions_match_a_brute_force_loop():
+    shape = OFFLINE_V1["shape"]
+    per_pair, lm_head = 4 * 32 * 32 * 128, 2 * 4096 * 128_256
+    for prompt, uncached in ((1, 1), (2048, 2048), (3875, 589), (2834, 2331), (100, 0)):
+        cached = prompt - uncached
+        assert prefill_flops.attention_pairs(prompt, cached) == sum(c for c in range(cached + 1, prompt + 1))
+        loop = sum(2 * BODY + per_pair * c for c in range(cached + 1, prompt + 1)) + lm_head
+        assert prefill_flops.prompt_flops(shape, prompt, uncached) == pytest.approx(loop, rel=1e-12)
+    # decoding 5 tokens after a 10-token prompt: 4 steps at positions 11-14, each with an lm_head
+    assert prefill_flops.decode_flops(shape, 10, 5) == pytest.approx(
+        sum(2 * BODY + lm_head + per_pair * c for c in range(11, 15)), rel=1e-12)
+    # a job's prompts: the first 3,941 tokens uncached of its own 3,941, three later 589 of 3,875
+    assert prefill_flops.uncached_flops(shape, 3875, 4, 3941, 589) == pytest.approx(
+        prefill_flops.prompt_flops(shape, 3941, 3941) + 3 * prefill_flops.prompt_flops(shape, 3875, 589), rel=1e-12)
+    # where the counted tokens exceed the prompts (a tiny job), every prompt is computed whole
+    assert prefill_flops.uncached_flops(shape, 100, 2, 100, 150) == 2 * prefill_flops.prompt_flops(shape, 100, 100)
+    # log-likelihood requests: two of 10 tokens from position 1, logits at all 10 positions
+    assert prefill_flops.loglik_flops(shape, 2, 20) == pytest.approx(
+        2 * sum(2 * BODY + lm_head + per_pair * c for c in range(1, 11)), rel=1e-12)
+
+
+def test_late_uncached_tokens_cost_more_than_short_prompts():
+    """At one FLOP rate, MLQA-like tokens (589 uncached at positions 3,287-3,875) go slower than a
+    short prompt's (the serving run's 206 tokens), and a Llama-2-7B (no GQA, same heads) as Mistral-7B."""
+    rate = prefill_flops.offline_flops_per_s(OFFLINE_V1)
+    for family in ("mistral", "llama"):
+        shape = model_shape.shape("m", {"family": family}, anchors())
+        fshape = {**shape["arch"], "body_params": shape["body_params"]}
+        late = rate * 589 / prefill_flops.prompt_flops(fshape, 3875, 589)
+        short = rate * 206 / prefill_flops.prompt_flops(fshape, 206, 206)
+        assert late < 0.9 * short, family
+        # 4 x 32 x 32 x 128 FLOPs per (token, key) pair at a mean position of 3,581, one lm_head
+        assert prefill_flops.prompt_flops(fshape, 3875, 589) == pytest.approx(
+            589 * (2 * shape["body_params"] + 524_288 * 3581) + 2 * 4096 * 32_000, rel=1e-12)

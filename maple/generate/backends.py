@@ -71,16 +71,24 @@ def vllm_environment(project_root: str = ".") -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def prompt_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+def prompt_ids(tokenizer, texts: list[str], known=None) -> list[list[int]]:
     """Each text's ids as `tokenizer(text)` gives them; a fast tokenizer encodes the whole batch in one
-    call, on all of the job's threads, while the GPU waits for it (the same ids, one by one)."""
-    if texts and getattr(tokenizer, "is_fast", False):
-        return tokenizer(texts)["input_ids"]
-    return [tokenizer(text)["input_ids"] for text in texts]
+    call, on all of the job's threads, while the GPU waits for it (the same ids, one by one). `known`
+    (prebuilt.PromptIds: the ids build_requests stored with this tokenizer) answers the texts it holds."""
+    ids = [known.get(text) for text in texts] if known is not None else [None] * len(texts)
+    rest = [i for i, x in enumerate(ids) if x is None]
+    if rest and getattr(tokenizer, "is_fast", False):
+        found = tokenizer([texts[i] for i in rest])["input_ids"]
+    else:
+        found = [tokenizer(texts[i])["input_ids"] for i in rest]
+    for i, x in zip(rest, found):
+        ids[i] = x
+    return ids
 
 
 class VllmBackend:
     name = "vllm"
+    known_prompt_ids = None  # prebuilt.PromptIds set by the job: its prompts' ids, read, not tokenised
     # a one-stop request's output is its no-stop twin's cut at the stop's first occurrence (vLLM's own
     # stop check; maple.generate.order.derive_output): generate_outputs derives it instead of sending it
     derives_stops = True
@@ -131,6 +139,13 @@ class VllmBackend:
     def block_size(self) -> int:
         return int(self.llm.llm_engine.vllm_config.cache_config.block_size)
 
+    def reset_prefix_cache(self) -> None:
+        """Empty the prefix cache, as a fresh engine's: a task group's next task computes every prompt
+        block itself, as its own job would (bf16 kernels need not give a block computed in another
+        task's batches the same last bits)."""
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError("vLLM did not reset its prefix cache (requests still running)")
+
     def generate(self, requests: list[dict], adapter: Adapter | None = None) -> list[str]:
         from vllm import SamplingParams, TokensPrompt
 
@@ -138,7 +153,7 @@ class VllmBackend:
         limit = self.llm.llm_engine.model_config.max_model_len
         prompts, params, served = [], [], []
         # tokenised once: vLLM takes the ids as they are
-        for i, (r, ids) in enumerate(zip(requests, prompt_ids(tokenizer, [r["prompt"] for r in requests]), strict=True)):
+        for i, (r, ids) in enumerate(zip(requests, prompt_ids(tokenizer, [r["prompt"] for r in requests], self.known_prompt_ids), strict=True)):
             room = limit - len(ids)
             if room < 1:
                 # one prompt never fails a job: it gets an empty output (scores 0), as MEGAVERSE did;
@@ -179,8 +194,8 @@ class VllmBackend:
             )
         tokenizer = self.llm.get_tokenizer()
         prompts, spans = [], []
-        for r in requests:
-            context = tokenizer(r["prompt"])["input_ids"]
+        contexts = prompt_ids(tokenizer, [r["prompt"] for r in requests], self.known_prompt_ids)
+        for r, context in zip(requests, contexts, strict=True):
             for choice in r["choices"]:
                 continuation_ids = tokenizer(continuation(r["prompt"], choice), add_special_tokens=False)["input_ids"]
                 prompts.append(TokensPrompt(prompt_token_ids=context + continuation_ids))
@@ -212,6 +227,9 @@ class HfBackend:
     # (its output "\n"), where vLLM, which matches in the output only, goes on. Derivation would follow
     # vLLM's rule, so this backend generates every request itself
     derives_stops = False
+
+    def reset_prefix_cache(self) -> None:
+        """No prefix cache: every batch is computed from its prompts."""
 
     def __init__(self, model_path, device="cpu", seed=0, max_model_len=2048, lora_rank=None, max_loras=1,
                  trust_remote_code=False, revision=None, batch_size=16, model=None):

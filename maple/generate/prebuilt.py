@@ -6,14 +6,19 @@ although every cell of a model sends the same requests: on the paper's grid ~15 
 request, half an hour of idle GPU per cell (benchmarks/NOTES.md). With `device: cuda` the workflow
 builds them here (rule build_requests) and generation jobs read them; on CPU there is no GPU to idle and
 each job builds its own. A job whose served tokenizer is not the one the requests were fitted with
-(a merged checkpoint saved with other tokenizer files) builds its own, and says so."""
+(a merged checkpoint saved with other tokenizer files) builds its own, and says so.
+
+The same job also tokenises every distinct prompt once more for vLLM, which takes token ids: the ids
+file holds them (`write_ids`), so a generation job reads them instead of tokenising ~7 M tokens a cell
+with its GPU idle (anchors.yaml job_tokenize_tokens_per_s); it is used only with its requests file and
+the same tokenizer hash, and only for the prompts whose hash it records (`read_ids`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-from maple.io import read_jsonl, write_jsonl
+from maple.io import atomic_file, read_jsonl, write_jsonl
 
 HEADER = "maple_prebuilt_requests"
 
@@ -48,3 +53,68 @@ def read(path: str) -> tuple[dict, list[dict]]:
 def normalised(requests: list[dict]) -> list[dict]:
     """Requests as a JSON round trip leaves them: what `read` returns for what `write` was given."""
     return [json.loads(json.dumps(r, ensure_ascii=False, sort_keys=True)) for r in requests]
+
+
+def distinct_prompts(requests: list[dict]) -> list[str]:
+    """Each distinct prompt once, in the order the requests first have it."""
+    return list(dict.fromkeys(r["prompt"] for r in requests))
+
+
+def prompts_sha256(prompts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in prompts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def write_ids(path: str, requests: list[dict], tokenizer) -> int:
+    """The token ids of `requests`' distinct prompts as the generation backend sends them
+    (backends.prompt_ids: one batched call), flat with offsets, beside the hashes of the prompts and the
+    tokenizer; an .npz of plain arrays (no pickled objects). Returns the number of ids."""
+    import numpy as np
+
+    from maple.generate.backends import prompt_ids
+
+    prompts = distinct_prompts(requests)
+    ids = prompt_ids(tokenizer, prompts)
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in ids], out=offsets[1:])
+    top = max((max(x) for x in ids if x), default=0)
+    flat = np.fromiter((t for x in ids for t in x), dtype=np.uint16 if top < 2**16 else np.uint32,
+                       count=int(offsets[-1]))
+    with atomic_file(path, "wb") as fh:
+        np.savez(fh, ids=flat, offsets=offsets, prompts_sha256=np.array(prompts_sha256(prompts)),
+                 tokenizer_sha256=np.array(tokenizer_fingerprint(tokenizer)))
+    return int(offsets[-1])
+
+
+class PromptIds:
+    """Prompt text -> its token ids (a list of ints, as vLLM's TokensPrompt takes them), from `read_ids`."""
+
+    def __init__(self, prompts: list[str], flat, offsets):
+        self._index = {p: i for i, p in enumerate(prompts)}
+        self._flat, self._offsets = flat, offsets
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, prompt: str) -> list[int] | None:
+        i = self._index.get(prompt)
+        return None if i is None else self._flat[self._offsets[i]:self._offsets[i + 1]].tolist()
+
+
+def read_ids(path: str, requests: list[dict], tokenizer_sha256: str) -> PromptIds:
+    """The ids `write_ids` stored for `requests` (read from the requests file written beside them),
+    checked against the hashes of their distinct prompts and of the tokenizer the job serves."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        flat, offsets = data["ids"], data["offsets"]
+        stored_prompts, stored_tokenizer = str(data["prompts_sha256"]), str(data["tokenizer_sha256"])
+    prompts = distinct_prompts(requests)
+    if stored_tokenizer != tokenizer_sha256:
+        raise ValueError(f"{path}: token ids from another tokenizer than the served one")
+    if stored_prompts != prompts_sha256(prompts) or len(offsets) != len(prompts) + 1 or offsets[-1] != len(flat):
+        raise ValueError(f"{path}: token ids of other prompts than its requests file's")
+    return PromptIds(prompts, flat, offsets)

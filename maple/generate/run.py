@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -50,31 +51,39 @@ def cell_requests(settings: dict, budget=None) -> list[dict]:
     return requests
 
 
-def job_requests(settings: dict, model_cfg: dict, model_path: str, requests_path: str | None = None) -> tuple[list[dict], str]:
-    """This job's requests and where they came from: the model's prebuilt file (rule build_requests)
-    when it was built with these settings and the served model's tokenizer, else built here."""
+def job_requests(settings: dict, model_cfg: dict, model_path: str, requests_path: str | None = None,
+                 ids_path: str | None = None) -> tuple[list[dict], str, object]:
+    """This job's requests, where they came from, and their prompts' token ids (a prebuilt.PromptIds, or
+    None: the backend tokenises). The model's prebuilt file (rule build_requests) and its ids file are
+    used when they were built with these settings and the served model's tokenizer, else the job builds
+    its requests here."""
     from maple.generate import prebuilt
 
     budget = request_budget(settings, model_cfg, model_path)
     if not requests_path:
-        return cell_requests(settings, budget), "built in this job"
+        return cell_requests(settings, budget), "built in this job", None
     header, requests = prebuilt.read(requests_path)
+    fingerprint = prebuilt.tokenizer_fingerprint(budget.tokenizer)
     if header.get("settings") != prebuilt.normalised([settings])[0]:
         why = "its settings are not this job's"
-    elif header.get("tokenizer_sha256") != prebuilt.tokenizer_fingerprint(budget.tokenizer):
+    elif header.get("tokenizer_sha256") != fingerprint:
         why = f"the served tokenizer ({model_path}) is not the one it was fitted with"
     else:
-        return requests, f"prebuilt: {requests_path}"
+        ids = prebuilt.read_ids(ids_path, requests, fingerprint) if ids_path else None
+        return requests, f"prebuilt: {requests_path}" + (f", token ids: {ids_path}" if ids else ""), ids
     print(f"maple: {requests_path}: {why}; building this job's requests here")
-    return cell_requests(settings, budget), f"built in this job ({requests_path}: {why})"
+    return cell_requests(settings, budget), f"built in this job ({requests_path}: {why})", None
 
 
-def build_model_requests(settings: dict, model_cfg: dict, out: str) -> int:
-    """Rule build_requests: one task's requests for a model, fitted with its base's tokenizer."""
+def build_model_requests(settings: dict, model_cfg: dict, out: str, ids_out: str | None = None) -> int:
+    """Rule build_requests: one task's requests for a model, fitted with its base's tokenizer, and their
+    prompts' token ids (`ids_out`)."""
     from maple.generate import prebuilt
 
     budget = request_budget(settings, model_cfg, model_cfg["path"])
     requests = cell_requests(settings, budget)
+    if ids_out:
+        prebuilt.write_ids(ids_out, requests, budget.tokenizer)
     return prebuilt.write(out, requests, budget.tokenizer,
                           {"settings": prebuilt.normalised([settings])[0], "model": model_cfg, **provenance()})
 
@@ -206,11 +215,19 @@ def served_as(cell, mode: str) -> str:
 
 
 def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dict, settings: dict,
-                  requests_path: str | None = None) -> dict:
+                  requests_path: str | None = None, ids_path: str | None = None) -> dict:
     """merged mode and base models: serve one checkpoint, write one JSONL per task."""
     started = time.time()
-    requests, requests_from = job_requests(settings, model_cfg, model_path, requests_path)
+    requests, requests_from, ids = job_requests(settings, model_cfg, model_path, requests_path, ids_path)
     backend = _backend(settings, model_cfg, model_path)
+    return _generate_served_cell(backend, cell_id, model_path, requests, requests_from, ids, settings,
+                                 lambda t: out_files[t], started)
+
+
+def _generate_served_cell(backend, cell_id, model_path, requests, requests_from, ids, settings, path_for_task,
+                          started) -> dict:
+    """One cell's requests (a task's, as its job builds them) on its own served checkpoint."""
+    backend.known_prompt_ids = ids
     t0 = time.time()
     outputs, sources = generate_outputs(backend, requests)
     cell = grid.parse_cell(cell_id)
@@ -222,13 +239,49 @@ def generate_cell(cell_id: str, model_cfg: dict, model_path: str, out_files: dic
         "served_as": served_as(cell, "merged"),
     }
     extras = output_extras(backend, requests, settings, sources)
-    counts = _write_by_task(requests, outputs, extras, generator, lambda t: out_files[t])
+    counts = _write_by_task(requests, outputs, extras, generator, path_for_task)
     return _summary(cell_id, generator, counts, requests, outputs, time.time() - t0, started, settings, sources,
                     requests_from)
 
 
+def engine_settings(settings: dict, model_cfg: dict) -> dict:
+    """What `_backend` reads of a job's settings: one engine serves tasks whose values agree."""
+    return {"backend": settings["evaluation"]["backend"], "device": settings["device"], "seed": settings["seed"],
+            "max_model_len": context_length(settings, model_cfg), "trust_remote_code": settings["trust_remote_code"]}
+
+
+def generate_cell_tasks(cell_id: str, model_cfg: dict, model_path: str, out_dir: str, settings_by_task: dict,
+                        prebuilt_by_task: dict | None = None) -> dict:
+    """evaluation.task_groups: several tasks of one cell on one engine load. Each task's requests are
+    built (or read) and sent exactly as its own job (generate_cell) would, one task after another, each
+    from an empty prefix cache, so each task's outputs are its own job's; they go to
+    `out_dir`/<cell member>/<task>.jsonl."""
+    from maple import paths
+
+    started = time.time()
+    engines = {json.dumps(engine_settings(s, model_cfg), sort_keys=True) for s in settings_by_task.values()}
+    if len(engines) != 1:
+        raise ValueError(f"{cell_id}: the grouped tasks {', '.join(settings_by_task)} need different engines")
+    prebuilt_by_task = prebuilt_by_task or {}
+    jobs = {task: job_requests(s, model_cfg, model_path, *prebuilt_by_task.get(task, (None, None)))
+            for task, s in settings_by_task.items()}
+    backend = _backend(next(iter(settings_by_task.values())), model_cfg, model_path)
+    cell = grid.parse_cell(cell_id)
+    summaries = {}
+    with atomic_dir(out_dir) as tmp:
+        for i, (task, (requests, requests_from, ids)) in enumerate(jobs.items()):
+            if i:  # each task from an empty prefix cache, as its own job's fresh engine
+                backend.reset_prefix_cache()
+            summaries[task] = _generate_served_cell(
+                backend, cell_id, model_path, requests, requests_from, ids, settings_by_task[task],
+                lambda t: paths.group_member_file(str(tmp), cell, t), time.time())
+        write_record(Path(tmp) / "generation.json", {"cell": cell_id, "tasks": summaries,
+                                                     "wall_seconds": time.time() - started})
+    return summaries
+
+
 def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict, out_dir: str, settings: dict,
-                   requests_path: str | None = None) -> dict:
+                   requests_path: str | None = None, ids_path: str | None = None) -> dict:
     """multi_lora mode: serve the base once, one LoRA request per adapter of this rank group.
     `adapter_dirs` are the trained cells' adapters, in order; a base cell among `cell_ids` (its
     model's lowest-rank group serves it, maple.grid.group_rank) is served by requests without an
@@ -242,8 +295,9 @@ def generate_group(cell_ids: list[str], adapter_dirs: list[str], model_cfg: dict
         raise ValueError(f"{len(adapter_dirs)} adapters for {len(trained)} trained cells: {cell_ids}")
     adapters = {c: Adapter(name=c.id, int_id=i + 1, path=d, rank=c.rank)
                 for i, (c, d) in enumerate(zip(trained, adapter_dirs))}
-    requests, requests_from = job_requests(settings, model_cfg, model_cfg["path"], requests_path)
+    requests, requests_from, ids = job_requests(settings, model_cfg, model_cfg["path"], requests_path, ids_path)
     backend = _backend(settings, model_cfg, model_cfg["path"], lora_rank=max(c.rank for c in trained), max_loras=1)
+    backend.known_prompt_ids = ids
     summaries = {}
     with atomic_dir(out_dir) as tmp:
         for cell in cells:

@@ -55,16 +55,18 @@ def render(result: dict, command: str, date: str) -> str:
         f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
         "",
         "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) "
-        "| decode tokens/s (high end .. low end) | GPU-hours (high end) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| prefill tokens/s (high end .. low end) | decode tokens/s (high end .. low end) | GPU-hours (high end) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     decode_rates = rates["decode_tokens_per_s"]["per_task"]
+    prefill_rates = rates["prefill_tokens_per_s"].get("per_task", {})
     for task, t in cell["per_task"].items():
         kept = t["prefill_tokens_after_cache"] / t["prefill_tokens"] if t["prefill_tokens"] else 0
-        r = decode_rates.get(task, {})
+        r, p = decode_rates.get(task, {}), prefill_rates.get(task, {})
         lines.append(f"| {task} | {_n(t['requests'])} | {_n(t['requests_sent'])} | {_m(t['prefill_tokens'])} | "
                      f"{_m(t['prefill_tokens_after_cache'])} "
                      f"| {kept:.2f} | {_m(t['decode_tokens_max'])} | {_m(t['decode_tokens_expected'])} "
+                     f"| {_n(p.get('high'))} .. {_n(p.get('low'))} "
                      f"| {_n(r.get('high'))} .. {_n(r.get('low'))} | {cell['gpu_hours_high_by_task'].get(task, 0):.2f} |")
     ll = cell["loglikelihood"]
     lines += [
@@ -90,15 +92,23 @@ def render(result: dict, command: str, date: str) -> str:
             f"{_m(judge['prefill_tokens_max'])}; {judge['gpu_hours_range'][0]}-{judge['gpu_hours_range'][1]} "
             f"GPU-hours per cell (expected {judge['gpu_hours_expected']}). {judge['basis']}.")
     lines += [
-        f"- Before its engine steps, each job tokenises the prompts it sends (vLLM takes their ids) while its GPU "
-        f"waits: {cell['job_tokenize_seconds']:,} s a cell at {rates['job_tokenize_tokens_per_s']:,} tokens/s, maple's "
-        "own rate measured on a 2-core machine (anchors.yaml `job_tokenize_tokens_per_s`), in the high and expected "
-        "ends; with `device: cuda` the requests themselves are built once per model on CPU (`build_requests`).",
-        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} (the highest of the published "
-        "vLLM runs' lower bounds: "
-        + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())
-        + f") .. "
-        f"{rates['prefill_tokens_per_s']['bound']:,} (compute bound); decode "
+        f"- Before its engine steps, each job gets the ids of the prompts it sends (vLLM takes ids) while its GPU "
+        f"waits, {rates['job_prompt_ids']['from']}: {cell['job_prompt_ids_seconds']:,} s a cell at "
+        f"{rates['job_prompt_ids']['tokens_per_s']:,} tokens/s, maple's own rate measured on a 2-core machine "
+        f"(anchors.yaml `{rates['job_prompt_ids']['anchor']}`), in the high and expected ends; with `device: cuda` "
+        "the requests and their ids are built once per model on CPU (`build_requests`), else each job builds "
+        "and tokenises its own.",
+        f"- Rates (tokens/s): prefill {rates['prefill_tokens_per_s']['published']:,} at the cell's mix of contexts "
+        f"(per task in the table): {rates['prefill_tokens_per_s']['published_flops_per_s'] / 1e12:.0f} TFLOP/s, the "
+        "highest of the published vLLM runs' lower bounds on a prefill step's FLOP rate ("
+        + ", ".join(f"{k.replace('_', ' ')} {v / 1e12:.0f}"
+                    for k, v in rates["prefill_tokens_per_s"]["published_lower_bounds"].items())
+        + "; an offline run's FLOPs, its decoding included, over its time), over the FLOPs of the uncached prompt "
+        "tokens (2 x the model's layer parameters, plus attention over each token's context position after the "
+        "cached prefix, plus one lm_head per prompt, every position's for log-likelihood requests: "
+        "`maple/plan/prefill_flops.py`) .. "
+        f"{rates['prefill_tokens_per_s']['bound']:,} (the same FLOPs at the "
+        f"{rates['prefill_tokens_per_s']['bound_flops_per_s'] / 1e12:.0f} TFLOP/s matmul peak); decode "
         f"{rates['decode_tokens_per_s']['published']:,} (the serving run, short prompts: its output tokens over the "
         f"{rates['run_prefill_s']['decode_s']} s its decoding can have taken once its prefill took "
         f"{rates['run_prefill_s']['slowest_for_this_work']} s, of the {rates['run_prefill_s']['range'][0]}-"

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from maple.generate.backends import derives_stops
-from maple.plan import core, decode_rate, model_shape, prefix_cache, published_rates
+from maple.plan import core, decode_rate, model_shape, prefill_flops, prefix_cache, published_rates
 from maple.tasks.spec import TaskDataError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -350,11 +350,11 @@ def _in_mode(cfg: dict, mode: str) -> dict:
     return c
 
 
-def engine_loads(cfg: dict, model: str) -> dict:
-    """Generation engine loads (one per job) of the model's cells, per evaluation mode."""
+def serving_units(cfg: dict, model: str) -> dict:
+    """Per evaluation mode, (cells served alone, multi_lora groups) of the model: each generates every
+    task and has its AlpacaEval outputs judged by one job."""
     from maple import grid
 
-    n_tasks = len(cfg["evaluation"]["tasks"])
     out = {}
     for mode in ("merged", "multi_lora"):
         c = _in_mode(cfg, mode)
@@ -362,7 +362,18 @@ def engine_loads(cfg: dict, model: str) -> dict:
         own = [x for x in cells if grid.serving_mode(c, x) == "merged"]  # in multi_lora the base rides a group
         groups = [g for g, members in grid.generation_groups(c).items() if members[0].model == model] \
             if mode == "multi_lora" else []
-        out[mode] = (len(own) + len(groups)) * n_tasks
+        out[mode] = (len(own), len(groups))
+    return out
+
+
+def engine_loads(cfg: dict, model: str) -> dict:
+    """Generation engine loads (one per job) of the model's cells, per evaluation mode: a cell served
+    alone has one job per task or evaluation.task_groups group, a multi_lora group one per task."""
+    from maple import grid
+
+    n_tasks = len(cfg["evaluation"]["tasks"])
+    per_cell_jobs = len({grid.task_job(cfg, t) for t in cfg["evaluation"]["tasks"]})
+    out = {mode: own * per_cell_jobs + groups * n_tasks for mode, (own, groups) in serving_units(cfg, model).items()}
     out["configured"] = cfg["evaluation"]["mode"]
     return out
 
@@ -418,14 +429,19 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     totals = dict.fromkeys(("requests", "requests_sent", "prefill_tokens", "prefill_tokens_after_cache",
                             "decode_tokens_max", "decode_tokens_expected", "loglik_requests", "loglik_tokens"), 0.0)
     unmeasured, not_planned, per_task = [], [], {}
+    task_flops = {}  # task -> FLOPs of its uncached prompt tokens (prefill_flops), log-likelihood included
     # what each task x protocol x language sends: its decode seconds come after the loop, at the run's rates
     sends = []
     gpu = {**g["decode_gpu"], "matmul_flops_per_s": g["prefill_tokens_per_s"]["matmul_tflops"] * 1e12}
     params, arch = shape["params"], shape["arch"]
+    fshape = {**arch, "body_params": shape["body_params"]}  # what a prompt token's FLOPs follow
     run, offline = g["published_run"], g["published_prefill_run"]
-    # the offline run's prefill rate, carried to the serving run's model, bounds how long its first step took
-    offline_rate = published_rates.offline_prefill_rate(offline) * float(offline["params"]) / float(run["params"])
-    run_compute_bound = gpu["matmul_flops_per_s"] / (2 * float(run["params"]))
+    # the serving run's prompt tokens/s at a FLOP rate: its answered prompts' FLOPs per token (mean length).
+    # vLLM 0.4.2's offline FLOP rate bounds how long its first step took (vLLM 0.6.0: no later engine may
+    # stand in for it); the card's peak how short its prefill can have been
+    run_bounds = published_rates.token_bounds(run, offline, gpu["matmul_flops_per_s"])
+    run_flops_per_token, offline_rate = run_bounds["flops_per_token"], run_bounds["prefill_floor"]
+    run_compute_bound = run_bounds["compute_bound"]
     # each slow end alone (the judge's: its work is prefill, slowest at the serving run's first-token window)
     slow = published_rates.slow_end_rates(run, run_compute_bound, offline_rate)
 
@@ -501,55 +517,73 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                 for k, v in add.items():
                     totals[k] += v
                     tt[k] += v
+                # the uncached tokens sit after the cached prefix, late in the prompt: their attention counts
+                task_flops[task] = task_flops.get(task, 0.0) + prefill_flops.uncached_flops(
+                    fshape, st["prompt"], n, st["first"], st["steady"]) + prefill_flops.loglik_flops(
+                    fshape, add["loglik_requests"], add["loglik_tokens"])
 
-    compute_bound = gpu["matmul_flops_per_s"] / (2 * params)
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached
-    # the offline runs' lower bounds on this model's prefill, in FLOPs carried to its 2N per token. vLLM
-    # 0.4.2's also bounds the serving run's first step (vLLM 0.6.0: no later engine may stand in for it);
-    # the V1 engine's bounds maple's own prefill only
-    offline_bounds = {name: published_rates.offline_prefill_rate(g[key]) * float(g[key]["params"]) / params
+    prefill_work = sum(task_flops.values())  # FLOPs of those tokens
+    peak = gpu["matmul_flops_per_s"]
+    # the offline runs' lower bounds on a prefill step's FLOP rate. vLLM 0.4.2's also bounds the serving
+    # run's first step (offline_rate); the V1 engine's bounds maple's own prefill only
+    offline_bounds = {name: prefill_flops.offline_flops_per_s(g[key])
                       for name, key in (("offline_run", "published_prefill_run"),
                                         ("offline_run_v1", "published_prefill_run_v1"))}
 
     def lower_bounds(serving_prefill):
-        """Every published lower bound on this model's prefill, the serving run's at `serving_prefill`."""
-        return {"serving_run": serving_prefill * float(run["params"]) / params, **offline_bounds}
+        """Every published lower bound on a prefill step's FLOP/s, the serving run's at `serving_prefill`
+        of its prompt tokens/s."""
+        return {"serving_run": serving_prefill * run_flops_per_token, **offline_bounds}
 
     run_arch, mean_step = g["architecture"][run["architecture"]], published_rates.mean_step_s(run)
 
     def at_run_prefill(prefill_s):
         """The high end if the published run's prefill took prefill_s: its rates then (published_rates.rates_at),
-        the prefill rate the highest of the lower bounds."""
+        the prefill FLOP rate the highest of the lower bounds."""
         r = published_rates.rates_at(run, prefill_s, offline_rate)
         overhead = decode_rate.step_overhead(mean_step, r["kv_tokens_per_step"], float(run["params"]), run_arch, gpu)
         bounds = lower_bounds(r["prefill"])
         ends, by_task = decode_seconds(r["decode"], overhead)
-        return {"high_s": prefill / max(bounds.values()) + ends["high"], "prefill_s": prefill_s, "run": r,
+        return {"high_s": prefill_work / max(bounds.values()) + ends["high"], "prefill_s": prefill_s, "run": r,
                 "overhead_s": overhead, "bounds": bounds, "decode_s": ends, "task_decode_s": by_task}
 
     # the run's prefill and decode times share its duration: the slow end is the split of it, between
     # prefill at the compute bound and prefill over its whole first-token window, that is slowest for this
-    # work. Past the split where the run's prefill rate falls to the offline bounds, the plan's prefill rate
-    # stays put while the run's decoding speeds up: that split is a candidate beside the grid's points
+    # work. Past the split where the run's prefill FLOP rate falls to the offline bounds, the plan's prefill
+    # rate stays put while the run's decoding speeds up: that split is a candidate beside the grid's points
     lo, hi = published_rates.prefill_seconds_range(run, run_compute_bound, offline_rate)
-    crossing = run["answered_prompt_tokens"] / (max(offline_bounds.values()) * params / float(run["params"]))
+    crossing = prefill_flops.serving_prompt_flops(run) / max(offline_bounds.values())
     splits = [lo + (hi - lo) * i / 40 for i in range(41)] + ([crossing] if lo < crossing < hi else [])
     worst = max(map(at_run_prefill, splits), key=lambda c: c["high_s"])
     decode_s, task_decode_s, overhead_s = worst["decode_s"], worst["task_decode_s"], worst["overhead_s"]
     run_kv_tokens, prefill_bounds = worst["run"]["kv_tokens_per_step"], worst["bounds"]
-    prefill_rate = {"bound": compute_bound, "published": max(prefill_bounds.values())}
+    prefill_flops_rate = {"bound": peak, "published": max(prefill_bounds.values())}
+    # tokens/s at the cell's mix of contexts: its uncached tokens over their FLOPs' seconds
+    per_token = prefill_work / prefill if prefill else 2 * shape["body_params"]
+    prefill_rate = {k: v / per_token for k, v in prefill_flops_rate.items()}
     prefill_end = {"low": "bound", "expected": "published", "high": "published"}
-    hours = {end: (prefill / prefill_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
-    # before its engine steps a job tokenises every prompt it sends (and each log-likelihood context) while
-    # its GPU waits: at maple's measured rate at the slow and expected ends, none at the fast end
-    tokenize_rate = float(g["job_tokenize_tokens_per_s"])
+    hours = {end: (prefill_work / prefill_flops_rate[prefill_end[end]] + decode_s[end]) / 3600 for end in decode_s}
+    # before its engine steps a job needs the ids of every prompt it sends (and each log-likelihood context)
+    # while its GPU waits: with device cuda it reads them from build_requests' files (maple.generate.prebuilt),
+    # else it tokenises them; at maple's measured rate at the slow and expected ends, none at the fast end
+    ids_from, ids_key = (("read from build_requests' files", "job_read_tokens_per_s") if grid.prebuilds_requests(cfg)
+                         else ("tokenised in the job", "job_tokenize_tokens_per_s"))
+    tokenize_rate = float(g[ids_key])
     tokenize_s = (totals["prefill_tokens"] + totals["loglik_tokens"]) / tokenize_rate
     for end in ("expected", "high"):
         hours[end] += tokenize_s / 3600
     decode_keys = {"low": "decode_tokens_expected", "high": "decode_tokens_max"}
-    rates = {"job_tokenize_tokens_per_s": round(tokenize_rate),
+    rates = {"job_prompt_ids": {"from": ids_from, "anchor": ids_key, "tokens_per_s": round(tokenize_rate)},
              "prefill_tokens_per_s": {**{k: round(v) for k, v in prefill_rate.items()},
-                                      "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()}},
+                                      **{f"{k}_flops_per_s": round(v) for k, v in prefill_flops_rate.items()},
+                                      # FLOP/s by run
+                                      "published_lower_bounds": {k: round(v) for k, v in prefill_bounds.items()},
+                                      # per task: its uncached tokens over their FLOPs' seconds at each end
+                                      "per_task": {t: {end: round((v["prefill_tokens_after_cache"] + v["loglik_tokens"])
+                                                                  * prefill_flops_rate[key] / task_flops[t])
+                                                       for end, key in (("low", "bound"), ("high", "published"))}
+                                                   for t, v in per_task.items() if task_flops.get(t)}},
              "run_prefill_s": {"range": [round(lo, 2), round(hi, 2)], "slowest_for_this_work": round(worst["prefill_s"], 2),
                                "decode_s": round(worst["run"]["decode_s"], 2)},
              "decode_tokens_per_s": {"published": round(worst["run"]["decode"]),
@@ -562,30 +596,42 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                                      "per_task": {t: {end: round(per_task[t][decode_keys[end]] / s[end])
                                                       for end in decode_keys if s[end]}
                                                   for t, s in task_decode_s.items()}}}
-    range_basis = ("low end: the compute bound for prefill and, for decode, the roofline at each task's "
+    range_basis = ("prefill in FLOPs: per uncached prompt token 2 x the model's layer parameters plus attention "
+                   "over its context position (after the cached prefix), per prompt one lm_head (log-likelihood "
+                   "requests: every position's); low end: those FLOPs at the matmul peak and, for decode, the "
+                   "roofline at each task's "
                    "context (weights and KV cache read per step, the shared prefix once), with the expected "
-                   "decode; high end: published vLLM rates (anchors.yaml: prefill the highest of three lower bounds, "
-                   "a serving run's first tokens and two offline runs' prompt rates, vLLM 0.4.2's and the V1 engine's; decode the serving run's "
+                   "decode; high end: published vLLM rates (anchors.yaml: prefill at the highest of three lower "
+                   "bounds on a prefill step's FLOP rate, a serving run's first tokens and two offline runs' FLOPs, "
+                   "decoding included, over their time, vLLM 0.4.2's and the V1 engine's; decode the serving run's "
                    "output rate net of its own prefill, both from the engine's first work, its prefill and decode "
                    "times summing to its duration, split as is slowest for this work), "
                    "decode at most the roofline step with the prefix read per sequence plus that run's "
                    "measured mean step beyond reading its weights and KV cache, every output running "
-                   "to max_new_tokens; the high and expected ends also hold the GPU while the job tokenises "
-                   "the prompts it sends, at maple's measured rate (anchors.yaml job_tokenize_tokens_per_s)")
+                   "to max_new_tokens; the high and expected ends also hold the GPU while the job gets the ids "
+                   f"of the prompts it sends ({ids_from}), at maple's measured rate (anchors.yaml {ids_key})")
     judge_cell = None
     if judge is not None and judged["pairs"]:
-        # the local judge's own model: its FLOPs per token set its prefill rates
+        # the local judge's own model: its FLOPs per token at its prompts' lengths, at the published FLOP rate
         jshape = model_shape.shape(judge["model"], cfg["models"][judge["model"]], a)
-        j_bound = gpu["matmul_flops_per_s"] / (2 * jshape["params"])
-        j_published = max(lower_bounds(slow["prefill"]).values()) * params / jshape["params"]
+        jf = {**jshape["arch"], "body_params": jshape["body_params"]}
+        j_published = max(lower_bounds(slow["prefill"]).values())
         prompts = 2 * judged["pairs"]  # both orders of every pair
         letters = judge["prefills_per_prompt"] - 1  # each a prompt plus one token
         tokens = {"high": prompts * (judge["prefills_per_prompt"] * judge_ctx + letters),
                   "expected": 2 * judged["tokens_expected"] * judge["prefills_per_prompt"] + prompts * letters}
+
+        def judge_work(length):
+            """FLOPs of every prompt at `length` tokens: prefilled whole, its letters' requests with logits
+            at every position (prompt logprobs)."""
+            return prompts * (prefill_flops.prompt_flops(jf, length, length)
+                              + letters * prefill_flops.prompt_flops(jf, length + 1, length + 1, lm_heads=length + 1))
+
+        work = {"high": judge_work(judge_ctx), "expected": judge_work(judged["tokens_expected"] / judged["pairs"])}
         decode_j = prompts * judge["new_tokens"] / slow["decode"]
-        j_hours = {"low": (tokens["expected"] / j_bound) / 3600,
-                   "expected": (tokens["expected"] / j_published + decode_j) / 3600,
-                   "high": (tokens["high"] / j_published + decode_j) / 3600}
+        j_hours = {"low": (work["expected"] / peak) / 3600,
+                   "expected": (work["expected"] / j_published + decode_j) / 3600,
+                   "high": (work["high"] / j_published + decode_j) / 3600}
         judge_cell = {
             "model": judge["model"], "prompts": round(prompts), "prefills_per_prompt": judge["prefills_per_prompt"],
             "prefill_tokens_max": round(tokens["high"]), "prefill_tokens_expected": round(tokens["expected"]),
@@ -596,13 +642,14 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                          "serve)" if judge["served"] else
                          "prefilled three times: its 8-token generation and the two letters' log-probabilities, "
                          "which read no prefix cache (maple.judge.judge_cells)")
-                      + "; no prefix counted as cached. High end: every prompt fills the judge's context at the "
-                      "published prefill rate carried to the judge's parameters; expected: the output as long as "
-                      "the reference (measured with --tokenizer), at that rate; low end: the same at the compute bound"),
+                      + "; no prefix counted as cached. High end: every prompt fills the judge's context, its "
+                      "FLOPs (the judge's layers, attention over each token's context, logits where read) at the "
+                      "published prefill FLOP rate; expected: the output as long as the reference (measured with "
+                      "--tokenizer), at that rate; low end: the same at the matmul peak"),
         }
 
-    # where the high end's hours go: each task's uncached prompt tokens at the slow prefill rate plus its decode
-    hours_by_task = {t: round(((v["prefill_tokens_after_cache"] + v["loglik_tokens"]) / prefill_rate["published"]
+    # where the high end's hours go: each task's uncached prompt FLOPs at the slow prefill rate plus its decode
+    hours_by_task = {t: round((task_flops.get(t, 0.0) / prefill_flops_rate["published"]
                                + task_decode_s.get(t, {}).get("high", 0.0)
                                + (v["prefill_tokens"] + v["loglik_tokens"]) / tokenize_rate) / 3600, 2)
                       for t, v in per_task.items()}
@@ -627,7 +674,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "gpu_hours_expected": round(hours["expected"], 2),
         "gpu_hours_basis": range_basis,
         "gpu_hours_high_by_task": hours_by_task,
-        "job_tokenize_seconds": round(tokenize_s),
+        "job_prompt_ids_seconds": round(tokenize_s),
         "rates": rates,
         "per_task": {k: {kk: round(vv) for kk, vv in v.items()} for k, v in per_task.items()},
         "judge": judge_cell,
@@ -658,7 +705,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
     judge_grid = None
     if per_cell["judge"]:
         jc = per_cell["judge"]
-        jobs = n_loads // len(cfg["evaluation"]["tasks"])  # one judge job per AlpacaEval generation job
+        jobs = sum(serving_units(cfg, model)[loads["configured"]])  # one judge job per cell served alone or group
         jload = {k: jobs * v / 3600 for k, v in g["engine_load_s"].items()}
         judge_grid = {"model": jc["model"], "jobs": jobs, "prompts": jc["prompts"] * n,
                       "engine_load_gpu_hours": [round(jload["low"], 1), round(jload["high"], 1)],
@@ -700,6 +747,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
         "model": model,
         "max_model_len": budget.max_model_len,
         "model_shape": {"params": shape["params"], "params_trained": shape["params_trained"],
+                        "body_params": shape["body_params"],
                         "kv_bytes_per_token": decode_rate.kv_bytes_per_token(shape["arch"]), "source": shape["source"]},
         "rows": rows,
         "train_tokens_per_example": round(per_example, 1) if per_example else None,

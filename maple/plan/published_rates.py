@@ -6,7 +6,8 @@ plan counts prefill separately, so, from the run's own per-request times:
 
   start    no request had a token before the earliest first token; the prefill step that made it
            held at most `first_step_tokens` prompt tokens, at no less than a known prefill floor
-           (another published lower bound), so the engine's work began no earlier than that;
+           (another published lower bound, a FLOP rate in this run's prompt tokens/s), so the engine's
+           work began no earlier than that;
   prefill  the prompt tokens of the requests that returned a token over the time from the start to the
            latest of their first tokens: each was prefilled in it, while the engine also decoded (a
            lower bound);
@@ -22,10 +23,13 @@ Each is a slow end: the lowest rate the run's figures support. Both at once are 
 chunked prefill, spent each step prefilling or decoding, so its prefill time and its decode time add up
 to at most its time from the start. `rates_at` gives the rates that one prefill time in
 `prefill_seconds_range` leaves; the plan takes, over that range, the one that makes its own work slowest.
-An offline run whose prompts dwarf its outputs bounds prefill too (`offline_prefill_rate`); the plan
-takes the highest of the prefill bounds."""
+Rates here are in the run's own prompt tokens/s; the plan carries them to other prompts as FLOP rates
+(maple.plan.prefill_flops: the run's answered prompts' FLOPs per token), beside the offline runs' FLOP
+rates (`prefill_flops.offline_flops_per_s`), and takes the highest of the prefill bounds."""
 
 from __future__ import annotations
+
+from maple.plan import prefill_flops
 
 
 def run_from_serving_results(results: dict, trace_request: int, trace_itls: list[float] | None = None) -> dict:
@@ -75,7 +79,7 @@ def start_s(run: dict, prefill_floor: float) -> float:
 
 def slow_end_rates(run: dict, compute_bound: float, prefill_floor: float) -> dict:
     """Tokens/s of the run's model: prefill and decode as the module docstring says. `compute_bound`:
-    prefill tokens/s at the card's matmul rate for the run's model (2N FLOPs per token);
+    prefill tokens/s at the card's matmul rate for the run's prompts (their FLOPs per token);
     `prefill_floor`: a prefill rate known to be reached (bounds the first step's length)."""
     return {"prefill": run["answered_prompt_tokens"] / (run["last_first_token_s"] - start_s(run, prefill_floor)),
             "decode": run["output_tokens"] / decode_seconds(run, compute_bound, prefill_floor)}
@@ -123,7 +127,10 @@ def kv_tokens_per_step(run: dict, compute_bound: float, prefill_floor: float) ->
     return run.get("decode_context_tokens", 0) * mean_step_s(run) / decode_seconds(run, compute_bound, prefill_floor)
 
 
-def offline_prefill_rate(run: dict) -> float:
-    """Prompt tokens/s of an offline benchmark (vLLM's benchmark_throughput.py: fixed prompt and output
-    lengths): all of its time counted as prefill, though it also decoded, so a lower bound."""
-    return run["requests_per_s"] * run["prompt_tokens_per_request"]
+
+def token_bounds(run: dict, offline: dict, peak_flops: float) -> dict:
+    """The run's compute bound and prefill floor in its own prompt tokens/s: the card's `peak_flops` and
+    offline run `offline`'s FLOP rate over the run's answered prompts' FLOPs per token (flops_per_token)."""
+    per_token = prefill_flops.serving_prompt_flops(run) / run["answered_prompt_tokens"]
+    return {"compute_bound": peak_flops / per_token,
+            "prefill_floor": prefill_flops.offline_flops_per_s(offline) / per_token, "flops_per_token": per_token}
