@@ -32,7 +32,7 @@ RULES: dict[str, Needs] = {
     "build_requests": Needs(mem_mb=8000, runtime=60),
     "generate_outputs": Needs(runtime=60, gpu=True),
     "generate_group_outputs": Needs(runtime=60, gpu=True, key="generate_outputs"),
-    "generate_task_group_outputs": Needs(runtime=60, gpu=True, key="generate_outputs"),
+    "generate_task_group_outputs": Needs(runtime=120, gpu=True),  # several tasks: its own entry
     "check_served_model": Needs(runtime=30, gpu=True, key="generate_outputs"),
     "check_group_served_models": Needs(runtime=60, gpu=True, key="generate_outputs"),
     "judge_alpaca_eval": Needs(runtime=60, gpu=True),

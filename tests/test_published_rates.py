@@ -244,3 +244,22 @@ def test_late_uncached_tokens_cost_more_than_short_prompts():
         # 4 x 32 x 32 x 128 FLOPs per (token, key) pair at a mean position of 3,581, one lm_head
         assert prefill_flops.prompt_flops(fshape, 3875, 589) == pytest.approx(
             589 * (2 * shape["body_params"] + 524_288 * 3581) + 2 * 4096 * 32_000, rel=1e-12)
+
+
+def test_measured_attention_pairs_replace_the_mean_prompts():
+    """Later prompts of uneven length: the plan takes their uncached tokens' attention pairs as measured
+    request by request (steady_pairs), which a prompt of the mean length undercounts (pairs grow with the
+    square of the length)."""
+    from maple.plan import prefill_flops as pf
+
+    shape = {"layers": 2, "heads": 2, "head_dim": 4, "hidden": 8, "vocab": 10, "body_params": 100.0}
+    cached = 50
+    lengths = [100, 300]  # two later prompts behind the same 50 cached tokens
+    pairs = [sum(range(cached + 1, p + 1)) for p in lengths]
+    mean_p, steady = sum(lengths) / 2, sum(p - cached for p in lengths) / 2
+    flops = pf.uncached_flops(shape, mean_p, 3, mean_p, steady, steady_pairs=sum(pairs) / 2)
+    first = pf.prompt_flops(shape, mean_p, mean_p)
+    by_hand = first + sum(2 * 100.0 * (p - cached) + pf.attention_flops_per_pair(shape) * q + pf.lm_head_flops(shape)
+                          for p, q in zip(lengths, pairs))
+    assert flops == pytest.approx(by_hand)
+    assert flops > pf.uncached_flops(shape, mean_p, 3, mean_p, steady)  # the mean prompt's pairs are fewer

@@ -51,7 +51,7 @@ def render(result: dict, command: str, date: str) -> str:
         f"their one stop string); {_m(cell['prefill_tokens'])} prompt tokens, "
         f"{_m(cell['prefill_tokens_after_cache'])} after vLLM's prefix cache "
         f"({cell['prefill_tokens_after_cache'] / cell['prefill_tokens']:.2f} of them; "
-        f"{cell['cache_block_size']}-token blocks, one engine per job, prompts sent in maple's cache order); "
+        f"{cell['cache_block_size']}-token blocks, one engine per task (a task group's job empties the cache between tasks), prompts sent in maple's cache order); "
         f"at most {_m(cell['decode_tokens_max'])} new tokens, expected {_m(cell['decode_tokens_expected'])}.",
         "",
         "| task | requests | sent | prompt tokens | after cache | kept | new tokens (max) | new tokens (expected) "

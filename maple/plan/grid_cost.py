@@ -182,7 +182,7 @@ def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: boo
 
     for row, _ in job:
         row.update(unique_requests=0, prefill_tokens=0, prefill_tokens_after_cache=0, first_uncached=None,
-                   later_uncached_median=None, loglik_requests=0, loglik_tokens=0)
+                   later_uncached_median=None, later_pairs_median=None, loglik_requests=0, loglik_tokens=0)
     later = {}
     row_of = {id(r): row for row, r in job}
     requests = sent([r for _, r in job], derive_stops)  # derive_stops: the configured backend's rule
@@ -196,11 +196,13 @@ def cache_job(job: list[tuple[dict, dict]], budget, block_size: int, loglik: boo
         if row["first_uncached"] is None:
             row["first_uncached"] = len(n_ids) - hit
         else:
-            later.setdefault(id(row), (row, []))[1].append(len(n_ids) - hit)
+            later.setdefault(id(row), (row, []))[1].append((len(n_ids) - hit, prefill_flops.attention_pairs(len(n_ids), hit)))
     for row, values in later.values():
         # the median: a few rows of a small sample draw other shots (shots from the evaluated rows
-        # minus the row) and would weigh as much as at the paper's thousands of rows
-        row["later_uncached_median"] = statistics.median(values)
+        # minus the row) and would weigh as much as at the paper's thousands of rows; the attention pairs
+        # of the uncached tokens request by request, as their square grows with an uneven prompt's length
+        row["later_uncached_median"] = statistics.median(u for u, _ in values)
+        row["later_pairs_median"] = statistics.median(pairs for _, pairs in values)
     if loglik:  # prompt logprobs skip vLLM's prefix cache: every token is computed
         seen = set()
         for row, r in job:
@@ -324,6 +326,9 @@ def _per_protocol(rows: list[dict]) -> dict:
             # every later request of the language: what it adds beyond the cached prefix
             "steady": statistics.mean(r["first_uncached"] if r["later_uncached_median"] is None
                                       else r["later_uncached_median"] for r in rs),
+            # their attention pairs, where a language measured more than one request
+            "steady_pairs": statistics.mean(r["later_pairs_median"] for r in rs)
+            if all(r.get("later_pairs_median") is not None for r in rs) else None,
             "expected_new": statistics.mean(r["expected_new_tokens_mean"] for r in rs
                                             if r["expected_new_tokens_mean"] is not None)
             if any(r["expected_new_tokens_mean"] is not None for r in rs) else None,
@@ -519,7 +524,7 @@ def plan_config(cfg: dict, model: str, budget, data_dir: str, train_files: list[
                     tt[k] += v
                 # the uncached tokens sit after the cached prefix, late in the prompt: their attention counts
                 task_flops[task] = task_flops.get(task, 0.0) + prefill_flops.uncached_flops(
-                    fshape, st["prompt"], n, st["first"], st["steady"]) + prefill_flops.loglik_flops(
+                    fshape, st["prompt"], n, st["first"], st["steady"], st.get("steady_pairs")) + prefill_flops.loglik_flops(
                     fshape, add["loglik_requests"], add["loglik_tokens"])
 
     prefill = totals["prefill_tokens_after_cache"] + totals["loglik_tokens"]  # log-likelihood: uncached

@@ -42,14 +42,20 @@ def decode_flops(shape: dict, prompt: float, output: float) -> float:
             + attention_flops_per_pair(shape) * attention_pairs(prompt + steps, prompt))
 
 
-def uncached_flops(shape: dict, prompt: float, n: float, first: float, steady: float) -> float:
+def uncached_flops(shape: dict, prompt: float, n: float, first: float, steady: float,
+                   steady_pairs: float | None = None) -> float:
     """FLOPs of `n` prompts of `prompt` tokens (a mean) sent to one engine: the first with `first` tokens
     uncached, every later one `steady` (the tokens the plan counts: all of every prompt where that is
-    fewer). An uncached count beyond `prompt` is a longer prompt, computed whole."""
+    fewer). An uncached count beyond `prompt` is a longer prompt, computed whole. `steady_pairs`: a later
+    prompt's attention pairs as measured request by request (attention grows with the square of a
+    prompt's length, so the pairs of a mean prompt undercount prompts of uneven length, XL-Sum's)."""
     if first + (n - 1) * steady >= n * prompt:
         return n * prompt_flops(shape, prompt, prompt)
-    return (prompt_flops(shape, max(prompt, first), first)
-            + (n - 1) * prompt_flops(shape, max(prompt, steady), steady))
+    later = prompt_flops(shape, max(prompt, steady), steady)
+    if steady_pairs is not None:
+        later += attention_flops_per_pair(shape) * (steady_pairs - attention_pairs(max(prompt, steady),
+                                                                                   max(prompt, steady) - steady))
+    return prompt_flops(shape, max(prompt, first), first) + (n - 1) * later
 
 
 def loglik_flops(shape: dict, sequences: float, tokens: float) -> float:

@@ -127,7 +127,6 @@ def kv_tokens_per_step(run: dict, compute_bound: float, prefill_floor: float) ->
     return run.get("decode_context_tokens", 0) * mean_step_s(run) / decode_seconds(run, compute_bound, prefill_floor)
 
 
-
 def token_bounds(run: dict, offline: dict, peak_flops: float) -> dict:
     """The run's compute bound and prefill floor in its own prompt tokens/s: the card's `peak_flops` and
     offline run `offline`'s FLOP rate over the run's answered prompts' FLOPs per token (flops_per_token)."""
