@@ -123,6 +123,10 @@ def test_prebuilt_requests_are_the_jobs_own_and_give_the_same_outputs(tmp_path, 
     assert generate_cell("m/t/r8-b16", model, merged, files["own"], settings)["requests_from"] == "built in this job"
     for task in tasks:
         assert read_jsonl(files["prebuilt"][task]) == read_jsonl(files["own"][task]), task
+    # written in chunks of prompts: the same ids as in one batch
+    prebuilt.write_ids(str(tmp_path / "chunked.ids.npz"), own, budget.tokenizer, chunk=3)
+    chunked = prebuilt.read_ids(str(tmp_path / "chunked.ids.npz"), own, prebuilt.tokenizer_fingerprint(budget.tokenizer))
+    assert [chunked.get(p) for p in prompts] == [ids.get(p) for p in prompts]
     # ids stored for other prompts, or with another tokenizer, are refused
     with pytest.raises(ValueError, match="other prompts"):
         prebuilt.read_ids(ids_path, own[1:] if own[0]["prompt"] != own[1]["prompt"] else own[2:],

@@ -68,21 +68,25 @@ def prompts_sha256(prompts: list[str]) -> str:
     return digest.hexdigest()
 
 
-def write_ids(path: str, requests: list[dict], tokenizer) -> int:
+def write_ids(path: str, requests: list[dict], tokenizer, chunk: int = 2048) -> int:
     """The token ids of `requests`' distinct prompts as the generation backend sends them
-    (backends.prompt_ids: one batched call), flat with offsets, beside the hashes of the prompts and the
+    (backends.prompt_ids: batched calls, `chunk` prompts each, so that a task's ~180 M MLQA tokens are
+    never all held as Python lists), flat with offsets, beside the hashes of the prompts and the
     tokenizer; an .npz of plain arrays (no pickled objects). Returns the number of ids."""
     import numpy as np
 
     from maple.generate.backends import prompt_ids
 
     prompts = distinct_prompts(requests)
-    ids = prompt_ids(tokenizer, prompts)
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in ids], out=offsets[1:])
-    top = max((max(x) for x in ids if x), default=0)
-    flat = np.fromiter((t for x in ids for t in x), dtype=np.uint16 if top < 2**16 else np.uint32,
-                       count=int(offsets[-1]))
+    parts, lengths = [], []
+    for start in range(0, len(prompts), chunk):
+        ids = prompt_ids(tokenizer, prompts[start:start + chunk])
+        lengths += [len(x) for x in ids]
+        parts.append(np.fromiter((t for x in ids for t in x), dtype=np.int64, count=sum(map(len, ids))))
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = flat.astype(np.uint16 if flat.size == 0 or flat.max() < 2**16 else np.uint32)
     with atomic_file(path, "wb") as fh:
         np.savez(fh, ids=flat, offsets=offsets, prompts_sha256=np.array(prompts_sha256(prompts)),
                  tokenizer_sha256=np.array(tokenizer_fingerprint(tokenizer)))
