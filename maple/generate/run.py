@@ -52,14 +52,14 @@ def cell_requests(settings: dict, budget=None) -> list[dict]:
 
 
 def job_requests(settings: dict, model_cfg: dict, model_path: str, requests_path: str | None = None,
-                 ids_path: str | None = None) -> tuple[list[dict], str, object]:
+                 ids_path: str | None = None, budget=None) -> tuple[list[dict], str, object]:
     """This job's requests, where they came from, and their prompts' token ids (a prebuilt.PromptIds, or
     None: the backend tokenises). The model's prebuilt file (rule build_requests) and its ids file are
     used when they were built with these settings and the served model's tokenizer, else the job builds
     its requests here."""
     from maple.generate import prebuilt
 
-    budget = request_budget(settings, model_cfg, model_path)
+    budget = budget or request_budget(settings, model_cfg, model_path)  # a task group's tasks share one
     if not requests_path:
         return cell_requests(settings, budget), "built in this job", None
     header, requests = prebuilt.read(requests_path)
@@ -170,16 +170,13 @@ def choice_extras(backend, requests: list[dict], settings: dict, adapter=None) -
 
 
 def _backend(settings: dict, model_cfg: dict, model_path: str, lora_rank=None, max_loras=1):
-    evaluation = settings["evaluation"]
+    engine = engine_settings(settings, model_cfg)
     return make_backend(
-        evaluation["backend"],
+        engine.pop("backend"),
         model_path,
-        device=settings["device"],
-        seed=settings["seed"],
-        max_model_len=context_length(settings, model_cfg),
+        **engine,
         lora_rank=lora_rank,
         max_loras=max_loras,
-        trust_remote_code=settings["trust_remote_code"],
         revision=model_cfg.get("revision") if model_path == model_cfg["path"] else None,
     )
 
@@ -245,7 +242,7 @@ def _generate_served_cell(backend, cell_id, model_path, requests, requests_from,
 
 
 def engine_settings(settings: dict, model_cfg: dict) -> dict:
-    """What `_backend` reads of a job's settings: one engine serves tasks whose values agree."""
+    """What a job's engine is made with (`_backend`): one engine serves the tasks whose values agree."""
     return {"backend": settings["evaluation"]["backend"], "device": settings["device"], "seed": settings["seed"],
             "max_model_len": context_length(settings, model_cfg), "trust_remote_code": settings["trust_remote_code"]}
 
@@ -263,7 +260,9 @@ def generate_cell_tasks(cell_id: str, model_cfg: dict, model_path: str, out_dir:
     if len(engines) != 1:
         raise ValueError(f"{cell_id}: the grouped tasks {', '.join(settings_by_task)} need different engines")
     prebuilt_by_task = prebuilt_by_task or {}
-    jobs = {task: job_requests(s, model_cfg, model_path, *prebuilt_by_task.get(task, (None, None)))
+    # one tokenizer load for the group: the tasks agree on the engine, hence on the context
+    budget = request_budget(next(iter(settings_by_task.values())), model_cfg, model_path)
+    jobs = {task: job_requests(s, model_cfg, model_path, *prebuilt_by_task.get(task, (None, None)), budget=budget)
             for task, s in settings_by_task.items()}
     backend = _backend(next(iter(settings_by_task.values())), model_cfg, model_path)
     cell = grid.parse_cell(cell_id)
